@@ -1,0 +1,64 @@
+"""Input validation shared by every module: each failure names the parameter and says what to do."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def fail(param: str, problem: str, hint: str = "") -> None:
+    """Raise a ValueError that names the offending parameter, the problem and, when known, the fix."""
+    message = f"{param}: {problem}"
+    if hint:
+        message += f" ({hint})"
+    raise ValueError(message)
+
+
+def check_nonnegative(param: str, value: float) -> float:
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        fail(param, f"expected a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(float(value)) or value < 0:
+        fail(param, f"must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_positive_int(param: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        fail(param, f"must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_int_range(param: str, value: int, low: int, high: int) -> int:
+    """Check low <= value <= high for an integer value."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        fail(param, f"must be an integer in {low}..{high}, got {value!r}")
+    if not low <= value <= high:
+        fail(param, f"must be in {low}..{high}, got {value!r}")
+    return int(value)
+
+
+def to_numpy(param: str, array) -> np.ndarray:
+    """Accept a numpy array or a torch tensor (any device) and return a numpy array."""
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()
+    try:
+        return np.asarray(array)
+    except Exception as exc:  # pragma: no cover - numpy's own message is kept
+        fail(param, f"cannot be converted to an array ({exc})")
+
+
+def check_finite(param: str, array: np.ndarray) -> np.ndarray:
+    if np.issubdtype(array.dtype, np.number) and not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        fail(param, f"contains {bad} non-finite values (NaN or inf)", "clean or impute them before use")
+    return array
+
+
+def check_same_rows(**arrays: np.ndarray) -> int:
+    """Check that every array has the same number of rows; return that number."""
+    rows = {name: int(np.shape(a)[0]) if np.ndim(a) else -1 for name, a in arrays.items()}
+    if len(set(rows.values())) != 1:
+        described = ", ".join(f"{name} has {n}" for name, n in rows.items())
+        fail("/".join(rows), f"arrays must have the same number of rows: {described}")
+    return next(iter(rows.values()))

@@ -1,0 +1,90 @@
+"""Training configuration: a plain, frozen, hashable, serialisable object that sweep caches key on."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from alignbook.checks import fail
+
+ENCODERS = ("mlp", "transformer", "patch")
+SCHEDULES = ("constant", "warmup", "linear")
+LAYERS = ("last", "best")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides one training run except the data, `lam` and `seed`.
+
+    Defaults are the synthetic study's: two 12-wide MLP encoders, AdamW, gradient clipping per encoder,
+    checkpoint chosen per encoder on validation accuracy (validation L1 for regression).
+    """
+
+    # architecture
+    encoder: str = "mlp"  # mlp | transformer (sequences) | patch (images)
+    width: int = 12  # hidden width of each encoder
+    depth: int = 2  # hidden layers of each encoder (MLP) or blocks (transformer)
+    repr_dim: int = 12  # size of the representation z each encoder outputs
+    proj_dim: int = 12  # size of the projection head's output used by the alignment loss
+    num_heads: int = 2  # attention heads (transformer only)
+    patch_size: int = 7  # patch side (patch encoder only)
+    # alignment
+    temperature: float = 0.1  # InfoNCE temperature (initial value when learnable)
+    learn_temperature: bool = False
+    min_temperature: float = 0.01  # clamp of a learnable temperature
+    lam_schedule: str = "constant"  # constant | warmup (0 then lam) | linear (ramp 0 -> lam)
+    schedule_epochs: int = 0  # epochs of warm-up or ramp
+    # optimisation
+    num_epochs: int = 30
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0  # max L2 norm of each encoder branch's gradient
+    # measurement
+    metric_layer: str = "last"  # last | best (best pair of layers, as the predecessor did)
+    knn_k: int = 10
+    eval_max_samples: int = 5000  # alignment metrics use at most this many test examples
+
+    def __post_init__(self):
+        choices = {"encoder": ENCODERS, "lam_schedule": SCHEDULES, "metric_layer": LAYERS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                fail(name, f"must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in ("width", "depth", "repr_dim", "proj_dim", "num_heads", "patch_size", "num_epochs",
+                     "batch_size", "knn_k", "eval_max_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                fail(name, f"must be a positive integer, got {value!r}")
+        if not isinstance(self.schedule_epochs, int) or self.schedule_epochs < 0:
+            fail("schedule_epochs", f"must be an integer >= 0, got {self.schedule_epochs!r}")
+        for name in ("temperature", "min_temperature", "lr", "grad_clip"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                fail(name, f"must be a finite number > 0, got {value!r}")
+        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
+            fail("weight_decay", f"must be a number >= 0, got {self.weight_decay!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            fail(unknown[0], f"is not a training option; known options: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def replace(self, **changes) -> TrainConfig:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            fail(unknown[0], "is not a training option")
+        return dataclasses.replace(self, **changes)
+
+    def key(self) -> str:
+        """Stable short hash of every field."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
