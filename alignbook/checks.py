@@ -62,3 +62,44 @@ def check_same_rows(**arrays: np.ndarray) -> int:
         described = ", ".join(f"{name} has {n}" for name, n in rows.items())
         fail("/".join(rows), f"arrays must have the same number of rows: {described}")
     return next(iter(rows.values()))
+
+
+def _check_number_list(param: str, values, check) -> None:
+    if not isinstance(values, (list, tuple)) or len(values) == 0:
+        fail(param, f"must be a non-empty list, got {values!r}")
+    for value in values:
+        check(param, value)
+
+
+def check_parameters(**values) -> None:
+    """Validate a notebook's parameters by their house names, before any work starts.
+
+    Papermill injects parameters as plain literals, so a typo such as `-p lam -1` or `-p redundancy 11`
+    must stop the notebook in its first cell with a message naming the parameter, not deep in training.
+    Names outside the fixed vocabulary are not checked here.
+    """
+    def redundancy_check(param, v):
+        check_int_range(param, v, 0, 8)
+
+    def depth_check(param, v):
+        check_int_range(param, v, 0, 16)
+
+    def seed_check(param, v):
+        check_int_range(param, v, 0, 2**32 - 1)
+
+    def positive_number(param, v):
+        if check_nonnegative(param, v) == 0:
+            fail(param, f"must be > 0, got {v!r}")
+
+    scalar_rules = {
+        "lam": check_nonnegative, "redundancy": redundancy_check, "depth": depth_check,
+        "seed": seed_check, "num_epochs": check_positive_int, "n_samples": check_positive_int,
+        "batch_size": check_positive_int, "lr": positive_number, "temperature": positive_number,
+    }
+    list_rules = {"lams": check_nonnegative, "redundancies": redundancy_check, "depths": depth_check,
+                  "seeds": seed_check}
+    for name, value in values.items():
+        if name in scalar_rules:
+            scalar_rules[name](name, value)
+        elif name in list_rules:
+            _check_number_list(name, value, list_rules[name])

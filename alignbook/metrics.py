@@ -1,0 +1,578 @@
+"""How aligned are two encoders? Similarity measures between two representations of the same examples.
+
+Every metric takes `z1` of shape (n, d1) and `z2` of shape (n, d2), numpy arrays or torch tensors whose row
+`i` describes the same example `i`, computes in float64 and returns a Python float:
+
+    mutual_knn    share of the k nearest (cosine) neighbours found in both spaces   (Huh et al. 2024)
+    cka           centred kernel alignment, linear or RBF, biased HSIC              (Kornblith et al. 2019)
+    cka_unbiased  `cka(..., unbiased=True)`: unbiased HSIC                          (Song et al. 2012)
+    cknna         CKA restricted to pairs that are mutual k-nearest neighbours      (Huh et al. 2024)
+    svcca         mean canonical correlation of the top singular directions         (Raghu et al. 2017)
+
+All of them are 1 for identical inputs and are symmetric in `z1`, `z2`. None materialises an n x n matrix:
+similarities and kernel values are processed in blocks of rows, so n = 20,000 runs in bounded memory.
+A representation that does not vary across examples (a collapsed encoder) has nothing to align: CKA, CKNNA,
+SVCCA and mutual k-NN then return NaN rather than raise, so a training sweep can record it and go on.
+
+`chance_level` gives the score of unrelated representations where it is known analytically,
+`permutation_baseline` estimates it by pairing `z1` with row-shuffled `z2`. `all_scores` and `chance_levels`
+compute every metric at once (what a trainer records after each run); `best_layer_scores` searches all pairs
+of layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from alignbook.checks import check_finite, check_positive_int, check_same_rows, fail, to_numpy
+
+METRICS = ("mutual_knn", "cka", "cka_unbiased", "cknna", "svcca")
+KERNELS = ("linear", "rbf")
+
+# Entries of an n x n matrix (similarities or kernel values) held at once: 2**22 float64 values = 32 MB,
+# so a few such blocks alive together stay far below 1 GB whatever n is.
+_BLOCK_ENTRIES = 2**22
+# Rows used by the median heuristic of the RBF bandwidth: 2000 rows give ~2 million pairwise distances,
+# plenty for a median, at a fixed cost however large n is.
+_MEDIAN_ROWS = 2000
+# A representation whose centred norm is below this fraction of its norm is treated as constant.
+_CONSTANT_RTOL = 1e-12
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Input checks
+
+
+def _as_matrix(param: str, z) -> np.ndarray:
+    """A finite float64 (n, d) array from a numpy array or torch tensor, or a ValueError naming `param`."""
+    array = to_numpy(param, z)
+    if array.ndim != 2:
+        fail(param, f"expected a 2-d array of shape (n, d), got shape {array.shape}",
+             "reshape one feature per example with z[:, None]")
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        fail(param, f"expected real numbers, got dtype {array.dtype}")
+    check_finite(param, array)
+    if array.shape[1] == 0:
+        fail(param, "has no features (shape (n, 0))")
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def _pair(z1, z2, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Both representations as float64 arrays, checked to describe the same (enough) examples."""
+    a, b = _as_matrix("z1", z1), _as_matrix("z2", z2)
+    n = check_same_rows(z1=a, z2=b)
+    if n < min_rows:
+        fail("z1/z2", f"need at least {min_rows} examples (rows), got {n}")
+    return a, b
+
+
+def _check_k(k: int, n: int) -> int:
+    k = check_positive_int("k", k)
+    if k >= n:
+        fail("k", f"must be smaller than the number of examples n = {n} (each has only n - 1 neighbours), "
+             f"got k = {k}", f"use k <= {n - 1}")
+    return k
+
+
+def _check_svcca_rows(n: int, dim: int, d1: int, d2: int) -> None:
+    # Centred data live in an (n - 1)-dimensional space, where an r1- and an r2-dimensional subspace share
+    # at least r1 + r2 - (n - 1) directions: those canonical correlations would be 1 whatever the data.
+    r1, r2 = min(dim, d1), min(dim, d2)
+    if n <= r1 + r2:
+        fail("z1/z2", f"svcca keeps up to {r1} + {r2} directions and needs more examples than that, "
+             f"got n = {n}", "use a smaller dim or more examples")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building blocks shared by the metrics. The O(n^2) work (similarity and kernel blocks) runs in torch; the
+# O(n d^2) remainder in numpy, whose small BLAS calls stay fast even on a busy machine.
+
+
+def _centre(x: np.ndarray) -> np.ndarray:
+    return x - x.mean(axis=0)
+
+
+def _is_constant(x: np.ndarray, centred: np.ndarray) -> bool:
+    return bool(np.linalg.norm(centred) <= _CONSTANT_RTOL * np.linalg.norm(x))
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    # All-zero rows stay zero (cosine 0 to everything) instead of dividing by zero.
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(x.dtype).tiny)
+
+
+def _block_rows(n: int, block_rows: int | None) -> int:
+    return block_rows if block_rows is not None else max(1, min(n, _BLOCK_ENTRIES // n))
+
+
+def _knn_indices(x: np.ndarray, k: int, block_rows: int | None = None) -> np.ndarray:
+    """(n, k) indices of each row's k most cosine-similar other rows (unordered), self excluded.
+
+    The similarity matrix is formed `block_rows` rows at a time into one reused buffer and reduced with
+    `torch.topk`, so memory is O(block_rows * n + n * k) and no row is ever fully sorted.
+    """
+    unit = torch.from_numpy(_unit_rows(x))
+    unit_t = unit.T.contiguous()
+    n = unit.shape[0]
+    rows = _block_rows(n, block_rows)
+    buffer = torch.empty((rows, n), dtype=unit.dtype)
+    neighbours = torch.empty((n, k), dtype=torch.long)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        similarity = torch.matmul(unit[start:stop], unit_t, out=buffer[: stop - start])
+        local = torch.arange(stop - start)
+        similarity[local, local + start] = -math.inf  # an example is not its own neighbour
+        neighbours[start:stop] = torch.topk(similarity, k, dim=1, sorted=False).indices
+    return neighbours.numpy()
+
+
+def _shared_neighbours(knn1: np.ndarray, knn2: np.ndarray) -> np.ndarray:
+    """Boolean (n, k): whether neighbour `knn1[i, a]` of example i is also among its neighbours `knn2[i]`."""
+    n = knn1.shape[0]
+    offset = np.arange(n, dtype=np.int64)[:, None] * n  # key i * n + j keeps each row's lookups in its row
+    keys2 = np.sort(knn2 + offset, axis=None)
+    keys1 = knn1 + offset
+    position = np.minimum(np.searchsorted(keys2, keys1), keys2.size - 1)
+    return keys2[position] == keys1
+
+
+def _pair_products(centred: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """(n, k) centred linear kernel values <c_i, c_j> for j = neighbours[i, a], in blocks of rows."""
+    n, k = neighbours.shape
+    rows = max(1, _BLOCK_ENTRIES // (k * centred.shape[1]))
+    products = np.empty((n, k))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        block = neighbours[start:stop]
+        products[start:stop] = np.einsum("bd,bkd->bk", centred[start:stop], centred[block])
+    return products
+
+
+def _ratio(cross: float, self1: float, self2: float) -> float:
+    """cross / sqrt(self1 * self2), NaN when either self-similarity vanishes (nothing to compare)."""
+    if not (self1 > 0 and self2 > 0):
+        return float("nan")
+    return float(cross / math.sqrt(self1 * self2))
+
+
+def _hsic(s_kl: float, r_k: np.ndarray, r_l: np.ndarray, d_k: np.ndarray, d_l: np.ndarray,
+          unbiased: bool) -> float:
+    """HSIC of kernel matrices K, L from sum_ij K_ij L_ij, their row sums r and diagonals d.
+
+    These few statistics are all either estimator needs, so no n x n matrix has to be kept.
+    Biased: tr(K H L H) / (n - 1)^2 with H = I - 11^T / n (Gretton et al. 2005, as used by Kornblith et al.).
+    Unbiased (Song et al. 2012), with K~, L~ the kernels with zeroed diagonal:
+        [tr(K~ L~) + 1^T K~ 1 * 1^T L~ 1 / ((n - 1)(n - 2)) - 2 / (n - 2) * 1^T K~ L~ 1] / (n (n - 3)).
+    """
+    n = r_k.shape[0]
+    if not unbiased:
+        centred_trace = s_kl - 2.0 / n * float(r_k @ r_l) + float(r_k.sum()) * float(r_l.sum()) / n**2
+        return centred_trace / (n - 1) ** 2
+    rk, rl = r_k - d_k, r_l - d_l  # row sums of K~, L~
+    trace = s_kl - float(d_k @ d_l)
+    total = float(rk.sum()) * float(rl.sum()) / ((n - 1) * (n - 2))
+    return (trace + total - 2.0 / (n - 2) * float(rk @ rl)) / (n * (n - 3))
+
+
+def _linear_cka(c1: np.ndarray, c2: np.ndarray, unbiased: bool) -> float:
+    """Linear CKA of centred features, in feature space: O(n d1 d2) time, no n x n Gram matrix.
+
+    With K = C1 C1^T: sum_ij K_ij L_ij = ||C1^T C2||_F^2, row sums K 1 = C1 (C1^T 1) (zero for centred
+    features up to rounding) and diag K = squared row norms. Centring the features first changes neither
+    estimator (both are translation invariant) but avoids cancellation.
+    """
+    s12 = float(np.sum((c1.T @ c2) ** 2))
+    s11 = float(np.sum((c1.T @ c1) ** 2))
+    s22 = float(np.sum((c2.T @ c2) ** 2))
+    r1, r2 = c1 @ c1.sum(axis=0), c2 @ c2.sum(axis=0)
+    d1, d2 = np.einsum("ij,ij->i", c1, c1), np.einsum("ij,ij->i", c2, c2)
+    return _ratio(_hsic(s12, r1, r2, d1, d2, unbiased), _hsic(s11, r1, r1, d1, d1, unbiased),
+                  _hsic(s22, r2, r2, d2, d2, unbiased))
+
+
+def _sq_distances(rows: torch.Tensor, x_t: torch.Tensor, sq_rows: torch.Tensor,
+                  sq_x: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances between `rows` and every row of x (given transposed)."""
+    return (sq_rows[:, None] + sq_x[None, :] - 2.0 * (rows @ x_t)).clamp_min_(0.0)
+
+
+def _median_sigma(c: np.ndarray) -> float:
+    """Median heuristic: sigma = sqrt(median squared distance between distinct examples).
+
+    Beyond `_MEDIAN_ROWS` examples the median is taken over evenly spaced rows (deterministic, no RNG).
+    """
+    n = c.shape[0]
+    rows = np.unique(np.linspace(0, n - 1, min(n, _MEDIAN_ROWS)).round().astype(np.int64))
+    sub = torch.from_numpy(c[rows])
+    sq = (sub**2).sum(dim=1)
+    upper = np.triu_indices(len(rows), k=1)
+    distances = _sq_distances(sub, sub.T, sq, sq).numpy()[upper]
+    median = float(np.median(distances))
+    if median <= 0:  # most sampled examples coincide: fall back to the mean, still a data scale
+        median = float(distances.mean())
+    return math.sqrt(median)
+
+
+def _rbf_cka(c1: np.ndarray, c2: np.ndarray, sigma1: float, sigma2: float, unbiased: bool,
+             block_rows: int | None = None) -> float:
+    """RBF CKA, k(x, y) = exp(-||x - y||^2 / (2 sigma^2)), kernel matrices formed a block of rows at once."""
+    n = c1.shape[0]
+    rows = _block_rows(n, block_rows)
+    spaces = []
+    for c, sigma in ((c1, sigma1), (c2, sigma2)):
+        x = torch.from_numpy(c)
+        spaces.append((x, x.T.contiguous(), (x**2).sum(dim=1), sigma))
+    s12 = s11 = s22 = 0.0
+    r1, r2 = np.empty(n), np.empty(n)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        local = torch.arange(stop - start)
+        blocks = []
+        for x, x_t, sq, sigma in spaces:
+            distances = _sq_distances(x[start:stop], x_t, sq[start:stop], sq)
+            distances[local, local + start] = 0.0  # exact zeros on the diagonal despite rounding
+            blocks.append(torch.exp_(distances.mul_(-0.5 / sigma**2)))
+        k_block, l_block = blocks
+        s12 += float(torch.sum(k_block * l_block))
+        s11 += float(torch.sum(k_block * k_block))
+        s22 += float(torch.sum(l_block * l_block))
+        r1[start:stop], r2[start:stop] = k_block.sum(dim=1).numpy(), l_block.sum(dim=1).numpy()
+    ones = np.ones(n)  # k(x, x) = 1
+    return _ratio(_hsic(s12, r1, r2, ones, ones, unbiased), _hsic(s11, r1, r1, ones, ones, unbiased),
+                  _hsic(s22, r2, r2, ones, ones, unbiased))
+
+
+def _cknna_from_neighbours(c1: np.ndarray, c2: np.ndarray, knn1: np.ndarray, knn2: np.ndarray) -> float:
+    k1 = _pair_products(c1, knn1)  # K_ij for j in kNN_1(i)
+    k2 = _pair_products(c2, knn2)  # L_ij for j in kNN_2(i)
+    l_on_1 = _pair_products(c2, knn1)  # L_ij for j in kNN_1(i)
+    mutual = _shared_neighbours(knn1, knn2)
+    cross = float(np.sum((k1 * l_on_1)[mutual]))
+    return _ratio(cross, float(np.sum(k1**2)), float(np.sum(k2**2)))
+
+
+def _svcca_basis(centred: np.ndarray, dim: int) -> np.ndarray:
+    """Orthonormal basis (n, r) of the top r = min(dim, d, rank) left singular directions.
+
+    Directions with singular value below the usual rank tolerance (s_max * max(n, d) * eps) are dropped: their
+    singular vectors are numerical noise and would add spurious canonical correlations.
+    """
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    tolerance = s[0] * max(centred.shape) * np.finfo(centred.dtype).eps
+    keep = min(dim, int(np.sum(s > tolerance)))
+    return u[:, :keep]
+
+
+def _svcca_from_bases(u1: np.ndarray, u2: np.ndarray) -> float:
+    # CCA of X1 = U1 S1 and X2 = U2 S2: whitening each leaves U1, U2, so the canonical correlations are
+    # the singular values of U1^T U2 (cosines of the principal angles), min(r1, r2) of them.
+    if u1.shape[1] == 0 or u2.shape[1] == 0:
+        return float("nan")
+    correlations = np.clip(np.linalg.svd(u1.T @ u2, compute_uv=False), 0.0, 1.0)
+    return float(correlations.mean())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Public metrics
+
+
+def mutual_knn(z1, z2, k: int = 10, block_rows: int | None = None) -> float:
+    """Mutual k-nearest-neighbour alignment (Huh et al. 2024, "The platonic representation hypothesis").
+
+        mutual_knn = 1/n sum_i |kNN_1(i) ∩ kNN_2(i)| / k,
+
+    where kNN_m(i) are the k examples most cosine-similar to example i in representation m (rows
+    L2-normalised), i itself excluded. 1 when both spaces agree on every neighbourhood; unrelated
+    representations score k / (n - 1) on average (`chance_level`). Invariant to rotations and to rescaling
+    each example, not to translations. `block_rows` rows of the similarity matrix are held at once (default:
+    about 32 MB worth), so memory is O(n k) beyond that block. Ties between equally similar neighbours are
+    broken by `torch.topk`, identically in both spaces when they coincide.
+    """
+    x1, x2 = _pair(z1, z2)
+    k = _check_k(k, x1.shape[0])
+    if block_rows is not None:
+        block_rows = check_positive_int("block_rows", block_rows)
+    if _is_constant(x1, _centre(x1)) or _is_constant(x2, _centre(x2)):
+        return float("nan")
+    shared = _shared_neighbours(_knn_indices(x1, k, block_rows), _knn_indices(x2, k, block_rows))
+    return int(shared.sum()) / shared.size
+
+
+def cka(z1, z2, unbiased: bool = False, kernel: str = "linear",
+        sigma: float | tuple[float, float] | None = None) -> float:
+    """Centred kernel alignment, CKA (Kornblith et al. 2019, "Similarity of neural network representations
+    revisited").
+
+        CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)),
+
+    with K, L the kernel matrices of z1, z2 over the n examples. `kernel="linear"`: K = Z1 Z1^T of the centred
+    features; biased CKA is then ||Z1c^T Z2c||_F^2 / (||Z1c^T Z1c||_F ||Z2c^T Z2c||_F), computed in feature
+    space in O(n d1 d2). `kernel="rbf"`: K_ij = exp(-||z_i - z_j||^2 / (2 sigma^2)); `sigma=None` picks each
+    space's own sigma by the median heuristic (sqrt of the median squared distance between examples), a number
+    is used for both spaces, a pair (sigma1, sigma2) for each. `unbiased=True` uses the unbiased HSIC
+    estimator of Song et al. 2012 (needs n >= 4), whose value for independent representations is 0 on
+    average; the biased one is positive for them, shrinking like 1/n.
+
+    Neither kernel materialises an n x n matrix: the linear case works in feature space (also for the unbiased
+    estimator, whose terms are traces and row sums of Gram matrices), the RBF case forms kernel blocks of
+    rows (about 32 MB each) in O(n^2 (d1 + d2)) time. Invariant to rotations, isotropic scaling and
+    translations of either space.
+    """
+    if kernel not in KERNELS:
+        fail("kernel", f"must be one of {KERNELS}, got {kernel!r}")
+    x1, x2 = _pair(z1, z2, min_rows=4 if unbiased else 2)
+    c1, c2 = _centre(x1), _centre(x2)
+    if _is_constant(x1, c1) or _is_constant(x2, c2):
+        return float("nan")
+    if kernel == "linear":
+        if sigma is not None:
+            fail("sigma", "is the RBF bandwidth and has no meaning for kernel='linear'",
+                 "drop it or use kernel='rbf'")
+        return _linear_cka(c1, c2, bool(unbiased))
+    if sigma is None:
+        sigma1, sigma2 = _median_sigma(c1), _median_sigma(c2)
+    else:
+        sigma1, sigma2 = sigma if isinstance(sigma, (tuple, list)) and len(sigma) == 2 else (sigma, sigma)
+        for value in (sigma1, sigma2):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(value) or value <= 0:
+                fail("sigma", f"must be a positive number or a pair of them, got {sigma!r}")
+    return _rbf_cka(c1, c2, float(sigma1), float(sigma2), bool(unbiased))
+
+
+def cknna(z1, z2, k: int = 10) -> float:
+    """Centred kernel nearest-neighbour alignment, CKNNA (Huh et al. 2024, "The platonic representation
+    hypothesis").
+
+    CKA whose sum over pairs of examples is restricted to mutual nearest neighbours:
+
+        Align(K, L) = sum_i sum_j a(i, j) K_ij L_ij,
+        a(i, j)     = 1 if j != i, j in kNN_1(i) and j in kNN_2(i), else 0,
+        CKNNA       = Align(K, L) / sqrt(Align_1(K, K) Align_2(L, L)),
+
+    with K, L the centred linear kernels (K_ij = <z1_i - mean, z1_j - mean>) and kNN_m the cosine neighbour
+    sets of `mutual_knn`. In the normalisation each space is compared with itself, so Align_1(K, K) sums
+    K_ij^2 over j in kNN_1(i) and Align_2(L, L) sums L_ij^2 over j in kNN_2(i). By Cauchy-Schwarz the score
+    lies in [-1, 1]; it is 1 for identical inputs. Where mutual_knn only counts shared neighbours, CKNNA also
+    asks that their similarities agree. Admitting every pair (k = n - 1) gives linear CKA without its i = j
+    terms. Huh et al. L2-normalise features before every metric; do so before calling to follow them exactly.
+    Unrelated representations score above 0 (neighbours have positive similarity in both spaces), so use
+    `permutation_baseline` for chance. Memory O(n k) beyond a 32 MB similarity block.
+    """
+    x1, x2 = _pair(z1, z2)
+    k = _check_k(k, x1.shape[0])
+    c1, c2 = _centre(x1), _centre(x2)
+    if _is_constant(x1, c1) or _is_constant(x2, c2):
+        return float("nan")
+    return _cknna_from_neighbours(c1, c2, _knn_indices(x1, k), _knn_indices(x2, k))
+
+
+def svcca(z1, z2, dim: int = 10) -> float:
+    """Singular vector canonical correlation analysis, SVCCA (Raghu et al. 2017).
+
+    Centre each representation, keep its top r_m = min(dim, d_m, rank) singular directions (full
+    deterministic SVD), run CCA between the two reduced representations and return the mean of the
+    min(r_1, r_2) canonical correlations. 1 when one reduced space contains the other; invariant to
+    invertible linear maps of the kept subspaces (rotations, scaling). Needs n > r_1 + r_2 examples, beyond
+    which canonical correlations are forced to 1 by the dimensions alone.
+    """
+    dim = check_positive_int("dim", dim)
+    x1, x2 = _pair(z1, z2)
+    _check_svcca_rows(x1.shape[0], dim, x1.shape[1], x2.shape[1])
+    c1, c2 = _centre(x1), _centre(x2)
+    if _is_constant(x1, c1) or _is_constant(x2, c2):
+        return float("nan")
+    return _svcca_from_bases(_svcca_basis(c1, dim), _svcca_basis(c2, dim))
+
+
+_METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
+    "mutual_knn": mutual_knn,
+    "cka": cka,
+    "cka_unbiased": lambda z1, z2, **kwargs: cka(z1, z2, unbiased=True, **kwargs),
+    "cknna": cknna,
+    "svcca": svcca,
+}
+
+
+def _metric_name(metric) -> str | None:
+    """Name in METRICS of a metric given by name or by function; None for other callables."""
+    if isinstance(metric, str):
+        if metric not in METRICS:
+            fail("metric", f"unknown metric {metric!r}", f"use one of {METRICS}")
+        return metric
+    if callable(metric):
+        return next((name for name, fn in _METRIC_FUNCTIONS.items() if fn is metric), None)
+    fail("metric", f"expected a metric name or function, got {type(metric).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chance levels
+
+
+def chance_level(metric, n: int, k: int = 10) -> float | None:
+    """Expected score of unrelated representations of `n` examples, where known analytically; else None.
+
+    mutual_knn: k / (n - 1), the chance that a random other example is among k neighbours.
+    cka_unbiased: 0, since the unbiased HSIC estimates 0 for independent representations.
+    Biased CKA, CKNNA and SVCCA depend on dimensions and data: use `permutation_baseline`.
+    """
+    name = _metric_name(metric)
+    n = check_positive_int("n", n)
+    if name == "mutual_knn":
+        return _check_k(k, n) / (n - 1)
+    if name == "cka_unbiased":
+        return 0.0
+    return None
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        fail("seed", f"must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _permutations(n: int, n_permutations: int, seed: int) -> list[np.ndarray]:
+    """The row shuffles of a permutation baseline: a function of `seed` and n alone (own generator)."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(n) for _ in range(n_permutations)]
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return float(values.mean()), std
+
+
+def permutation_baseline(metric, z1, z2, n_permutations: int = 5, seed: int = 0,
+                         **kwargs) -> tuple[float, float]:
+    """Score of `z1` against row-shuffled `z2`: (mean, sample std) over `n_permutations` shuffles.
+
+    Shuffling breaks the pairing but keeps each representation's own structure, so this is the score of
+    unrelated representations with the same geometry. `metric` is a name in METRICS or a function
+    `metric(z1, z2, **kwargs) -> float`; the shuffles depend only on `seed` and n. std is 0 for one shuffle.
+    """
+    n_permutations = check_positive_int("n_permutations", n_permutations)
+    seed = _check_seed(seed)
+    name = _metric_name(metric)
+    function = _METRIC_FUNCTIONS[name] if name is not None else metric
+    a, b = _as_matrix("z1", z1), _as_matrix("z2", z2)
+    n = check_same_rows(z1=a, z2=b)
+    scores = [function(a, b[order], **kwargs) for order in _permutations(n, n_permutations, seed)]
+    return _mean_std(scores)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Every metric at once
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What every metric needs from one representation, computed once: shared by all pairings."""
+
+    centred: np.ndarray
+    constant: bool
+    neighbours: np.ndarray
+    basis: np.ndarray
+
+
+def _prepare(x: np.ndarray, k: int, svcca_dim: int) -> _Prepared:
+    centred = _centre(x)
+    return _Prepared(centred, _is_constant(x, centred), _knn_indices(x, k), _svcca_basis(centred, svcca_dim))
+
+
+def _shuffled(rep: _Prepared, order: np.ndarray) -> _Prepared:
+    """`rep` with its examples reordered as `order`, neighbour lists relabelled instead of recomputed."""
+    new_label = np.empty_like(order)
+    new_label[order] = np.arange(len(order))
+    return replace(rep, centred=rep.centred[order], neighbours=new_label[rep.neighbours[order]],
+                   basis=rep.basis[order])
+
+
+def _scores(a: _Prepared, b: _Prepared) -> dict[str, float]:
+    if a.constant or b.constant:
+        return {name: float("nan") for name in METRICS}
+    shared = _shared_neighbours(a.neighbours, b.neighbours)
+    return {
+        "mutual_knn": int(shared.sum()) / shared.size,
+        "cka": _linear_cka(a.centred, b.centred, unbiased=False),
+        "cka_unbiased": _linear_cka(a.centred, b.centred, unbiased=True),
+        "cknna": _cknna_from_neighbours(a.centred, b.centred, a.neighbours, b.neighbours),
+        "svcca": _svcca_from_bases(a.basis, b.basis),
+    }
+
+
+def _prepared_pair(z1, z2, k: int, svcca_dim: int) -> tuple[_Prepared, _Prepared]:
+    svcca_dim = check_positive_int("svcca_dim", svcca_dim)
+    x1, x2 = _pair(z1, z2, min_rows=4)
+    n = x1.shape[0]
+    k = _check_k(k, n)
+    _check_svcca_rows(n, svcca_dim, x1.shape[1], x2.shape[1])
+    return _prepare(x1, k, svcca_dim), _prepare(x2, k, svcca_dim)
+
+
+def all_scores(z1, z2, k: int = 10, svcca_dim: int = 10) -> dict[str, float]:
+    """Every metric of METRICS between z1 and z2 (linear kernels), sharing the neighbour search and SVDs.
+
+    Equal to calling `mutual_knn(z1, z2, k)`, `cka(z1, z2)`, `cka(z1, z2, unbiased=True)`, `cknna(z1, z2, k)`
+    and `svcca(z1, z2, svcca_dim)`.
+    """
+    return _scores(*_prepared_pair(z1, z2, k, svcca_dim))
+
+
+def chance_levels(z1, z2, k: int = 10, svcca_dim: int = 10, seed: int = 0,
+                  n_permutations: int = 5) -> dict[str, float]:
+    """Score of unrelated representations for each metric of METRICS: analytic where known, else estimated.
+
+    mutual_knn and cka_unbiased use `chance_level`; cka, cknna and svcca the mean of
+    `permutation_baseline(metric, z1, z2, n_permutations, seed)` (same shuffles, hence the same values up to
+    ties among neighbours), with neighbour searches and SVDs done once and relabelled for each shuffle.
+    """
+    n_permutations = check_positive_int("n_permutations", n_permutations)
+    seed = _check_seed(seed)
+    a, b = _prepared_pair(z1, z2, k, svcca_dim)
+    n = a.centred.shape[0]
+    shuffled = [_scores(a, _shuffled(b, order)) for order in _permutations(n, n_permutations, seed)]
+    levels = {name: _mean_std([scores[name] for scores in shuffled])[0] for name in METRICS}
+    levels["mutual_knn"] = chance_level("mutual_knn", n, k)
+    levels["cka_unbiased"] = chance_level("cka_unbiased", n, k)
+    return levels
+
+
+def best_layer_scores(layers1: Sequence, layers2: Sequence, k: int = 10,
+                      svcca_dim: int = 10) -> dict[str, float]:
+    """For each metric, the best score over all pairs of layers and the pair of layers that reaches it.
+
+    `layers1[i]` and `layers2[j]` are representations (n, d_i) of the same n examples by layer i of the first
+    encoder and layer j of the second. The result is flat, scalars only, so it can stand in for `all_scores`
+    in a results table: `{metric: best score, f"{metric}_layer1": i, f"{metric}_layer2": j}` for each metric
+    of METRICS. NaN scores (a constant layer) are skipped; a metric that is NaN for every pair gets NaN for
+    its score and both layers. Each layer's neighbour search and SVD is done once, not once per pair.
+    """
+    svcca_dim = check_positive_int("svcca_dim", svcca_dim)
+    matrices = []
+    for param, layers in (("layers1", layers1), ("layers2", layers2)):
+        if isinstance(layers, (np.ndarray, torch.Tensor)) or len(layers) == 0:
+            fail(param, "expected a non-empty list of (n, d) representations, one per layer")
+        matrices.append([_as_matrix(f"{param}[{i}]", z) for i, z in enumerate(layers)])
+    named = {f"layers{m + 1}[{i}]": z for m, group in enumerate(matrices) for i, z in enumerate(group)}
+    n = check_same_rows(**named)
+    if n < 4:
+        fail("layers1/layers2", f"need at least 4 examples (rows), got {n}")
+    k = _check_k(k, n)
+    widest1, widest2 = (max(z.shape[1] for z in group) for group in matrices)
+    _check_svcca_rows(n, svcca_dim, widest1, widest2)
+    prepared = [[_prepare(z, k, svcca_dim) for z in group] for group in matrices]
+    best: dict[str, float] = {}
+    for name in METRICS:
+        best.update({name: float("nan"), f"{name}_layer1": float("nan"), f"{name}_layer2": float("nan")})
+    for i, rep1 in enumerate(prepared[0]):
+        for j, rep2 in enumerate(prepared[1]):
+            for name, score in _scores(rep1, rep2).items():
+                if not math.isnan(score) and not score <= best[name]:  # the first pair beats NaN
+                    best.update({name: score, f"{name}_layer1": i, f"{name}_layer2": j})
+    return best

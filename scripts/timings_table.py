@@ -1,0 +1,47 @@
+"""Write the reproducibility page's table of notebook timings from the manifest the execute step records.
+
+    python scripts/timings_table.py executed/manifest.json book/_generated/timings.md
+
+The table is never typed by hand. When no notebook has been executed yet, the page says so.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def render(manifest: dict) -> str:
+    if not manifest:
+        return "Not yet measured: no notebook has been executed on this machine.\n"
+    lines = [
+        "| Notebook | Profile | Wall time (s) | Executed | Machine |",
+        "| --- | --- | ---: | --- | --- |",
+    ]
+    for name in sorted(manifest):
+        entry = manifest[name]
+        box = entry.get("machine", {})
+        where = f"{box.get('cores', '?')} cores, {box.get('cpu', '?')}, Python {box.get('python', '?')}"
+        lines.append(
+            f"| `{name}` | {entry['profile']} | {entry['seconds']:.1f} | {entry['finished']} | {where} |"
+        )
+    total = sum(entry["seconds"] for entry in manifest.values())
+    lines += ["", f"Total: {total:.1f} s of wall time, measured when each notebook was last executed."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.exit(__doc__)
+    source, target = Path(argv[0]), Path(argv[1])
+    manifest = json.loads(source.read_text()) if source.is_file() else {}
+    text = render(manifest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.is_file() or target.read_text() != text:  # unchanged file: no rebuild of the page
+        target.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

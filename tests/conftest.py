@@ -1,0 +1,135 @@
+"""Shared fixtures of the book tests: smoke-executed notebooks, a strictly built site, a headless browser.
+
+The expensive fixtures are session-scoped and only built when a test marked `book` asks for them.
+Everything they write goes to pytest's temporary folder, except the screenshots, which are kept in
+`_build/screenshots/` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SMOKE = ROOT / "configs" / "smoke.yaml"
+MATHJAX = ROOT / "book" / "_static" / "mathjax" / "tex-svg-full.js"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def notebook_sources() -> list[Path]:
+    """Every committed notebook, `notebooks/NN_name.ipynb`, in book order."""
+    return sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def smoke_parameters() -> dict[str, dict]:
+    import yaml
+
+    return yaml.safe_load(SMOKE.read_text()) or {}
+
+
+def kernel_name() -> str:
+    """The kernel `make venv` installs into the environment, else this interpreter's own kernel."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return "alignbook" if "alignbook" in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def tool(name: str) -> str:
+    """A console script of the environment running the tests."""
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed in this environment (run `make venv`)")
+    return found
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def isolated_env(tmp_path_factory) -> dict[str, str]:
+    """Environment for notebook runs: a fresh cache and results folder, so runs really compute."""
+    base = tmp_path_factory.mktemp("papermill-run")
+    env = dict(os.environ)
+    env["ALIGNBOOK_CACHE"] = str(base / "cache")
+    env["ALIGNBOOK_RESULTS"] = str(base / "results")
+    return env
+
+
+@pytest.fixture(scope="session")
+def smoke_executed(tmp_path_factory, isolated_env) -> Path:
+    """Every notebook executed by papermill with the parameters of `configs/smoke.yaml`."""
+    out = tmp_path_factory.mktemp("executed")
+    result = run(
+        [sys.executable, str(ROOT / "scripts" / "execute_notebooks.py"),
+         "--profile", "smoke", "--out", str(out)],
+        env=isolated_env, cwd=ROOT,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"papermill smoke run failed:\n{result.stdout}\n{result.stderr}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def smoke_site(tmp_path_factory, smoke_executed) -> Path:
+    """The book built strictly (`-W -n --keep-going`) from the smoke-executed notebooks: its html folder."""
+    if not MATHJAX.is_file():
+        pytest.fail("MathJax is not in book/_static/mathjax (run `make mathjax`)")
+    source = tmp_path_factory.mktemp("site-source")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / "book", source / "book", ignore=shutil.ignore_patterns("_generated"))
+    shutil.copytree(smoke_executed, source / "executed")
+    table = run(
+        [sys.executable, str(ROOT / "scripts" / "timings_table.py"),
+         str(source / "executed" / "manifest.json"), str(source / "book" / "_generated" / "timings.md")]
+    )
+    assert table.returncode == 0, table.stderr
+    output = tmp_path_factory.mktemp("site-output")
+    result = run(
+        [tool("jupyter-book"), "build", str(source), "--path-output", str(output), "-W", "-n", "--keep-going"]
+    )
+    (output / "build.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        pytest.fail(f"strict book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+    return output / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Headless Debian Chromium driven by its own chromedriver; Selenium may never fetch a driver."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail("chromium and chromedriver are missing (`make test` installs the Debian packages)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common import selenium_manager
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("selenium-manager was asked for a driver; it must never download one")
+
+    original = selenium_manager.SeleniumManager.binary_paths
+    selenium_manager.SeleniumManager.binary_paths = refuse
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
+        "--window-size=1280,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        selenium_manager.SeleniumManager.binary_paths = original

