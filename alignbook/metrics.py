@@ -22,6 +22,7 @@ of layers.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -480,9 +481,26 @@ class _Prepared:
     basis: np.ndarray
 
 
+# The last few preparations, keyed by content: a trainer calls all_scores then chance_levels on the same
+# representations, and the neighbour searches and SVDs (most of their cost) need not be done twice.
+_PREPARED_CACHE: dict[tuple, _Prepared] = {}
+_PREPARED_CACHE_SIZE = 4
+
+
 def _prepare(x: np.ndarray, k: int, svcca_dim: int) -> _Prepared:
+    key = (x.shape, k, svcca_dim, hashlib.blake2b(x.tobytes(), digest_size=16).digest())
+    cached = _PREPARED_CACHE.get(key)
+    if cached is not None:
+        return cached
     centred = _centre(x)
-    return _Prepared(centred, _is_constant(x, centred), _knn_indices(x, k), _svcca_basis(centred, svcca_dim))
+    prepared = _Prepared(centred, _is_constant(x, centred), _knn_indices(x, k),
+                         _svcca_basis(centred, svcca_dim))
+    for array in (prepared.centred, prepared.neighbours, prepared.basis):
+        array.flags.writeable = False  # shared between callers: nobody may change it in place
+    if len(_PREPARED_CACHE) >= _PREPARED_CACHE_SIZE:
+        _PREPARED_CACHE.pop(next(iter(_PREPARED_CACHE)))
+    _PREPARED_CACHE[key] = prepared
+    return prepared
 
 
 def _shuffled(rep: _Prepared, order: np.ndarray) -> _Prepared:

@@ -1,0 +1,383 @@
+"""One training run: two unimodal branches trained jointly with a controllable alignment term.
+
+Conventions shared with the vectorised trainer (`alignbook.vectorized` must reproduce these runs):
+
+- Initial weights: branch m in (1, 2) is `build_branch(config, input_shape_m, out_dim, branch_seed(seed, m))`
+  (`alignbook.models`); `out_dim` is the number of classes, or 1 for regression.
+- Mini-batches: `batch_indices(n_train, batch_size, seed, epoch)` (`alignbook.seeding`), epochs 0-based; both
+  branches see the same examples at every step.
+- Loss per step: `task_m = cross_entropy(head_m(z_m), y)` (mean; classification) or
+  `l1(head_m(z_m).squeeze(-1), y)` (regression); `total = task1 + task2 + lam_t * align` with
+  `lam_t = aligner.lam_at(epoch)` and `align = info_nce(proj1(z1), proj2(z2), T)`. `align` is computed only
+  when `lam_t > 0`: at `lam_t = 0` it is skipped entirely, so the projection heads get no gradient (AdamW
+  leaves parameters without a gradient untouched, weight decay included) and `lam = 0` is bit for bit the
+  same as training each branch alone (`fit_unimodal`).
+- Optimisation: one `torch.optim.AdamW(branch.parameters(), lr, weight_decay=weight_decay, foreach=False)` per
+  branch (default betas and eps); a learnable temperature has its own AdamW (same lr, no weight decay). After
+  `total.backward()`, each branch's gradient is clipped on its own with
+  `clip_grad_norm_(branch.parameters(), grad_clip)`, then each optimiser steps (branch 1, branch 2,
+  temperature). Gradients are reset to None before each backward.
+- Checkpoints: after every epoch each branch is evaluated on the full validation split (eval mode, no grad);
+  its best state is kept separately, "best" meaning strictly higher validation accuracy (classification) or
+  strictly lower validation L1 (regression), so ties keep the earliest epoch. After training each branch is
+  restored to its own best state before testing.
+- Accuracy for regression is sign accuracy: `mean(sign(pred) == sign(y))` over the examples with `y != 0`.
+- Alignment is measured between the restored encoders' test representations on the first
+  `config.eval_max_samples` test examples: `metrics.all_scores(z1, z2, k=knn_k)` (`metric_layer="last"`) or
+  `metrics.best_layer_scores(layers1, layers2, k=knn_k)` (`"best"`, over `forward_layers`), and
+  `metrics.chance_levels(z1, z2, k=knn_k, seed=seed)` on the last layer.
+- Divergence: any non-finite training loss (task or alignment) or validation loss stops the run with
+  `TrainingDiverged`, or, with `on_divergence="mark"`, returns a failed `FitResult` with NaN scores.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alignbook.alignment import ContrastiveAligner
+from alignbook.checks import check_finite, check_nonnegative, fail
+from alignbook.config import TrainConfig
+from alignbook.data import PairedDataset
+from alignbook.models import Branch, build_branch
+from alignbook.results import FitResult
+from alignbook.seeding import batch_indices, branch_seed
+
+# Evaluation runs in chunks of this many examples (one chunk for the synthetic splits); rows are independent.
+EVAL_CHUNK = 16384
+DIVERGENCE_MODES = ("raise", "mark")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite during training."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def task_loss(output: torch.Tensor, y: torch.Tensor, task: str, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of logits (classification) or L1 of the squeezed prediction (regression)."""
+    if task == "classification":
+        return F.cross_entropy(output, y, reduction=reduction)
+    return F.l1_loss(output.squeeze(-1), y, reduction=reduction)
+
+
+def _correct(output: torch.Tensor, y: torch.Tensor, task: str) -> tuple[int, int]:
+    """(number correct, number counted): argmax for classification, sign with y != 0 for regression."""
+    if task == "classification":
+        return int((output.argmax(dim=1) == y).sum()), int(y.shape[0])
+    counted = y != 0
+    agree = torch.sign(output.squeeze(-1)[counted]) == torch.sign(y[counted])
+    return int(agree.sum()), int(counted.sum())
+
+
+class _EvalMode:
+    """Put a module in eval mode and disable autograd for a block; restore its previous mode after."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+
+    def __enter__(self):
+        self.was_training = self.module.training
+        self.no_grad = torch.no_grad()
+        self.no_grad.__enter__()
+        self.module.eval()
+
+    def __exit__(self, *exc):
+        self.module.train(self.was_training)
+        self.no_grad.__exit__(*exc)
+
+
+def evaluate(branch: Branch, x, y, task: str) -> tuple[float, float]:
+    """Accuracy and mean task loss of one branch on a whole split (eval mode, no grad).
+
+    Accuracy is argmax accuracy for classification and sign accuracy (over `y != 0`) for regression; the
+    loss is cross-entropy or L1. `x`, `y` may be numpy arrays or tensors.
+    """
+    x, y = _as_tensor(x), _as_target(y, task)
+    loss_sum, correct, counted = 0.0, 0, 0
+    with _EvalMode(branch):
+        for start in range(0, len(y), EVAL_CHUNK):
+            _, output = branch(x[start : start + EVAL_CHUNK])
+            yb = y[start : start + EVAL_CHUNK]
+            loss_sum += float(task_loss(output, yb, task, reduction="sum"))
+            c, n = _correct(output, yb, task)
+            correct, counted = correct + c, counted + n
+    accuracy = correct / counted if counted else float("nan")
+    return accuracy, loss_sum / max(len(y), 1)
+
+
+def representations(branch: Branch, x, layers: bool = False) -> np.ndarray | list[np.ndarray]:
+    """The encoder's representation `z` of every row of `x` (eval mode, no grad), as float32 numpy.
+
+    With `layers=True`, a list of every layer's representation (`forward_layers`: hidden activations, then z).
+    """
+    x = _as_tensor(x)
+    chunks = []
+    with _EvalMode(branch):
+        for start in range(0, max(x.shape[0], 1), EVAL_CHUNK):  # an empty x still yields (0, d) arrays
+            xb = x[start : start + EVAL_CHUNK]
+            chunks.append(branch.forward_layers(xb) if layers else [branch.encoder(xb)])
+    stacked = [torch.cat(parts).numpy() for parts in zip(*chunks, strict=True)]
+    return stacked if layers else stacked[0]
+
+
+def _as_tensor(x) -> torch.Tensor:
+    if torch.is_tensor(x):
+        return x.float()
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+def _as_target(y, task: str) -> torch.Tensor:
+    if torch.is_tensor(y):
+        return y.long() if task == "classification" else y.float()
+    dtype = np.int64 if task == "classification" else np.float32
+    return torch.from_numpy(np.ascontiguousarray(y, dtype=dtype))
+
+
+def _resolve_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    if config is None:
+        config = TrainConfig()
+    elif not isinstance(config, TrainConfig):
+        fail("config", f"must be an alignbook.config.TrainConfig or None, got {type(config).__name__}")
+    return config.replace(**overrides) if overrides else config
+
+
+def _check_run_args(dataset, seed) -> int:
+    if not isinstance(dataset, PairedDataset):
+        fail("dataset", f"must be an alignbook.data.PairedDataset, got {type(dataset).__name__}",
+             "build one with alignbook.synthetic.make_dataset or PairedDataset(train, valid, test, task)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        fail("seed", f"must be an integer >= 0, got {seed!r}")
+    for split_name, split in dataset.splits.items():
+        for array_name in ("x1", "x2", "y"):
+            array = getattr(split, array_name)
+            check_finite(f"dataset.{split_name}.{array_name}", np.asarray(array))
+    if len(dataset.train) == 0 or len(dataset.valid) == 0:
+        fail("dataset", "train and valid splits must not be empty")
+    return int(seed)
+
+
+def _out_dim(dataset: PairedDataset) -> int:
+    return int(dataset.num_classes) if dataset.task == "classification" else 1
+
+
+# --------------------------------------------------------------------------------------- the training loop
+
+
+@dataclass
+class _Member:
+    """One branch in training, with its data, optimiser and best checkpoint so far."""
+
+    modality: int
+    branch: Branch
+    optimizer: torch.optim.Optimizer
+    x_train: torch.Tensor
+    x_valid: torch.Tensor
+    best_score: float = math.inf  # lower is better: -accuracy (classification) or L1 (regression)
+    best_state: dict | None = None
+    best_epoch: int = -1
+    best_val_acc: float = float("nan")
+
+
+def _make_member(dataset: PairedDataset, modality: int, seed: int, config: TrainConfig) -> _Member:
+    split_x = {1: "x1", 2: "x2"}[modality]
+    branch = build_branch(config, dataset.input_shapes[modality - 1], _out_dim(dataset),
+                          branch_seed(seed, modality))
+    optimizer = torch.optim.AdamW(branch.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  foreach=False)
+    return _Member(modality, branch, optimizer, _as_tensor(getattr(dataset.train, split_x)),
+                   _as_tensor(getattr(dataset.valid, split_x)))
+
+
+def _state_copy(module: nn.Module) -> dict:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def _divergence_message(where: str, what: str, value: float, lam: float, config: TrainConfig) -> str:
+    return (f"training diverged at {where}: {what} is {value} (lam={lam}, lr={config.lr}). "
+            "Lower lam or lr, or raise grad_clip")
+
+
+def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveAligner | None, seed: int,
+           config: TrainConfig, lam: float, progress: bool, history: list[dict]) -> None:
+    """Run every epoch on `members` (one or two branches), appending to `history`; raise TrainingDiverged."""
+    task = dataset.task
+    y_train, y_valid = _as_target(dataset.train.y, task), _as_target(dataset.valid.y, task)
+    temperature_optimizer = None
+    if aligner is not None and aligner.learn_temperature:
+        temperature_optimizer = torch.optim.AdamW([aligner.log_temperature], lr=config.lr, weight_decay=0.0,
+                                                  foreach=False)
+    epochs = range(config.num_epochs)
+    if progress:
+        from tqdm.auto import tqdm  # only when asked: importing train must stay cheap
+
+        epochs = tqdm(epochs, desc=f"lam={lam:g} seed={seed}", unit="epoch")
+    for member in members:
+        member.branch.train()
+    for epoch in epochs:
+        lam_t = aligner.lam_at(epoch) if aligner is not None else 0.0
+        sums, align_sum = [0.0] * len(members), 0.0
+        batches = batch_indices(len(dataset.train), config.batch_size, seed, epoch)
+        for step, index in enumerate(batches):
+            index = torch.from_numpy(index)
+            y = y_train[index]
+            outputs = [m.branch(m.x_train[index]) for m in members]  # (z, head output) per branch
+            losses = [task_loss(output, y, task) for _, output in outputs]
+            total = losses[0]
+            for loss in losses[1:]:
+                total = total + loss
+            if lam_t > 0:
+                p1 = members[0].branch.projection(outputs[0][0])
+                p2 = members[1].branch.projection(outputs[1][0])
+                align = aligner(p1, p2)
+                total = total + lam_t * align
+                losses.append(align)
+            values = torch.stack([loss.detach() for loss in (*losses, total)]).tolist()  # one sync per step
+            names = [f"task loss of enc{m.modality}" for m in members]
+            names += ["alignment loss"] * (lam_t > 0) + ["total loss"]
+            for name, value in zip(names, values, strict=True):
+                if not math.isfinite(value):
+                    raise TrainingDiverged(_divergence_message(f"epoch {epoch}, step {step}", name, value,
+                                                               lam, config))
+            for member in members:
+                member.optimizer.zero_grad(set_to_none=True)
+            if temperature_optimizer is not None:
+                temperature_optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            for member in members:
+                nn.utils.clip_grad_norm_(member.branch.parameters(), config.grad_clip)
+                member.optimizer.step()
+            if temperature_optimizer is not None:
+                temperature_optimizer.step()
+            sums = [s + v for s, v in zip(sums, values, strict=False)]
+            if lam_t > 0:
+                align_sum += values[-2]
+        record = {"epoch": epoch, "lam": lam_t}
+        for member, task_sum in zip(members, sums, strict=False):
+            record[f"train_task{member.modality}"] = task_sum / len(batches)
+        if aligner is not None:
+            record["train_align"] = align_sum / len(batches) if lam_t > 0 else float("nan")
+        for member in members:
+            acc, loss = evaluate(member.branch, member.x_valid, y_valid, task)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(_divergence_message(f"epoch {epoch}, validation",
+                                                           f"validation loss of enc{member.modality}",
+                                                           loss, lam, config))
+            record[f"val_acc{member.modality}"] = acc
+            record[f"val_loss{member.modality}"] = loss
+            score = -acc if task == "classification" else loss
+            if score < member.best_score:  # strictly better: ties keep the earliest epoch
+                member.best_score, member.best_epoch, member.best_val_acc = score, epoch, acc
+                member.best_state = _state_copy(member.branch)
+        if aligner is not None:
+            record["temperature"] = float(torch.as_tensor(aligner.temperature).detach())
+        history.append(record)
+        if progress:
+            epochs.set_postfix({k: round(v, 4) for k, v in record.items() if k.startswith("val_acc")})
+    for member in members:
+        member.branch.load_state_dict(member.best_state)
+        member.branch.eval()
+
+
+# ---------------------------------------------------------------------------------------------- public API
+
+
+def fit(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None, *,
+        keep_representations: bool = False, on_divergence: str = "raise", progress: bool = False,
+        **overrides) -> FitResult:
+    """Train enc1 and enc2 jointly with `lam * L_align` and return their test scores and alignment.
+
+    `config` is a `TrainConfig` (default: `TrainConfig()`); keyword `overrides` replace its fields, e.g.
+    `fit(ds, lam=0.5, num_epochs=10)`. `lam = 0` is independent training. `history` holds one dict per epoch
+    (0-based `epoch`, scheduled `lam`, mean `train_task1/2`, `train_align` (NaN where skipped), `val_acc1/2`,
+    `val_loss1/2`, `temperature`). With `keep_representations`, `z1`/`z2` are the test representations the
+    alignment metrics used. If a loss becomes non-finite, raises `TrainingDiverged`, or with
+    `on_divergence="mark"` returns a result with `status="failed"`, the error text and NaN scores.
+    See the module docstring for every convention.
+    """
+    config = _resolve_config(config, overrides)
+    lam = check_nonnegative("lam", lam)
+    seed = _check_run_args(dataset, seed)
+    if on_divergence not in DIVERGENCE_MODES:
+        fail("on_divergence", f"must be one of {DIVERGENCE_MODES}, got {on_divergence!r}")
+    started = time.perf_counter()
+    members = [_make_member(dataset, m, seed, config) for m in (1, 2)]
+    history: list[dict] = []
+    try:
+        _train(dataset, members, ContrastiveAligner(lam, config), seed, config, lam, progress, history)
+    except TrainingDiverged as exc:
+        if on_divergence == "raise":
+            raise
+        return FitResult(lam=lam, seed=seed, config=config, history=history, status="failed", error=str(exc),
+                         time_s=time.perf_counter() - started)
+    result = FitResult(lam=lam, seed=seed, config=config, history=history)
+    task, test = dataset.task, dataset.test
+    for member, x_test in zip(members, (test.x1, test.x2), strict=True):
+        acc, loss = evaluate(member.branch, x_test, test.y, task)
+        m = member.modality
+        setattr(result, f"acc{m}", acc)
+        setattr(result, f"loss{m}", loss)
+        setattr(result, f"val_acc{m}", member.best_val_acc)
+        setattr(result, f"best_epoch{m}", member.best_epoch)
+    if len(test):
+        _measure_alignment(result, members[0].branch, members[1].branch, test.x1, test.x2, config, seed,
+                           keep_representations)
+    result.time_s = time.perf_counter() - started
+    return result
+
+
+def _measure_alignment(result: FitResult, branch1: Branch, branch2: Branch, x1, x2, config: TrainConfig,
+                       seed: int, keep: bool) -> None:
+    from alignbook import metrics  # imported on use: metrics may pull in heavier dependencies
+
+    n = min(len(x1), config.eval_max_samples)
+    layers1 = representations(branch1, x1[:n], layers=True)
+    layers2 = representations(branch2, x2[:n], layers=True)
+    z1, z2 = layers1[-1], layers2[-1]
+    if config.metric_layer == "last":
+        result.alignment = metrics.all_scores(z1, z2, k=config.knn_k)
+    else:
+        result.alignment = metrics.best_layer_scores(layers1, layers2, k=config.knn_k)
+    result.alignment_chance = metrics.chance_levels(z1, z2, k=config.knn_k, seed=seed)
+    if keep:
+        result.z1, result.z2 = z1, z2
+
+
+def train_branches(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None,
+                   *, progress: bool = False, **overrides) -> tuple[Branch, Branch, list[dict]]:
+    """`fit`'s training alone: return both branches (each restored to its best epoch) and the history.
+
+    For inspecting or reusing the trained modules (`fit` returns scores only). Raises `TrainingDiverged`.
+    """
+    config = _resolve_config(config, overrides)
+    lam = check_nonnegative("lam", lam)
+    seed = _check_run_args(dataset, seed)
+    members = [_make_member(dataset, m, seed, config) for m in (1, 2)]
+    history: list[dict] = []
+    _train(dataset, members, ContrastiveAligner(lam, config), seed, config, lam, progress, history)
+    return members[0].branch, members[1].branch, history
+
+
+def fit_unimodal(dataset: PairedDataset, modality: int, seed: int = 0, config: TrainConfig | None = None,
+                 **overrides) -> tuple[Branch, list[dict]]:
+    """Train one branch alone with `fit`'s conventions (seed, batches, optimiser, clipping, checkpoint).
+
+    Returns the branch restored to its best validation epoch and its history (keys `epoch`, `lam`,
+    `train_task{m}`, `val_acc{m}`, `val_loss{m}` with m = `modality`, the same keys and values as the
+    corresponding entries of `fit(dataset, lam=0)`'s history). Raises `TrainingDiverged` on a non-finite loss.
+    """
+    config = _resolve_config(config, overrides)
+    seed = _check_run_args(dataset, seed)
+    if modality not in (1, 2) or isinstance(modality, bool):
+        fail("modality", f"must be 1 or 2, got {modality!r}")
+    member = _make_member(dataset, modality, seed, config)
+    history: list[dict] = []
+    _train(dataset, [member], None, seed, config, 0.0, False, history)
+    return member.branch, history

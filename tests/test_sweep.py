@@ -1,0 +1,455 @@
+"""Sweeps: spec validation, caching, resuming, the tidy table and the command line.
+
+Most tests replace the trainers with a counting fake (`sweep._fit_many`, `sweep._fit`) and use a tiny
+registered dataset kind, so they run in seconds; one end-to-end test trains real (tiny) models.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+
+import numpy as np
+import pytest
+
+from alignbook import sweep
+from alignbook.cli import main as cli_main
+from alignbook.config import TrainConfig
+from alignbook.data import PairedDataset, PairedSplit
+from alignbook.results import FitResult
+from alignbook.sweep import SweepSpec, run_sweep
+
+# ------------------------------------------------------------------------------------------------ fixtures
+
+
+def tiny_dataset(level: int = 0, depth: int = 1, seed: int = 0) -> PairedDataset:
+    rng = np.random.default_rng([level, depth, seed])
+    splits = []
+    for n in (40, 10, 10):
+        y = np.arange(n) % 2
+        splits.append(PairedSplit(rng.normal(size=(n, 3)).astype(np.float32) + y[:, None],
+                                  rng.normal(size=(n, 2)).astype(np.float32), y))
+    return PairedDataset(*splits, num_classes=2, name=f"tiny-{level}-{depth}",
+                         info={"modalities": ["a", "b"]},
+                         params={"level": level, "depth": depth, "seed": seed})
+
+
+def fake_result(lam: float, seed: int, config: TrainConfig, keep: bool) -> FitResult:
+    """A deterministic stand-in for a trained run."""
+    score = 0.5 + 0.01 * seed + 0.1 * lam
+    result = FitResult(lam=float(lam), seed=int(seed), config=config, acc1=score, acc2=score / 2,
+                       loss1=1 - score, loss2=2.0, val_acc1=score, val_acc2=0.4, best_epoch1=1, best_epoch2=0,
+                       alignment={"cka": lam / 10, "knn": 0.3}, alignment_chance={"cka": 0.01, "knn": 0.1},
+                       history=[{"epoch": 0, "loss": np.float32(1.5)}], time_s=0.1)
+    if keep:
+        result.z1 = np.full((4, 3), lam, dtype=np.float32)
+        result.z2 = np.full((4, 3), seed, dtype=np.float32)
+    return result
+
+
+class FakeTrainers:
+    """Counts trained runs and groups; can raise KeyboardInterrupt when a given group starts."""
+
+    def __init__(self, interrupt_at_group: int | None = None):
+        self.runs: list[tuple[float, int]] = []
+        self.groups = 0
+        self.single = 0
+        self.interrupt_at_group = interrupt_at_group
+
+    def fit_many(self, dataset, lams, seeds, config, *, keep_representations):
+        if self.interrupt_at_group is not None and self.groups == self.interrupt_at_group:
+            raise KeyboardInterrupt
+        self.groups += 1
+        results = [fake_result(lam, seed, config, keep_representations)
+                   for lam, seed in zip(lams, seeds, strict=True)]
+        self.runs += [(r.lam, r.seed) for r in results]
+        return results
+
+    def fit(self, dataset, lam, seed, config, *, keep_representations):
+        self.single += 1
+        self.runs.append((lam, seed))
+        return fake_result(lam, seed, config, keep_representations)
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch):
+    """Cache and results in tmp_path, a `tiny` dataset kind, trainers allowed to vectorise."""
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setitem(sweep._BUILDERS, "tiny", sweep._Builder(tiny_dataset))
+    monkeypatch.setattr(sweep, "vectorization_blocker",
+                        lambda config: "" if config.encoder == "mlp" else "not an MLP")
+    return tmp_path
+
+
+@pytest.fixture
+def trainers(monkeypatch):
+    fake = FakeTrainers()
+    monkeypatch.setattr(sweep, "_fit_many", fake.fit_many)
+    monkeypatch.setattr(sweep, "_fit", fake.fit)
+    return fake
+
+
+def spec_dict(**changes) -> dict:
+    values = {"name": "tiny_sweep", "dataset": {"kind": "tiny"},
+              "dataset_grid": {"level": [0, 2], "depth": [1, 3]}, "lams": [0.0, 0.5, 1.0], "seeds": [0, 1],
+              "train": {"num_epochs": 2}}
+    values.update(changes)
+    return values
+
+
+def run(spec: dict, **kwargs):
+    kwargs.setdefault("workers", 1)
+    kwargs.setdefault("progress", False)
+    return run_sweep(spec, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(("changes", "field", "words"), [
+    ({"lamz": [0.1]}, "lamz", "not a sweep spec key"),
+    ({"lams": "0.1"}, "lams", "expected a list"),
+    ({"lams": []}, "lams", "must not be empty"),
+    ({"lams": [0.1, -0.5]}, "lams", ">= 0"),
+    ({"lams": [0.1, float("nan")]}, "lams", "finite"),
+    ({"lams": [0.1, 0.1]}, "lams", "more than once"),
+    ({"lams": [True]}, "lams", "expected numbers"),
+    ({"seeds": [0, 1.5]}, "seeds", "integers"),
+    ({"seeds": []}, "seeds", "must not be empty"),
+    ({"name": "a/b"}, "name", "file name"),
+    ({"dataset": {"kind": "nope"}}, "dataset.kind", "unknown dataset kind"),
+    ({"dataset": ["tiny"]}, "dataset", "expected a mapping"),
+    ({"dataset_grid": {"level": []}}, "dataset_grid.level", "must not be empty"),
+    ({"dataset_grid": {"level": 3}}, "dataset_grid.level", "expected a list"),
+    ({"dataset_grid": {"level": [1, 1]}}, "dataset_grid.level", "more than once"),
+    ({"train": {"num_epoch": 3}}, "num_epoch", "not a training option"),
+    ({"train": {"lr": -1.0}}, "lr", "> 0"),
+    ({"keep_representations": "yes"}, "keep_representations", "true or false"),
+], ids=lambda v: str(v)[:30])
+def test_spec_errors_name_the_field(folders, changes, field, words):
+    with pytest.raises(ValueError) as error:
+        SweepSpec.from_dict(spec_dict(**changes))
+    assert str(error.value).startswith(f"{field}:")
+    assert words in str(error.value)
+
+
+def test_unknown_dataset_parameter_fails_before_training(folders, trainers):
+    with pytest.raises(ValueError, match=r"^dataset_grid\.redundancy: is not a parameter"):
+        run(spec_dict(dataset_grid={"redundancy": [0, 2]}))
+    assert trainers.runs == []
+
+
+def test_spec_yaml_round_trip_expands_the_grid(folders, tmp_path):
+    text = ("name: demo\ndataset: {kind: tiny}\ndataset_grid: {level: [0, 2], depth: [1, 3]}\n"
+            "lams: [0, 0.5, 1]\nseeds: [0, 1, 2]\ntrain: {lr: 1e-3}\n")
+    (tmp_path / "demo.yaml").write_text(text)
+    spec = SweepSpec.from_yaml(tmp_path / "demo.yaml")
+    assert spec.train == {"lr": 0.001} and spec.lams == (0.0, 0.5, 1.0)
+    assert SweepSpec.from_dict(spec.to_dict()) == spec
+    assert len(spec) == len(spec.expand()) == 4 * 3 * 3
+    assert spec.grid_points()[1] == {"level": 0, "depth": 3}
+
+
+def test_shipped_configs_are_valid():
+    from alignbook.paths import REPO_ROOT
+
+    paper = SweepSpec.from_yaml(REPO_ROOT / "configs" / "synthetic_paper.yaml")
+    assert len(paper.grid_points()) == 10 and len(paper.lams) == 24 and paper.seeds == (0, 1, 2)
+    assert paper.lams[:3] == (0.0, 0.1, 0.2) and paper.lams[-4:] == (2.0, 2.5, 3.0, 4.0)
+    smoke = SweepSpec.from_yaml(REPO_ROOT / "configs" / "synthetic_smoke.yaml")
+    assert len(smoke) <= 12 and smoke.train["num_epochs"] == 2
+
+
+# ------------------------------------------------------------------------------------------------ caching
+
+
+def test_second_run_loads_everything_from_cache(folders, trainers):
+    first = run(spec_dict())
+    assert len(trainers.runs) == 4 * 3 * 2 and trainers.groups == 4
+    assert (first.n_cached, first.n_computed) == (0, 24)
+    second = run(spec_dict())
+    assert len(trainers.runs) == 24  # nothing trained again
+    assert (second.n_cached, second.n_computed) == (24, 0)
+    assert second.table.equals(first.table)
+    assert second.path == folders / "results" / "tiny_sweep.csv"
+    assert (folders / "results" / "tiny_sweep.yaml").exists()
+    assert first.runs[0].history == second.runs[0].history
+
+
+def test_adding_a_lam_trains_only_the_new_runs(folders, trainers):
+    run(spec_dict())
+    trainers.runs.clear()
+    result = run(spec_dict(lams=[0.0, 0.5, 1.0, 2.0]))
+    assert sorted(trainers.runs) == sorted([(2.0, 0), (2.0, 1)] * 4)
+    assert (result.n_cached, result.n_computed) == (24, 8)
+    trainers.runs.clear()
+    run(spec_dict(lams=[0.0, 0.5, 1.0, 2.0], seeds=[0, 1, 5]))
+    assert sorted(trainers.runs) == sorted([(lam, 5) for lam in (0.0, 0.5, 1.0, 2.0)] * 4)
+
+
+def test_force_retrains_everything(folders, trainers):
+    run(spec_dict(lams=[0.0]))
+    run(spec_dict(lams=[0.0]), force=True)
+    assert len(trainers.runs) == 2 * 4 * 2
+
+
+def test_corrupted_cache_entries_are_recomputed_with_a_warning(folders, trainers, caplog):
+    first = run(spec_dict(keep_representations=True))
+    cache = sweep.RunCache(folders / "cache")
+    truncated, garbled, foreign = first.table["key"].unique()[:3]
+    text = cache.json_path(truncated).read_text()
+    cache.json_path(truncated).write_text(text[: len(text) // 2])
+    cache.npz_path(garbled).write_bytes(b"not a zip file")
+    cache.json_path(foreign).write_text(json.dumps({"format": 1, "key": "someone else"}))
+    trainers.runs.clear()
+    with caplog.at_level(logging.WARNING, logger="alignbook"):
+        second = run(spec_dict(keep_representations=True))
+    assert len(trainers.runs) == 3 and second.n_computed == 3
+    assert sum("unreadable" in r.getMessage() for r in caplog.records) == 3
+    assert second.table.equals(first.table)
+    assert all(np.array_equal(a.z1, b.z1) for a, b in zip(first.runs, second.runs, strict=True))
+    trainers.runs.clear()
+    run(spec_dict(keep_representations=True))  # the damaged entries were rewritten
+    assert trainers.runs == []
+
+
+def test_interrupted_sweep_resumes_with_only_the_missing_runs(folders, monkeypatch):
+    interrupted = FakeTrainers(interrupt_at_group=2)
+    monkeypatch.setattr(sweep, "_fit_many", interrupted.fit_many)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec_dict())
+    assert interrupted.groups == 2
+    resumed = FakeTrainers()
+    monkeypatch.setattr(sweep, "_fit_many", resumed.fit_many)
+    result = run(spec_dict())
+    assert resumed.groups == 2 and len(resumed.runs) == 12
+    assert (result.n_cached, result.n_computed) == (12, 12)
+    assert not list((folders / "cache").rglob("*.tmp"))
+
+
+def test_cache_key_changes_with_version_source_and_inputs(monkeypatch):
+    import alignbook
+
+    config = TrainConfig()
+    base = sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.5, 0, False)
+    assert base == sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.5, 0, False)
+    others = [sweep.run_key("synthetic", {"redundancy": 4}, "abc", config, 0.5, 0, False),
+              sweep.run_key("synthetic", {"redundancy": 2}, "abd", config, 0.5, 0, False),
+              sweep.run_key("synthetic", {"redundancy": 2}, "abc", config.replace(width=99), 0.5, 0, False),
+              sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.6, 0, False),
+              sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.5, 1, False),
+              sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.5, 0, True)]
+    monkeypatch.setattr(alignbook, "__version__", "99.0")
+    others.append(sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.5, 0, False))
+    monkeypatch.undo()
+    monkeypatch.setattr(sweep, "package_source_hash", lambda: "edited")
+    others.append(sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.5, 0, False))
+    assert len({base, *others}) == len(others) + 1
+
+
+def test_deterministic_datasets_are_not_rebuilt_when_all_runs_are_cached(folders, trainers, monkeypatch):
+    builds = []
+
+    def counting(level=0, depth=1, seed=0):
+        builds.append(level)
+        return tiny_dataset(level, depth, seed)
+
+    monkeypatch.setitem(sweep._BUILDERS, "tiny", sweep._Builder(counting, deterministic=True))
+    first = run(spec_dict(lams=[0.0]))
+    assert len(builds) == 4
+    second = run(spec_dict(lams=[0.0]))
+    assert len(builds) == 4 and second.n_cached == 8 and second.table.equals(first.table)
+    run(spec_dict(lams=[0.0, 1.0]))  # new runs: the datasets are built again
+    assert len(builds) == 8 and len(trainers.runs) == 16
+
+
+def test_version_change_retrains(folders, trainers, monkeypatch):
+    import alignbook
+
+    run(spec_dict(lams=[0.0]))
+    monkeypatch.setattr(alignbook, "__version__", "99.0")
+    run(spec_dict(lams=[0.0]))
+    assert len(trainers.runs) == 2 * 4 * 2
+
+
+def test_unwritable_cache_fails_before_training(folders, trainers, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # a file where a folder is needed: unwritable even for root
+    with pytest.raises(ValueError) as error:
+        run(spec_dict(), cache_dir=blocker / "cache")
+    assert "cache_dir" in str(error.value) and str(blocker) in str(error.value)
+    assert "ALIGNBOOK_CACHE" in str(error.value)
+    assert trainers.runs == []
+
+
+# -------------------------------------------------------------------------------------------------- table
+
+
+def test_table_has_two_rows_per_run_and_the_documented_columns(folders, trainers):
+    result = run(spec_dict())
+    table = result.table
+    assert len(table) == 2 * len(result.runs) == 2 * 24
+    expected = sweep.table_columns(["level", "depth", "data_seed"], ["cka", "knn"], ["cka", "knn"])
+    assert list(table.columns) == expected
+    assert expected[:12] == ["spec", "dataset_kind", "dataset", "level", "depth", "data_seed", "lam", "seed",
+                             "encoder", "modality", "acc", "loss"]
+    assert (table["data_seed"] == 0).all()
+    assert set(table["encoder"]) == {1, 2} and set(table["modality"]) == {"a", "b"}
+    one_run = table[table["run"] == 5]
+    assert list(one_run["encoder"]) == [1, 2]
+    assert one_run["align_cka"].nunique() == 1 and one_run["key"].nunique() == 1
+    run_5 = result.runs[5]
+    assert list(one_run["acc"]) == [run_5.acc1, run_5.acc2]
+    assert list(one_run["best_epoch"]) == [1, 0]
+    assert (table["status"] == "ok").all() and (table["config"] == TrainConfig(num_epochs=2).key()).all()
+    stored = __import__("pandas").read_csv(result.path)
+    assert list(stored.columns) == expected and len(stored) == 48
+
+
+def test_user_datasets_and_one_by_one_fallback_logged_once(folders, trainers, caplog):
+    data = {"first": tiny_dataset(1), "second": tiny_dataset(2)}
+    spec = {"name": "mine", "lams": [0.0, 1.0], "seeds": [0], "train": {"encoder": "transformer"}}
+    with caplog.at_level(logging.INFO, logger="alignbook"):
+        result = run(spec, data=data)
+    assert trainers.single == 4 and trainers.groups == 0
+    assert sum("one at a time" in r.getMessage() for r in caplog.records) == 1
+    assert list(result.table["dataset"].unique()) == ["first", "second"]
+    assert (result.table["dataset_kind"] == "custom").all()
+    again = run(spec, data={"first": tiny_dataset(1), "second": tiny_dataset(3)})  # second's data changed
+    assert trainers.single == 6 and again.n_cached == 2
+    with pytest.raises(ValueError, match="^data:"):
+        run(spec_dict(), data=data)
+
+
+def test_group_refused_by_fit_many_is_trained_one_by_one(folders, trainers, monkeypatch, caplog):
+    def refuse(*args, **kwargs):
+        raise ValueError("config.lam_schedule: not supported here")
+
+    monkeypatch.setattr(sweep, "_fit_many", refuse)
+    with caplog.at_level(logging.INFO, logger="alignbook"):
+        result = run(spec_dict(dataset_grid={"level": [0]}, lams=[0.0, 1.0]))
+    assert trainers.single == 4 and result.n_computed == 4
+    assert sum("fit_many refused" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_single_dataset_is_split_so_every_worker_has_a_group():
+    task = sweep._GroupTask("d", tiny_dataset(), TrainConfig(), [(0.1 * i, 0, f"k{i}") for i in range(5)], {},
+                            False, None, True)
+    halves = sweep._split_for_workers([task], 2)
+    assert [len(t.runs) for t in halves] == [2, 3]
+    assert [r for t in halves for r in t.runs] == task.runs
+    assert sweep._split_for_workers([task], 1) == [task]
+    assert sweep.resolve_workers(1, 10) == 1 and sweep.resolve_workers("auto", 1) == 1
+    assert sweep.resolve_workers("auto", 10, work=1000) == 1  # too little work to repay starting processes
+    with pytest.raises(ValueError, match="^workers:"):
+        sweep.resolve_workers(0, 10)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_bad_spec_exits_2_without_traceback(folders, tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("name: bad\nlams: [0.1, -1]\nseeds: [0]\ndataset: {kind: tiny}\n")
+    assert cli_main(["sweep", str(tmp_path / "bad.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "lams:" in err and "Traceback" not in err
+    assert cli_main(["sweep", str(tmp_path / "missing.yaml")]) == 2
+    assert cli_main(["sweep", str(tmp_path / "bad.yaml"), "--workers", "zero"]) == 2
+
+
+def test_cli_runs_a_sweep_and_reports_version(folders, trainers, tmp_path, capsys):
+    import yaml
+
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump(spec_dict(lams=[0.0, 1.0])))
+    assert cli_main(["sweep", str(tmp_path / "ok.yaml"), "--workers", "1", "--quiet"]) == 0
+    assert "16 runs (0 from cache, 16 trained, 0 failed)" in capsys.readouterr().out
+    assert cli_main(["sweep", str(tmp_path / "ok.yaml"), "--workers", "1", "--quiet",
+                     "--cache", str(tmp_path / "other")]) == 0
+    assert len(trainers.runs) == 32
+    assert cli_main(["--version"]) == 0
+    assert "alignbook 0.1.0" in capsys.readouterr().out
+
+
+def test_cli_bench_delegates_its_arguments(monkeypatch):
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("alignbook.bench")
+    fake.main = lambda argv=None: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "alignbook.bench", fake)
+    assert cli_main(["bench", "--runs", "8", "--quick"]) == 0
+    assert calls == [["--runs", "8", "--quick"]]
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+
+def missing_modules(*names: str) -> list[str]:
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
+TRAINERS_MISSING = missing_modules("alignbook.train", "alignbook.vectorized")
+SYNTHETIC_MISSING = missing_modules("alignbook.train", "alignbook.vectorized", "alignbook.synthetic")
+
+
+@pytest.mark.skipif(bool(TRAINERS_MISSING),
+                    reason=f"real trainers not written yet: {', '.join(TRAINERS_MISSING)} missing")
+def test_real_user_data_sweep_end_to_end(tmp_path, monkeypatch):
+    from alignbook.data import from_arrays
+
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=(600, 3))
+    y = (shared[:, 0] > 0).astype(int)
+    data = from_arrays(np.c_[shared, rng.normal(size=(600, 2))], shared @ rng.normal(size=(3, 4)), y,
+                       name="toy")
+    spec = {"name": "real_toy", "lams": [0.0, 1.0], "seeds": [0],
+            "train": {"num_epochs": 2, "batch_size": 64, "eval_max_samples": 90}}
+    first = run_sweep(spec, data, cache_dir=tmp_path / "cache", workers=1, progress=False)
+    assert len(first.table) == 4 and first.n_computed == 2
+    assert set(first.table["status"]) == {"ok"} and first.table["acc"].between(0, 1).all()
+    assert first.table["modality"].tolist()[:2] == ["x1", "x2"]
+    assert any(c.startswith("align_") for c in first.table.columns)
+    cached = run_sweep(spec, data, cache_dir=tmp_path / "cache", workers=1, progress=False)
+    assert cached.n_cached == 2 and cached.table.equals(first.table)
+
+
+@pytest.mark.skipif(bool(SYNTHETIC_MISSING),
+                    reason=f"real trainers or data not written yet: {', '.join(SYNTHETIC_MISSING)} missing")
+def test_real_tiny_synthetic_sweep_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    spec = {"name": "real_tiny", "dataset": {"kind": "synthetic", "n_samples": 1024},
+            "dataset_grid": {"redundancy": [0, 4]}, "lams": [0.0, 1.0], "seeds": [0],
+            "train": {"num_epochs": 2, "eval_max_samples": 200}, "keep_representations": True}
+    first = run_sweep(spec, workers=1, progress=False)
+    assert len(first.table) == 8 and first.n_computed == 4
+    assert set(first.table["status"]) <= {"ok", "failed"}
+    assert first.runs[0].z1 is not None
+    ok = first.table[first.table["status"] == "ok"]
+    assert ok["acc"].between(0, 1).all() and not math.isnan(ok["acc"].iloc[0])
+    second = run_sweep(spec, workers=1, progress=False)
+    assert second.n_cached == 4 and second.table.equals(first.table)
+    assert all(np.array_equal(a.z1, b.z1) for a, b in zip(first.runs, second.runs, strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(TRAINERS_MISSING),
+                    reason=f"real trainers not written yet: {', '.join(TRAINERS_MISSING)} missing")
+def test_two_worker_processes_match_one(tmp_path, monkeypatch):
+    from alignbook.data import from_arrays
+
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 4))
+    data = {name: from_arrays(x + shift, np.tanh(x) - shift, (x[:, 0] > 0).astype(int), name=name)
+            for name, shift in (("a", 0.0), ("b", 1.0))}
+    spec = {"name": "pool", "lams": [0.0, 1.0], "seeds": [0], "train": {"num_epochs": 1, "batch_size": 64}}
+    serial = run_sweep(spec, data, cache_dir=tmp_path / "one", workers=1, progress=False)
+    parallel = run_sweep(spec, data, cache_dir=tmp_path / "two", workers=2, progress=False)
+    columns = [c for c in serial.table.columns if c != "time_s"]
+    assert parallel.table[columns].equals(serial.table[columns])
+    assert len(list((tmp_path / "two").rglob("*.json"))) == 4  # written by the workers

@@ -1,0 +1,183 @@
+"""One training run: lam = 0 is independent training, determinism, checkpoints, divergence, both tasks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from alignbook.config import TrainConfig
+from alignbook.data import PairedDataset, PairedSplit
+from alignbook.train import (
+    TrainingDiverged,
+    evaluate,
+    fit,
+    fit_unimodal,
+    representations,
+    train_branches,
+)
+
+# Small and fast: a few hundred examples, a handful of epochs.
+SMALL = {"num_epochs": 3, "batch_size": 64, "eval_max_samples": 200, "knn_k": 5}
+
+
+def toy_dataset(task: str = "classification", n: int = 1000, seed: int = 0) -> PairedDataset:
+    """Two views of 4 shared latent factors: x1 sees them plus noise dims, x2 a mixed, noisy copy."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=(n, 4))
+    x1 = np.concatenate([shared, rng.normal(size=(n, 2))], axis=1).astype(np.float32)
+    x2 = (np.tanh(shared @ rng.normal(size=(4, 6))) + 0.1 * rng.normal(size=(n, 6))).astype(np.float32)
+    if task == "classification":
+        y = (shared[:, 0] > 0).astype(np.int64) + 2 * (shared[:, 1] > 0)
+    else:
+        y = (shared @ np.array([1.0, -0.5, 0.25, 0.0]) + 0.1 * rng.normal(size=n)).astype(np.float32)
+    a, b = int(0.6 * n), int(0.8 * n)
+    splits = [PairedSplit(x1[s], x2[s], y[s]) for s in (slice(0, a), slice(a, b), slice(b, n))]
+    return PairedDataset(*splits, task=task, name=f"toy-{task}")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: extra intra-op threads only add overhead (severe on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_dataset()
+
+
+def _same_numbers(a, b) -> bool:
+    """Equal, NaN equal to NaN (history entries and summaries)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_numbers(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_numbers(u, v) for u, v in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+@pytest.mark.parametrize("modality", [1, 2])
+def test_lam_zero_is_bit_for_bit_independent_training(toy, modality):
+    joint = train_branches(toy, lam=0.0, seed=3, **SMALL)
+    alone, alone_history = fit_unimodal(toy, modality, seed=3, **SMALL)
+    jointly_trained = joint[modality - 1].state_dict()
+    for (name, a), (_, b) in zip(jointly_trained.items(), alone.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    for joint_row, alone_row in zip(joint[2], alone_history, strict=True):
+        assert all(joint_row[key] == value for key, value in alone_row.items())
+
+
+def test_fit_reports_the_restored_branches_scores(toy):
+    result = fit(toy, lam=0.0, seed=3, keep_representations=True, **SMALL)
+    branch1, branch2, history = train_branches(toy, lam=0.0, seed=3, **SMALL)
+    assert _same_numbers(result.history, history)
+    assert (result.acc1, result.loss1) == evaluate(branch1, toy.test.x1, toy.test.y, toy.task)
+    assert (result.acc2, result.loss2) == evaluate(branch2, toy.test.x2, toy.test.y, toy.task)
+    assert np.array_equal(result.z1, representations(branch1, toy.test.x1[:200]))
+    assert result.z2.shape == (200, TrainConfig().repr_dim)
+    # checkpoints: the earliest epoch of the best validation accuracy, per encoder
+    for m in (1, 2):
+        accs = [row[f"val_acc{m}"] for row in history]
+        assert getattr(result, f"best_epoch{m}") == int(np.argmax(accs))
+        assert getattr(result, f"val_acc{m}") == max(accs)
+    assert set(result.alignment) >= {"mutual_knn", "cka"} and set(result.alignment_chance) >= {"cka"}
+
+
+def test_fit_is_deterministic_and_seed_dependent(toy):
+    state = torch.get_rng_state()
+    a = fit(toy, lam=0.5, seed=1, **SMALL)
+    b = fit(toy, lam=0.5, seed=1, **SMALL)
+    c = fit(toy, lam=0.5, seed=2, **SMALL)
+    assert torch.equal(torch.get_rng_state(), state)  # no global RNG side effects
+    drop_time = [{k: v for k, v in r.summary().items() if k != "time_s"} for r in (a, b, c)]
+    assert _same_numbers(drop_time[0], drop_time[1]) and _same_numbers(a.history, b.history)
+    assert not _same_numbers(a.history, c.history)
+
+
+def test_history_has_one_row_per_epoch_with_the_scheduled_lam(toy):
+    result = fit(toy, lam=2.0, seed=0, lam_schedule="warmup", schedule_epochs=1, **SMALL)
+    assert [row["epoch"] for row in result.history] == [0, 1, 2]
+    assert [row["lam"] for row in result.history] == [0.0, 2.0, 2.0]
+    assert math.isnan(result.history[0]["train_align"]) and result.history[1]["train_align"] > 0
+    keys = {"epoch", "lam", "train_task1", "train_task2", "train_align", "val_acc1", "val_acc2",
+            "val_loss1", "val_loss2", "temperature"}
+    assert set(result.history[0]) == keys
+
+
+def test_learnable_temperature_moves(toy):
+    result = fit(toy, lam=1.0, seed=0, learn_temperature=True, temperature=0.2, **SMALL)
+    temperatures = [row["temperature"] for row in result.history]
+    assert temperatures[-1] != pytest.approx(0.2) and result.ok
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan")])
+def test_bad_lam_raises_naming_lam(toy, bad):
+    with pytest.raises(ValueError, match="lam"):
+        fit(toy, lam=bad, **SMALL)
+
+
+def test_bad_arguments_raise_naming_them(toy):
+    with pytest.raises(ValueError, match="no_such_option"):
+        fit(toy, no_such_option=1)
+    with pytest.raises(ValueError, match="on_divergence"):
+        fit(toy, on_divergence="ignore")
+    with pytest.raises(ValueError, match="modality"):
+        fit_unimodal(toy, 3)
+    with pytest.raises(ValueError, match="seed"):
+        fit(toy, seed=-1)
+    broken = np.array(toy.train.x1)
+    broken[0, 0] = np.nan
+    bad_data = PairedDataset(PairedSplit(broken, toy.train.x2, toy.train.y), toy.valid, toy.test)
+    with pytest.raises(ValueError, match=r"dataset\.train\.x1"):
+        fit(bad_data, **SMALL)
+
+
+def test_divergence_raises_or_marks_the_run(toy):
+    absurd = {**SMALL, "num_epochs": 2}
+    with pytest.raises(TrainingDiverged, match=r"at epoch 0, step 0: total loss is inf \(lam=1e\+39"):
+        fit(toy, lam=1e39, **absurd)
+    result = fit(toy, lam=1e39, on_divergence="mark", **absurd)
+    assert result.status == "failed" and not result.ok
+    assert "Lower lam or lr" in result.error
+    assert math.isnan(result.acc1) and math.isnan(result.acc2) and result.alignment == {}
+    with pytest.raises(TrainingDiverged, match="lr=1e\\+30"):
+        fit(toy, lam=0.0, lr=1e30, **absurd)
+
+
+def test_classification_learns(toy):
+    result = fit(toy, lam=0.0, seed=0, num_epochs=8, batch_size=32, eval_max_samples=200)
+    # labels are two sign bits of shared factors: both views carry them (x2 through a noisy tanh mix)
+    assert result.acc1 > 0.85 and result.acc2 > 0.6
+    assert result.history[-1]["train_task1"] < result.history[0]["train_task1"]
+
+
+def test_regression_learns_and_reports_sign_accuracy():
+    data = toy_dataset("regression")
+    result = fit(data, lam=0.5, seed=0, num_epochs=8, batch_size=32, eval_max_samples=200)
+    assert result.ok and result.acc1 > 0.85 and result.loss1 < float(np.abs(data.test.y).mean())
+    history = result.history
+    assert history[-1]["val_loss1"] < history[0]["val_loss1"]
+    losses = [row["val_loss1"] for row in history]
+    assert result.best_epoch1 == int(np.argmin(losses))  # regression checkpoints on validation L1
+
+
+def test_best_layer_metric_and_progress_bar_run(toy):
+    result = fit(toy, lam=0.5, metric_layer="best", progress=True, **SMALL)
+    assert result.ok and "cka" in result.alignment
+
+
+def test_alignment_rises_with_lam_on_redundant_synthetic_data():
+    synthetic = pytest.importorskip("alignbook.synthetic")
+    data = synthetic.make_dataset(8, depth=1, n_samples=8192, seed=0)
+    settings = {"num_epochs": 4, "batch_size": 128, "eval_max_samples": 1000}
+    independent = fit(data, lam=0.0, seed=0, **settings)
+    aligned = fit(data, lam=2.0, seed=0, **settings)
+    for metric in ("mutual_knn", "cka"):
+        assert aligned.alignment[metric] > independent.alignment[metric] + 0.05, metric

@@ -1,0 +1,183 @@
+"""The vectorised trainer reproduces train.fit run by run, marks diverged runs, and refuses bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from alignbook.config import TrainConfig
+from alignbook.data import PairedDataset, PairedSplit
+
+HAVE_TRAIN = importlib.util.find_spec("alignbook.train") is not None
+needs_train = pytest.mark.skipif(not HAVE_TRAIN, reason="alignbook.train (one-run trainer) is not there yet")
+
+ACC_TOL, ALIGN_TOL = 0.002, 0.01
+CONFIG = TrainConfig(num_epochs=3, batch_size=128, eval_max_samples=500)
+
+
+def _dataset(n: int = 6000, seed: int = 0, task: str = "classification") -> PairedDataset:
+    """Continuous inputs, so that representations have full rank and every alignment metric is well
+    conditioned (with binary inputs SVCCA moves by ~0.01 under rounding-level changes of z)."""
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((n, 16)).astype(np.float32)
+    x1 = latent[:, :12]
+    x2 = np.tanh(np.concatenate([latent[:, :8], latent[:, 12:]], axis=1) @ rng.standard_normal((12, 12)))
+    x2 = x2.astype(np.float32)
+    if task == "classification":
+        y = ((latent[:, 0] > 0) * 1 + (latent[:, 1] > 0) * 2 + (latent[:, 9] * latent[:, 13] > 0)) % 4
+    else:
+        y = (latent[:, 0] + latent[:, 13]).astype(np.float32)
+    a, b = int(0.5 * n), int(0.6 * n)  # a large test split: accuracy moves in steps of 1 / n_test
+
+    def split(rows):
+        return PairedSplit(x1[rows], x2[rows], y[rows])
+
+    return PairedDataset(split(slice(0, a)), split(slice(a, b)), split(slice(b, n)), task=task,
+                         num_classes=4 if task == "classification" else None)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return _dataset()
+
+
+def _assert_same(vectorised, one_run):
+    assert vectorised.status == one_run.status
+    if not one_run.ok:
+        assert vectorised.error == one_run.error
+        return
+    assert abs(vectorised.acc1 - one_run.acc1) <= ACC_TOL
+    assert abs(vectorised.acc2 - one_run.acc2) <= ACC_TOL
+    assert set(vectorised.alignment) == set(one_run.alignment)
+    for name, value in one_run.alignment.items():
+        assert abs(vectorised.alignment[name] - value) <= ALIGN_TOL, name
+    assert [list(r) for r in vectorised.history] == [list(r) for r in one_run.history]
+    assert vectorised.history[-1]["temperature"] == one_run.history[-1]["temperature"]
+
+
+@needs_train
+def test_agrees_with_one_run_trainer(dataset):
+    from alignbook.train import fit
+    from alignbook.vectorized import fit_many
+
+    lams, seeds = [0.0, 0.5, 1.0, 2.0, 0.0, 1.0], [0, 0, 0, 0, 1, 1]
+    many = fit_many(dataset, lams, seeds, CONFIG)
+    assert [(r.lam, r.seed) for r in many] == list(zip(lams, seeds, strict=True))
+    for result, lam, seed in zip(many, lams, seeds, strict=True):
+        _assert_same(result, fit(dataset, lam, seed, CONFIG, on_divergence="mark"))
+
+
+@needs_train
+@pytest.mark.parametrize("task, overrides", [
+    ("classification", {"lam_schedule": "warmup", "schedule_epochs": 1}),  # projection idle, then trained
+    ("classification", {"lam_schedule": "linear", "schedule_epochs": 2}),
+    # L1's gradient sign(pred - y) flips under rounding, so regression runs drift apart faster: 2 epochs
+    ("regression", {"num_epochs": 2}),
+])
+def test_schedules_and_regression_agree(task, overrides):
+    from alignbook.train import fit
+    from alignbook.vectorized import fit_many
+
+    data = _dataset(3000, seed=1, task=task)
+    config = CONFIG.replace(**overrides)
+    lams, seeds = [0.0, 1.0], [3, 3]
+    for result, lam, seed in zip(fit_many(data, lams, seeds, config), lams, seeds, strict=True):
+        _assert_same(result, fit(data, lam, seed, config, on_divergence="mark"))
+
+
+@needs_train
+def test_diverged_run_is_marked_and_others_go_on(dataset):
+    from alignbook.train import fit
+    from alignbook.vectorized import fit_many
+
+    # lam = 1e38 overflows lam * align to inf at the first step: that run fails, the others must not notice
+    config = CONFIG.replace(num_epochs=2)
+    lams, seeds = [1.0, 1e38, 0.0], [0, 0, 0]
+    many = fit_many(dataset, lams, seeds, config)
+    assert [r.status for r in many] == ["ok", "failed", "ok"]
+    assert "total loss" in many[1].error and "lam=1e+38" in many[1].error
+    assert math.isnan(many[1].acc1) and math.isnan(many[1].acc2)
+    for result, lam, seed in zip(many, lams, seeds, strict=True):
+        _assert_same(result, fit(dataset, lam, seed, config, on_divergence="mark"))
+
+
+def test_deterministic_and_no_global_rng_side_effects(dataset):
+    from alignbook.vectorized import fit_many
+
+    config = CONFIG.replace(num_epochs=1, eval_max_samples=200)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    first = fit_many(dataset, [0.0, 1.0], [5, 5], config, keep_representations=True)
+    after = torch.rand(1)
+    second = fit_many(dataset, [0.0, 1.0], [5, 5], config, keep_representations=True)
+    assert torch.equal(before, after)
+    for a, b in zip(first, second, strict=True):
+        assert a.acc1 == b.acc1 and a.acc2 == b.acc2 and a.alignment == b.alignment
+        assert np.array_equal(a.z1, b.z1) and np.array_equal(a.z2, b.z2)
+
+
+def test_groups_do_not_change_results(dataset):
+    from alignbook.vectorized import fit_many
+
+    config = CONFIG.replace(num_epochs=1, eval_max_samples=200)
+    whole = fit_many(dataset, [0.0, 1.0, 2.0], [0, 1, 2], config)
+    split = fit_many(dataset, [0.0, 1.0, 2.0], [0, 1, 2], config, group_runs=1)
+    for a, b in zip(whole, split, strict=True):
+        assert abs(a.acc1 - b.acc1) <= ACC_TOL and abs(a.acc2 - b.acc2) <= ACC_TOL
+
+
+def test_batched_info_nce_matches_reference():
+    from alignbook.alignment import info_nce
+    from alignbook.vectorized import batched_info_nce
+
+    generator = torch.Generator().manual_seed(0)
+    for temperature in (0.1, 0.01):  # the plain-exp path and the shifted one
+        p1 = torch.randn(3, 32, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+        p2 = torch.randn(3, 32, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+        weights = torch.tensor([0.0, 0.5, 2.0], dtype=torch.float64)
+        loss = batched_info_nce(p1, p2, temperature, chunk=2)
+        grad1, grad2 = torch.autograd.grad((weights * loss).sum(), (p1, p2))
+        reference = torch.stack([info_nce(p1[a], p2[a], temperature) for a in range(3)])
+        ref1, ref2 = torch.autograd.grad((weights * reference).sum(), (p1, p2))
+        assert torch.allclose(loss, reference, atol=1e-10)
+        assert torch.allclose(grad1, ref1, atol=1e-10) and torch.allclose(grad2, ref2, atol=1e-10)
+        assert torch.count_nonzero(grad1[0]) == 0  # weight 0: exactly zero gradient
+
+
+@pytest.mark.parametrize("lams, seeds, overrides, match", [
+    ([0.0, 1.0], [0], {}, "lams/seeds"),
+    ([-0.5], [0], {}, r"lams\[0\]"),
+    ([float("nan")], [0], {}, r"lams\[0\]"),
+    ([1.0], [-1], {}, r"seeds\[0\]"),
+    ([], [], {}, "lams"),
+    ([1.0], [0], {"encoder": "transformer"}, "train.fit"),
+    ([1.0], [0], {"learn_temperature": True}, "train.fit"),
+    ([1.0], [0], {"num_epochs": 0}, "num_epochs"),
+])
+def test_bad_input(dataset, lams, seeds, overrides, match):
+    from alignbook.vectorized import fit_many
+
+    with pytest.raises(ValueError, match=match):
+        fit_many(dataset, lams, seeds, CONFIG, **overrides)
+
+
+def test_bad_group_size(dataset):
+    from alignbook.vectorized import fit_many
+
+    with pytest.raises(ValueError, match="group_runs"):
+        fit_many(dataset, [1.0], [0], CONFIG, group_runs=0)
+
+
+@needs_train
+def test_bench_quick(capsys):
+    from alignbook.bench import main
+
+    assert main(["--quick"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("speedup ")
+    assert float(lines[-1].split()[1].rstrip("x")) > 0
