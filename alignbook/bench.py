@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from alignbook.checks import check_int_range, check_positive_int
+from alignbook.runtime import limited_threads
 
 BENCH_LAMS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 ACCURACY_TOLERANCE = 0.002
@@ -128,7 +129,7 @@ def _max_differences(vectorised, one_run) -> dict:
 
 def run_benchmark(num_runs: int = 24, redundancy: int = 4, num_epochs: int = 3, n_samples: int = 16384,
                   seed: int = 0, batch_size: int = 256, eval_max_samples: int = 1000,
-                  verbose: bool = False) -> dict:
+                  threads: int = 1, verbose: bool = False) -> dict:
     """Train the workload with fit_many and with train.fit; return times, GFLOP/s, differences, speedup.
 
     Runs are `(BENCH_LAMS[i % 8], i // 8)` for i < num_runs. Keys: `num_runs`, `vectorized_s`, `one_run_s`,
@@ -136,6 +137,8 @@ def run_benchmark(num_runs: int = 24, redundancy: int = 4, num_epochs: int = 3, 
     `peak_gflops`, `max_acc_diff`, `max_alignment_diff` (SVCCA excluded: `max_svcca_diff`),
     `within_tolerance` (of those two), `first_epoch_rel_diff` and `agree` (it is within
     FIRST_EPOCH_TOLERANCE and every run has the same status: no bug).
+    Both trainers run with `threads` torch and BLAS threads (1 by default: these small matrices gain nothing
+    from threads, and a sweep uses the cores through worker processes instead).
     """
     from alignbook.config import TrainConfig
     from alignbook.train import fit
@@ -149,14 +152,15 @@ def run_benchmark(num_runs: int = 24, redundancy: int = 4, num_epochs: int = 3, 
                          eval_max_samples=check_positive_int("eval_max_samples", eval_max_samples))
     lams = [BENCH_LAMS[i % len(BENCH_LAMS)] for i in range(num_runs)]
     seeds = [seed + i // len(BENCH_LAMS) for i in range(num_runs)]
-    peak = _matmul_peak()
-    started = time.perf_counter()
-    vectorised = fit_many(dataset, lams, seeds, config)
-    vectorised_s = time.perf_counter() - started
-    started = time.perf_counter()
-    one_run = [fit(dataset, lam, run_seed, config, on_divergence="mark") for lam, run_seed in zip(lams, seeds,
-                                                                                                   strict=True)]
-    one_run_s = time.perf_counter() - started
+    with limited_threads(threads):  # both trainers under the same thread settings, restored afterwards
+        peak = _matmul_peak()
+        started = time.perf_counter()
+        vectorised = fit_many(dataset, lams, seeds, config)
+        vectorised_s = time.perf_counter() - started
+        started = time.perf_counter()
+        one_run = [fit(dataset, lam, run_seed, config, on_divergence="mark")
+                   for lam, run_seed in zip(lams, seeds, strict=True)]
+        one_run_s = time.perf_counter() - started
     in_dims = tuple(int(np.prod(shape)) for shape in dataset.input_shapes)
     out_dim = dataset.num_classes if dataset.task == "classification" else 1
     flops = workload_flops(config, lams, len(dataset.train), len(dataset.valid), in_dims, out_dim)
@@ -184,23 +188,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=256, help="mini-batch size (default 256)")
     parser.add_argument("--redundancy", type=int, default=4, help="redundancy level 0..8 (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads of both trainers")
     args = parser.parse_args(argv)
     quick = args.quick
     options = {"num_runs": args.runs or (4 if quick else 24),
                "num_epochs": args.epochs or (1 if quick else 3),
                "n_samples": args.samples or (2048 if quick else 16384), "batch_size": args.batch_size,
                "redundancy": args.redundancy, "seed": args.seed,
-               "eval_max_samples": 200 if quick else 1000}
+               "eval_max_samples": 200 if quick else 1000, "threads": args.threads}
     try:
         result = run_benchmark(**options)
     except ValueError as exc:
         print(f"alignbook bench: {exc}", file=sys.stderr)
         return 2
-    import torch
 
     print(f"workload: {result['num_runs']} runs (lam in {list(BENCH_LAMS[:result['num_runs']])}, "
           f"seeds from {args.seed}) on {result['dataset']}, n_train {result['n_train']}, "
-          f"batch {result['batch_size']}, {result['num_epochs']} epochs, {torch.get_num_threads()} threads")
+          f"batch {result['batch_size']}, {result['num_epochs']} epochs, {args.threads} thread(s)")
     print(f"matmul peak (float32 2048^3): {result['peak_gflops']:.1f} GFLOP/s; "
           f"workload {result['gflops']:.1f} GFLOP of matrix products")
     for name, key in (("vectorised (fit_many)", "vectorized"), ("one-run (train.fit)", "one_run")):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -594,3 +595,26 @@ def best_layer_scores(layers1: Sequence, layers2: Sequence, k: int = 10,
                 if not math.isnan(score) and not score <= best[name]:  # the first pair beats NaN
                     best.update({name: score, f"{name}_layer1": i, f"{name}_layer2": j})
     return best
+
+
+def pair_alignment(layers1: Sequence, layers2: Sequence, layer: str = "last", k: int = 10,
+                   svcca_dim: int = 10, seed: int = 0) -> tuple[dict[str, float], dict[str, float]]:
+    """What a trainer records after a run: alignment scores and chance levels of two encoders' layers.
+
+    `layers1`/`layers2` are each encoder's per-layer representations of the same test examples, the last one
+    its output z. `layer="last"` scores z1 against z2 (`all_scores`), `"best"` the best pair of layers
+    (`best_layer_scores`); chance levels are always those of the last layer. On a small test split `k` and
+    `svcca_dim` shrink to what n examples support (with a warning), so a tiny dataset still gets scores.
+    """
+    n = int(np.shape(layers1[-1])[0])
+    k_used = max(1, min(k, n - 1))
+    dim_used = max(1, min(svcca_dim, (n - 1) // 2))
+    if (k_used, dim_used) != (k, svcca_dim):
+        warnings.warn(f"only {n} test examples: alignment measured with k = {k_used} (asked {k}) and svcca "
+                      f"dim = {dim_used} (asked {svcca_dim})", stacklevel=2)
+    z1, z2 = layers1[-1], layers2[-1]
+    if layer == "last":
+        scores = all_scores(z1, z2, k=k_used, svcca_dim=dim_used)
+    else:
+        scores = best_layer_scores(layers1, layers2, k=k_used, svcca_dim=dim_used)
+    return scores, chance_levels(z1, z2, k=k_used, svcca_dim=dim_used, seed=seed)

@@ -69,9 +69,17 @@ STYLE = {
 
 @contextmanager
 def style():
-    """Apply the house style inside a `with` block; matplotlib's settings are restored on exit."""
-    with plt.rc_context(STYLE):
+    """Apply the house style inside a `with` block; the settings it changed are restored on exit.
+
+    Only the style's own keys are restored (not all of rcParams, as `plt.rc_context` does): restoring
+    `interactive` would undo the inline backend that a notebook activates on its first figure.
+    """
+    saved = {key: plt.rcParams[key] for key in STYLE}
+    plt.rcParams.update(STYLE)
+    try:
         yield
+    finally:
+        plt.rcParams.update(saved)
 
 
 def _figsize(rows: int) -> tuple[float, float]:

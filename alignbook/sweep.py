@@ -43,6 +43,7 @@ from alignbook.checks import fail
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset
 from alignbook.results import FitResult
+from alignbook.runtime import limited_threads
 
 logger = logging.getLogger("alignbook")
 
@@ -539,13 +540,13 @@ class _GroupTask:
     keep_representations: bool
     cache_root: Path
     vectorized: bool
+    threads: int = 1  # torch and BLAS threads while training this group
 
 
 @dataclass
 class _GroupOutcome:
     results: dict[str, FitResult]  # cache key -> result
     seconds: float
-    fallback: str = ""  # why fit_many could not be used, when that was found only at training time
 
 
 def _fit_many(dataset, lams, seeds, config, *, keep_representations):
@@ -567,41 +568,45 @@ def _run_group(task: _GroupTask) -> _GroupOutcome:
     """Train one group, write each run's cache entry, return the results."""
     start = time.perf_counter()
     cache = RunCache(task.cache_root)
-    fallback = ""
     results: dict[str, FitResult] = {}
     wanted = {(float(lam), int(seed)): key for lam, seed, key in task.runs}
     if task.vectorized:
         lams = [lam for lam, _, _ in task.runs]  # fit_many trains the pairs (lams[i], seeds[i])
         seeds = [seed for _, seed, _ in task.runs]
-        try:
+        # configurations fit_many refuses never get here (vectorization_blocker): an error here is real
+        with limited_threads(task.threads):
             trained = _fit_many(task.dataset, lams, seeds, task.config,
                                 keep_representations=task.keep_representations)
-        except ValueError as exc:  # the trainer refused this configuration: train the runs one by one
-            fallback = str(exc)
-        else:
-            for result in trained:
-                key = wanted.get((float(result.lam), int(result.seed)))
-                if key is not None:
-                    results[key] = result
-            missing = sorted(set(wanted) - {(float(r.lam), int(r.seed)) for r in trained})
-            if missing:
-                raise RuntimeError(f"fit_many returned no result for (lam, seed) {missing[:3]}")
-    if not task.vectorized or fallback:
+        for result in trained:
+            key = wanted.get((float(result.lam), int(result.seed)))
+            if key is not None:
+                results[key] = result
+        missing = sorted(set(wanted) - {(float(r.lam), int(r.seed)) for r in trained})
+        if missing:
+            raise RuntimeError(f"fit_many returned no result for (lam, seed) {missing[:3]}")
+    if not task.vectorized:
         for lam, seed, key in task.runs:
-            results[key] = _fit(task.dataset, lam, seed, task.config,
-                                keep_representations=task.keep_representations)
+            with limited_threads(task.threads):
+                results[key] = _fit(task.dataset, lam, seed, task.config,
+                                    keep_representations=task.keep_representations)
             cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
     else:
         for lam, seed, key in task.runs:
             cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
-    return _GroupOutcome(results, time.perf_counter() - start, fallback)
+    return _GroupOutcome(results, time.perf_counter() - start)
 
 
 def _init_worker(threads: int) -> None:
-    """Each worker gets its share of the cores, so workers do not oversubscribe the machine."""
+    """Each worker gets its share of the cores, so workers do not oversubscribe the machine.
+
+    Both torch's and numpy's BLAS pools are limited: the runs' small matrices gain nothing from threads, and
+    oversubscribed threads stall each other (measured: many times slower on a busy 2-core machine).
+    """
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    threadpool_limits(threads)
 
 
 def vectorization_blocker(config: TrainConfig) -> str:
@@ -758,7 +763,7 @@ def resolve_workers(workers: int | str, n_runs: int, work: int | None = None) ->
 
 
 def _progress_bar(total: int, initial: int, enabled: bool, name: str):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, unit="run", desc=name, disable=not enabled, dynamic_ncols=True)
 
@@ -831,15 +836,14 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
     work = sum(len(t.runs) * config.num_epochs * len(t.dataset.train) for t in tasks)
     n_workers = resolve_workers(workers, sum(len(t.runs) for t in tasks), work)
     tasks = _split_for_workers(tasks, n_workers)
+    for task in tasks:
+        task.threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else 1
     if tasks:
         logger.info("%s: computing %d runs in %d groups with %d worker(s); %d runs from cache", spec.name,
                     sum(len(t.runs) for t in tasks), len(tasks), n_workers, n_cached)
     computed: dict[str, FitResult] = {}
     with _progress_bar(len(records), n_cached, progress, spec.name) as bar:
         for task, outcome in _execute(tasks, n_workers):
-            if outcome.fallback:
-                logger.info("%s [%s]: fit_many refused the configuration (%s); trained one run at a time",
-                            spec.name, task.label, outcome.fallback)
             computed.update(outcome.results)
             bar.set_postfix_str(f"last: {task.label}", refresh=False)
             bar.update(len(task.runs))

@@ -149,23 +149,33 @@ def _exact_info(redundancy: int) -> tuple[tuple[str, float], ...]:
         "mi_x1x2_y": info.mutual_information(p12), "bayes_acc": info.bayes_accuracy(p12),
         "bayes_acc_x1": info.bayes_accuracy(p1), "bayes_acc_x2": info.bayes_accuracy(p2),
     }
-    decomposition = info.pid(joint, tol=PID_TOLERANCE)
-    for name in ("redundancy", "unique1", "unique2", "synergy"):
-        values[f"pid_{name}"] = decomposition[name]
+    return tuple(values.items())
+
+
+@functools.cache
+def _exact_pid(redundancy: int) -> tuple[tuple[str, float], ...]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # small dense solves: BLAS threads only add contention (measured)
+        decomposition = info.pid(_exact_joint(redundancy), tol=PID_TOLERANCE)
+    values = {f"pid_{name}": decomposition[name] for name in ("redundancy", "unique1", "unique2", "synergy")}
     values["pid_gap"] = decomposition["solver_gap"]
     return tuple(values.items())
 
 
-def exact_info(redundancy: int) -> dict:
+def exact_info(redundancy: int, pid: bool = True) -> dict:
     """Exact information quantities (nats) of the synthetic data at one redundancy level.
 
-    Keys: `mi_x1_y`, `mi_x2_y`, `mi_x1x2_y`; `bayes_acc`, `bayes_acc_x1`, `bayes_acc_x2`; the BROJA PID
-    `pid_redundancy`, `pid_unique1`, `pid_unique2`, `pid_synergy` (with `pid_gap`, the solver's certified
-    error bound); `u1`, `u2` (counts of label-relevant unique bits, not PID uniqueness). All from
-    `exact_joint` (whose docstring says why its smaller joint gives the full data's values).
+    Keys: `mi_x1_y`, `mi_x2_y`, `mi_x1x2_y`; `bayes_acc`, `bayes_acc_x1`, `bayes_acc_x2`; `u1`, `u2` (counts
+    of label-relevant unique bits, not PID uniqueness); with `pid` the BROJA PID `pid_redundancy`,
+    `pid_unique1`, `pid_unique2`, `pid_synergy` and `pid_gap` (the solver's certified error bound), which
+    take seconds per level (cached per process). All from `exact_joint` (whose docstring says why its
+    smaller joint gives the full data's values).
     """
     r = check_int_range("redundancy", redundancy, 0, NUM_SHARED)
     values = dict(_exact_info(r))
+    if pid:
+        values.update(_exact_pid(r))
     values["u1"], values["u2"] = unique_counts(r)
     return values
 
@@ -210,7 +220,7 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     `redundancy` (0..8) is the number of shared label-relevant bits; `depth` (>= 0) the depth of modality 2's
     frozen map (`frozen_map(depth, transform_seed)`); `seed` decides the samples and the split. The split is
     stratified by class (`split` fractions of train / valid / test), and both modalities are z-scored with
-    their train split's mean and standard deviation. `info` holds `exact_info(redundancy)`.
+    their train split's mean and standard deviation. `info` holds `exact_info(redundancy, pid=False)`.
     """
     r = check_int_range("redundancy", redundancy, 0, NUM_SHARED)
     depth = check_int_range("depth", depth, 0, 10**6)
@@ -239,4 +249,4 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     params = {"redundancy": r, "depth": depth, "n_samples": n_samples, "seed": seed,
               "transform_seed": transform_seed, "split": split}
     return PairedDataset(*splits, task="classification", num_classes=NUM_CLASSES,
-                         name=f"synthetic r={r} d={depth}", info=exact_info(r), params=params)
+                         name=f"synthetic r={r} d={depth}", info=exact_info(r, pid=False), params=params)

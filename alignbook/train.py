@@ -25,7 +25,7 @@ Conventions shared with the vectorised trainer (`alignbook.vectorized` must repr
 - Alignment is measured between the restored encoders' test representations on the first
   `config.eval_max_samples` test examples: `metrics.all_scores(z1, z2, k=knn_k)` (`metric_layer="last"`) or
   `metrics.best_layer_scores(layers1, layers2, k=knn_k)` (`"best"`, over `forward_layers`), and
-  `metrics.chance_levels(z1, z2, k=knn_k, seed=seed)` on the last layer.
+  `metrics.chance_levels(z1, z2, k=knn_k, seed=seed)` on the last layer, all via `metrics.pair_alignment`.
 - Divergence: any non-finite training loss (task or alignment) or validation loss stops the run with
   `TrainingDiverged`, or, with `on_divergence="mark"`, returns a failed `FitResult` with NaN scores.
 """
@@ -216,7 +216,7 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
                                                   foreach=False)
     epochs = range(config.num_epochs)
     if progress:
-        from tqdm.auto import tqdm  # only when asked: importing train must stay cheap
+        from tqdm import tqdm  # only when asked: importing train must stay cheap
 
         epochs = tqdm(epochs, desc=f"lam={lam:g} seed={seed}", unit="epoch")
     for member in members:
@@ -340,14 +340,10 @@ def _measure_alignment(result: FitResult, branch1: Branch, branch2: Branch, x1, 
     n = min(len(x1), config.eval_max_samples)
     layers1 = representations(branch1, x1[:n], layers=True)
     layers2 = representations(branch2, x2[:n], layers=True)
-    z1, z2 = layers1[-1], layers2[-1]
-    if config.metric_layer == "last":
-        result.alignment = metrics.all_scores(z1, z2, k=config.knn_k)
-    else:
-        result.alignment = metrics.best_layer_scores(layers1, layers2, k=config.knn_k)
-    result.alignment_chance = metrics.chance_levels(z1, z2, k=config.knn_k, seed=seed)
+    result.alignment, result.alignment_chance = metrics.pair_alignment(
+        layers1, layers2, config.metric_layer, k=config.knn_k, seed=seed)
     if keep:
-        result.z1, result.z2 = z1, z2
+        result.z1, result.z2 = layers1[-1], layers2[-1]
 
 
 def train_branches(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None,

@@ -1,8 +1,8 @@
 """Vectorised trainer: many runs `(lam, seed)` on one dataset, trained at once, each as `train.fit` trains it.
 
 The synthetic study trains hundreds of tiny models (two 12-wide MLP branches each). One at a time, a step is
-almost all per-operation overhead; here G runs are stacked on a leading "lane" axis (lane = branch * G + run,
-so 2G lanes) and every layer of every run is one `torch.baddbmm`. What stays per run is exactly
+almost all per-operation overhead; here G runs are stacked on a leading "lane" axis (2G lanes: both branches
+of every run) and every layer of every run is one batched matrix product. What stays per run is exactly
 `train.fit`'s recipe (see its module docstring): the same initial weights (`models.build_branch`), the same
 mini-batches (`seeding.batch_indices`), the same losses, AdamW arithmetic, clipping per branch, checkpoint per
 branch, divergence handling and measurements. Only float rounding differs (batched instead of single matrix
@@ -10,15 +10,21 @@ products), so results agree with `train.fit` to rounding, amplified a little by 
 
 Where the time goes and what is done about it:
 
+- Runs are stacked on a leading "lane" axis, lane = 2 * run + modality - 1, with the runs of a group sorted by
+  decreasing lam: every schedule switches the alignment term on for all lam > 0 at once, so the runs with
+  `lam_t > 0` are the first A and their lanes the first 2A, handled as plain slices (no gathers).
+- A step is a hand-written forward and backward (`_Group._step`), no autograd: every layer of every lane is
+  one `torch.baddbmm` forward and two `torch.bmm` backward, all into buffers allocated once per group (fresh
+  memory costs page faults, which are expensive on small VMs), weight gradients written straight into the
+  flat gradient buffers.
 - Parameters of all lanes live in two flat `(2G, P)` buffers (the body: encoder and task head; the
   projection head); layers are views of them, so AdamW and clipping are a dozen whole-buffer operations per
   step whatever G is. The projection head has its own buffer because it only gets a gradient, and an AdamW
   step, when the alignment term is computed (`train.fit` leaves it untouched when `lam_t = 0`).
-- The symmetric InfoNCE (`batched_info_nce`) computes exp of the B x B logits once for both directions and
-  forms its gradient in the forward with two matrix products, never materialising the softmaxes; it works
-  through the runs in chunks whose logits fit in cache (`INFO_NCE_CHUNK_BYTES`).
-- Runs whose `lam_t` is 0 (and failed runs) are left out of the alignment term: no projection forward, no
-  logits, exactly zero gradient; a group where every run has `lam_t = 0` skips it altogether.
+- The symmetric InfoNCE (`_AlignmentStep`, and `batched_info_nce` for autograd users) computes exp of the
+  B x B logits once for both directions and forms its gradient in the forward with two matrix products,
+  never materialising the softmaxes; it works through the runs in chunks whose logits fit in cache
+  (`INFO_NCE_CHUNK_BYTES`).
 
 Memory guard: a group's memory is about `RUN_BYTES_PER_EXAMPLE * batch_size` bytes per run (activations of
 both branches, their gradients and the gathered batch) plus one chunk of logits, so `fit_many` trains at most
@@ -523,7 +529,7 @@ class _Group:
         config, data = self.config, self.data
         epochs = range(config.num_epochs)
         if progress:
-            from tqdm.auto import tqdm  # only when asked
+            from tqdm import tqdm  # only when asked
 
             epochs = tqdm(epochs, desc=label or f"{self.runs} runs", unit="epoch")
         n_train = data.y_train.shape[0]
@@ -737,14 +743,10 @@ class _Group:
                 setattr(result, f"best_epoch{modality}", int(self.best_epoch[lane]))
             if n_test:
                 layers1, layers2 = self.layers(run, x_align)
-                z1, z2 = layers1[-1], layers2[-1]
-                if config.metric_layer == "last":
-                    result.alignment = metrics.all_scores(z1, z2, k=config.knn_k)
-                else:
-                    result.alignment = metrics.best_layer_scores(layers1, layers2, k=config.knn_k)
-                result.alignment_chance = metrics.chance_levels(z1, z2, k=config.knn_k, seed=seed)
+                result.alignment, result.alignment_chance = metrics.pair_alignment(
+                    layers1, layers2, config.metric_layer, k=config.knn_k, seed=seed)
                 if keep_representations:
-                    result.z1, result.z2 = z1, z2
+                    result.z1, result.z2 = layers1[-1], layers2[-1]
             result.time_s = seconds_per_run + time.perf_counter() - started
             results.append(result)
         in_order: list[FitResult] = [None] * self.runs  # back to the caller's order

@@ -17,7 +17,8 @@ def test_verdict_rules():
     assert verdict([]) == "not testable here"
     assert verdict([True, True]) == "confirmed"
     assert verdict([True, False]) == "partly confirmed"
-    assert verdict([False, False]) == "contradicted"
+    assert verdict([False, None]) == "contradicted"
+    assert verdict([None, None]) == "not confirmed"
 
 
 def test_shape_claim_counts_agreeing_cases_and_respects_the_lam_range():
@@ -28,6 +29,8 @@ def test_shape_claim_counts_agreeing_cases_and_respects_the_lam_range():
     outside = shape_claim("mixed", "[S]", optimum, {"redundancy": 4, "encoder": 1}, ["interior optimum"],
                           lam_range=(1.0, 2.0))
     assert outside["verdict"] == "contradicted"
+    flat_only = shape_claim("mixed", "[S]", optimum, {"redundancy": 4, "encoder": 2}, ["interior optimum"])
+    assert flat_only["verdict"] == "not confirmed"
     missing = shape_claim("low", "[S]", optimum, {"redundancy": [0, 2]}, ["falls"])
     assert missing["verdict"] == "not testable here"
 

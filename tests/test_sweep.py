@@ -324,15 +324,14 @@ def test_user_datasets_and_one_by_one_fallback_logged_once(folders, trainers, ca
         run(spec_dict(), data=data)
 
 
-def test_group_refused_by_fit_many_is_trained_one_by_one(folders, trainers, monkeypatch, caplog):
-    def refuse(*args, **kwargs):
-        raise ValueError("config.lam_schedule: not supported here")
+def test_error_in_fit_many_is_raised_not_retried_one_by_one(folders, trainers, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("dataset.test.x1: something is wrong")
 
-    monkeypatch.setattr(sweep, "_fit_many", refuse)
-    with caplog.at_level(logging.INFO, logger="alignbook"):
-        result = run(spec_dict(dataset_grid={"level": [0]}, lams=[0.0, 1.0]))
-    assert trainers.single == 4 and result.n_computed == 4
-    assert sum("fit_many refused" in r.getMessage() for r in caplog.records) == 1
+    monkeypatch.setattr(sweep, "_fit_many", broken)
+    with pytest.raises(ValueError, match="something is wrong"):
+        run(spec_dict(dataset_grid={"level": [0]}, lams=[0.0, 1.0]))
+    assert trainers.single == 0
 
 
 def test_single_dataset_is_split_so_every_worker_has_a_group():

@@ -1,0 +1,142 @@
+"""The real-data study: parameter checks, linear-probe information, the claims it builds."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alignbook import realdata_study as rs
+from alignbook.data import from_arrays
+
+
+def _paired(n=300, seed=0, shared=True):
+    """x1 sees the label; x2 sees it too (shared) or is pure noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x1 = np.eye(3)[y] * 3 + rng.normal(size=(n, 3))
+    x2 = (np.eye(3)[y] * 3 if shared else 0) + rng.normal(size=(n, 3))
+    return from_arrays(x1, x2, y, seed=seed, name="toy")
+
+
+def test_check_view_pairs_accepts_pairs_and_names_the_parameter():
+    pairs = rs.check_view_pairs("mfeat_pairs", [["fac", "kar"], ("pix", "fou")])
+    assert pairs == [("fac", "kar"), ("pix", "fou")]
+    for bad in ("fac", [["fac"]], [["fac", "fac"]], [["fac", "xyz"]], [["fac", "kar"], ["fac", "kar"]]):
+        with pytest.raises(ValueError, match="^mfeat_pairs"):
+            rs.check_view_pairs("mfeat_pairs", bad)
+
+
+def test_other_parameter_checks():
+    assert rs.check_modality_pair("m", ["vision", "text"]) == ("vision", "text")
+    for bad in ("vision", ["vision"], ["vision", "vision"], ["vision", "smell"]):
+        with pytest.raises(ValueError, match="^m:"):
+            rs.check_modality_pair("m", bad)
+    assert rs.check_optional_path("p", "") == ""
+    with pytest.raises(ValueError, match="^p:.*does not exist"):
+        rs.check_optional_path("p", "/no/such/file.pkl")
+    with pytest.raises(ValueError, match="^p:"):
+        rs.check_optional_path("p", None)
+    with pytest.raises(ValueError, match="^t:"):
+        rs.check_fraction("t", 1.5)
+
+
+def test_benchmark_name_from_file_names():
+    assert rs.benchmark_name("/data/mosei_senti_data.pkl") == "CMU-MOSEI"
+    assert rs.benchmark_name("sarcasm.pkl") == "MUStARD"
+    assert rs.benchmark_name("mosi_raw.pkl") == "CMU-MOSI"
+    assert rs.benchmark_name("other.pkl") == "other"
+
+
+def test_mmi_decomposition_adds_up():
+    parts = rs.mmi_decomposition(1.0, 0.4, 1.2)
+    assert parts["R"] == 0.4 and parts["U1"] == pytest.approx(0.6) and parts["U2"] == 0.0
+    assert parts["S"] == pytest.approx(0.2)
+    assert parts["shared"] == pytest.approx(0.4 / 1.2) and parts["shared2"] == 1.0
+    assert math.isnan(rs.mmi_decomposition(0.0, 0.0, 0.0)["shared"])
+    with pytest.raises(ValueError, match="i1/i2/i12"):
+        rs.mmi_decomposition(-1.0, 0.0, 0.0)
+
+
+def test_probe_information_sees_shared_and_missing_information():
+    shared = rs.probe_information(_paired(shared=True))
+    assert shared["acc1"] > 0.8 and shared["acc2"] > 0.8 and shared["shared"] > 0.7
+    noise = rs.probe_information(_paired(shared=False))
+    assert noise["acc1"] > 0.8 and noise["acc2"] < 0.6
+    assert noise["I2"] < 0.1 * noise["I1"] and noise["shared"] < 0.1
+    again = rs.probe_information(_paired(shared=False))
+    assert again == noise  # deterministic
+
+
+def test_probe_features_summarise_sequences():
+    x = np.arange(24, dtype=float).reshape(2, 3, 4)
+    features = rs.probe_features(x)
+    assert features.shape == (2, 8)
+    np.testing.assert_allclose(features[0, :4], x[0].mean(axis=0))
+
+
+def test_probe_information_on_a_regression_target_uses_its_sign():
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.normal(size=(200, 2)), rng.normal(size=(200, 2))
+    dataset = from_arrays(x1, x2, x1[:, 0] + 0.1 * rng.normal(size=200), task="regression")
+    info = rs.probe_information(dataset)
+    assert info["acc1"] > 0.85 and info["acc2"] < 0.75
+
+
+def test_encoder_information_roles_and_categories():
+    info = rs.information_table({"a": _paired(shared=True), "b": _paired(shared=False)})
+    assert list(info.index) == ["a", "b"] and list(info["modality1"]) == ["x1", "x1"]
+    encoders = rs.encoder_information(info, threshold=0.9)
+    b = encoders[encoders["dataset"] == "b"].set_index("encoder")
+    assert b.loc[1, "role"] == "stronger" and b.loc[2, "role"] == "weaker"
+    assert b.loc[1, "information"] == "much unique" and b.loc[2, "information"] == "mostly shared"
+
+
+def _optimum(rows):
+    base = {"lam_star": 0.5, "lam_low": 0.25, "lam_high": 1.0, "gain": 0.01, "gain_low": 0.0,
+            "gain_high": 0.02}
+    return pd.DataFrame([{**base, **row} for row in rows])
+
+
+def test_paper_claims_are_not_testable_without_the_benchmarks_and_tested_with_them():
+    ours = _optimum([{"dataset": "fac-kar", "modality": "fac", "encoder": 1, "shape": "falls"}])
+    rows = rs.paper_claim_rows(ours)
+    assert [r["verdict"] for r in rows] == ["not testable here"] * len(rs.PAPER_REAL_CLAIMS)
+    mosei = _optimum([
+        {"dataset": "CMU-MOSEI", "modality": "vision", "encoder": 1, "shape": "rises"},
+        {"dataset": "CMU-MOSEI", "modality": "text", "encoder": 2, "shape": "interior optimum",
+         "lam_star": 0.75, "lam_low": 0.5, "lam_high": 1.0},
+    ])
+    verdicts = [r["verdict"] for r in rs.paper_claim_rows(mosei)]
+    assert verdicts == ["confirmed", "confirmed", "not testable here", "not testable here"]
+
+
+def test_sharing_claims_split_encoders_and_correlate():
+    encoders = pd.DataFrame({
+        "dataset": ["p", "p", "q", "q"], "encoder": [1, 2, 1, 2], "modality": ["a", "b", "c", "d"],
+        "probe_acc": 0.9, "I": [2.0, 1.0, 2.0, 1.5], "shared_own": [0.5, 1.0, 0.75, 1.0],
+        "information": ["much unique", "mostly shared", "much unique", "mostly shared"],
+        "role": ["stronger", "weaker", "stronger", "weaker"]})
+    optimum = _optimum([
+        {"dataset": "p", "modality": "a", "encoder": 1, "shape": "falls", "gain": 0.0},
+        {"dataset": "p", "modality": "b", "encoder": 2, "shape": "rises", "gain": 0.03},
+        {"dataset": "q", "modality": "c", "encoder": 1, "shape": "flat", "gain": 0.01},
+        {"dataset": "q", "modality": "d", "encoder": 2, "shape": "flat", "gain": 0.02},
+    ])
+    cases = rs.sharing_cases(optimum, encoders)
+    assert list(cases["case"]) == ["p/a", "p/b", "q/c", "q/d"]
+    helps, hurts, trend = rs.sharing_claim_rows(cases, n_bootstrap=200)
+    assert (helps["agree"], helps["cases"], helps["verdict"]) == (1, 2, "partly confirmed")
+    assert (hurts["agree"], hurts["cases"], hurts["verdict"]) == (1, 2, "partly confirmed")
+    assert trend["claim"] == rs.SHARING_GAIN_CLAIM and trend["rho"] > 0 and trend["cases"] == 1
+    few = rs.sharing_claim_rows(cases.iloc[:2], n_bootstrap=50)[2]
+    assert few["verdict"] == "not testable here" and math.isnan(few["rho"])
+
+
+def test_study_spec_uses_the_settings_of_its_kind():
+    spec = rs.study_spec("basicmotions", [0.0, 1.0], [0, 1], num_epochs=3)
+    config = spec.config()
+    assert config.encoder == "transformer" and config.num_epochs == 3 and config.knn_k == 5
+    assert spec.name == "realdata_basicmotions" and spec.lams == (0.0, 1.0)
+    with pytest.raises(ValueError, match="^kind"):
+        rs.study_spec("nope", [0.0], [0], 1)
