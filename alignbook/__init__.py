@@ -9,8 +9,9 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "alignment", "analysis", "config", "data", "info", "metrics", "models", "paths",
-    "plotting", "sweep", "synthetic", "train", "vectorized",
+    "alignment", "analysis", "analysis_study", "bench", "book", "checks", "claims", "config", "data", "info",
+    "metrics", "models", "paths", "plotting", "realdata_study", "results", "runtime", "seeding",
+    "sequence_models", "studies", "sweep", "synthetic", "train", "vectorized",
 )
 
 

@@ -23,6 +23,16 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
+@pytest.fixture
+def one_thread():
+    """Training tests use one thread: their tiny models gain nothing from more, and on a busy machine
+    competing threads make them several times slower."""
+    from alignbook.runtime import limited_threads
+
+    with limited_threads(1):
+        yield
+
+
 def notebook_sources() -> list[Path]:
     """Every committed notebook, `notebooks/NN_name.ipynb`, in book order."""
     return sorted(NOTEBOOKS.glob("*.ipynb"))

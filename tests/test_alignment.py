@@ -10,14 +10,7 @@ import torch
 from alignbook.alignment import ContrastiveAligner, info_nce, lam_schedule, symmetric_info_nce
 from alignbook.config import TrainConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: extra intra-op threads only add overhead (severe on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _by_hand(p1, p2, temperature):

@@ -155,17 +155,23 @@ def test_reexecution_reproduces_text_outputs(smoke_executed, tmp_path, isolated_
     assert result.returncode == 0, f"re-execution changed outputs:\n{result.stdout[-8000:]}\n{result.stderr}"
 
 
+# A nonsensical value per house parameter name; each notebook is tried with the first one it declares.
+BAD_VALUES = {"lam": -1, "redundancy": 11, "lams": [0.0, -1.0], "redundancies": [0, 9]}
+
+
 @pytest.mark.book
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_bad_parameter_fails_in_the_first_cell(source, tmp_path, isolated_env, monkeypatch):
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    if "lam" not in papermill.inspect_notebook(str(source)):
-        pytest.skip(f"{source.name} has no parameter lam")
+    declared = papermill.inspect_notebook(str(source))
+    name, bad = next(((n, v) for n, v in BAD_VALUES.items() if n in declared), (None, None))
+    if name is None:
+        pytest.skip(f"{source.name} has none of the parameters {sorted(BAD_VALUES)}")
     for key in ("ALIGNBOOK_CACHE", "ALIGNBOOK_RESULTS"):
         monkeypatch.setenv(key, isolated_env[key])
-    parameters = {**smoke_parameters().get(source.stem, {}), "lam": -1}
+    parameters = {**smoke_parameters().get(source.stem, {}), name: bad}
     output = tmp_path / source.name
     with pytest.raises(PapermillExecutionError) as failure:
         papermill.execute_notebook(
@@ -173,13 +179,13 @@ def test_bad_parameter_fails_in_the_first_cell(source, tmp_path, isolated_env, m
             cwd=str(source.parent), progress_bar=False,
         )
     assert failure.value.ename == "ValueError"
-    assert "lam" in failure.value.evalue, f"the message does not name the parameter: {failure.value.evalue}"
+    assert failure.value.evalue.startswith(f"{name}:"), f"{name} not named: {failure.value.evalue}"
     cells = read(output).cells
     injected = next(i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", []))
     first = next(i for i in range(injected + 1, len(cells)) if cells[i].cell_type == "code")
     failed = [i for i, c in enumerate(cells) if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert failed == [first], (
-        f"{source.name}: lam = -1 should fail in the first cell after the parameters (cell {first}), "
+        f"{source.name}: {name} = {bad} should fail in the first cell after the parameters (cell {first}), "
         f"not in cell {failed}"
     )
 

@@ -86,3 +86,14 @@ def test_notebook_parameters_are_checked_by_name(values, name):
 
 def test_valid_notebook_parameters_pass():
     check_parameters(lam=0.0, redundancy=8, lams=[0, 0.5, 4], seeds=[0, 1], depth=1, lr=1e-3, other="x")
+
+
+def test_importing_the_package_has_no_side_effects():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; state = np.random.get_state()[1].copy(); import alignbook; "
+            "assert 'torch' not in sys.modules, 'importing alignbook must stay cheap'; "
+            "assert (np.random.get_state()[1] == state).all(), 'global RNG touched'; "
+            "import alignbook.sweep, alignbook.train; assert (np.random.get_state()[1] == state).all()")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,14 +9,7 @@ from alignbook.config import TrainConfig
 from alignbook.models import build_branch
 from alignbook.sequence_models import PatchEncoder, TransformerEncoder
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CONFIG = TrainConfig(encoder="transformer", width=16, depth=2, repr_dim=8, num_heads=2, patch_size=4)

@@ -38,13 +38,7 @@ def toy_dataset(task: str = "classification", n: int = 1000, seed: int = 0) -> P
     return PairedDataset(*splits, task=task, name=f"toy-{task}")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: extra intra-op threads only add overhead (severe on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
