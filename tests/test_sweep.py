@@ -452,3 +452,13 @@ def test_two_worker_processes_match_one(tmp_path, monkeypatch):
     columns = [c for c in serial.table.columns if c != "time_s"]
     assert parallel.table[columns].equals(serial.table[columns])
     assert len(list((tmp_path / "two").rglob("*.json"))) == 4  # written by the workers
+
+
+def test_registered_dataset_kind_is_built_and_validated(folders, trainers, monkeypatch):
+    monkeypatch.setattr(sweep, "_BUILDERS", dict(sweep._BUILDERS))  # leave the registry as it was
+    sweep.register_dataset("mine", lambda level=0, seed=0: tiny_dataset(level, 1, seed))
+    result = run(spec_dict(name="mine_sweep", dataset={"kind": "mine"}, dataset_grid={"level": [0, 1]},
+                           lams=[0.0, 1.0], seeds=[0]))
+    assert result.n_computed == 4 and sorted(result.table["level"].unique()) == [0, 1]
+    with pytest.raises(ValueError, match="depth"):
+        run(spec_dict(dataset={"kind": "mine"}, dataset_grid={"depth": [1]}))
