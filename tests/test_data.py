@@ -200,16 +200,7 @@ def test_basicmotions_from_a_folder(tmp_path):
         load_basicmotions(folder=tmp_path)
 
 
-def _basicmotions_installed() -> bool:
-    try:
-        data._basicmotions_folder(None)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _basicmotions_installed(), reason=f"needs {data.BASICMOTIONS_REQUIREMENT}")
-def test_basicmotions_shipped_data():
+def test_basicmotions_shipped_data():  # the pinned requirements ship the data: no skip
     dataset = load_basicmotions(seed=0)
     sizes = [len(s) for s in dataset.splits.values()]
     assert sum(sizes) == 80 and sizes == [56, 12, 12]

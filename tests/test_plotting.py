@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -58,12 +55,6 @@ def assert_house_style(fig) -> None:
     assert fig._suptitle is None
 
 
-def test_import_has_no_side_effects():
-    code = ("import matplotlib; before = dict(matplotlib.rcParams); backend = matplotlib.rcParams['backend'];"
-            "import alignbook.plotting;"
-            "assert repr(dict(matplotlib.rcParams)) == repr(before); "
-            "assert matplotlib.rcParams['backend'] == backend")
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_encoder_colors_are_distinct():

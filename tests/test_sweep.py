@@ -6,7 +6,6 @@ registered dataset kind, so they run in seconds; one end-to-end test trains real
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import math
@@ -386,16 +385,6 @@ def test_cli_bench_delegates_its_arguments(monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- end to end
 
-def missing_modules(*names: str) -> list[str]:
-    return [name for name in names if importlib.util.find_spec(name) is None]
-
-
-TRAINERS_MISSING = missing_modules("alignbook.train", "alignbook.vectorized")
-SYNTHETIC_MISSING = missing_modules("alignbook.train", "alignbook.vectorized", "alignbook.synthetic")
-
-
-@pytest.mark.skipif(bool(TRAINERS_MISSING),
-                    reason=f"real trainers not written yet: {', '.join(TRAINERS_MISSING)} missing")
 def test_real_user_data_sweep_end_to_end(tmp_path, monkeypatch):
     from alignbook.data import from_arrays
 
@@ -416,8 +405,6 @@ def test_real_user_data_sweep_end_to_end(tmp_path, monkeypatch):
     assert cached.n_cached == 2 and cached.table.equals(first.table)
 
 
-@pytest.mark.skipif(bool(SYNTHETIC_MISSING),
-                    reason=f"real trainers or data not written yet: {', '.join(SYNTHETIC_MISSING)} missing")
 def test_real_tiny_synthetic_sweep_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
@@ -436,8 +423,6 @@ def test_real_tiny_synthetic_sweep_end_to_end(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(bool(TRAINERS_MISSING),
-                    reason=f"real trainers not written yet: {', '.join(TRAINERS_MISSING)} missing")
 def test_two_worker_processes_match_one(tmp_path, monkeypatch):
     from alignbook.data import from_arrays
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
@@ -11,9 +10,6 @@ import torch
 
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, PairedSplit
-
-HAVE_TRAIN = importlib.util.find_spec("alignbook.train") is not None
-needs_train = pytest.mark.skipif(not HAVE_TRAIN, reason="alignbook.train (one-run trainer) is not there yet")
 
 ACC_TOL, ALIGN_TOL = 0.002, 0.01
 CONFIG = TrainConfig(num_epochs=3, batch_size=128, eval_max_samples=500)
@@ -59,7 +55,6 @@ def _assert_same(vectorised, one_run):
     assert vectorised.history[-1]["temperature"] == one_run.history[-1]["temperature"]
 
 
-@needs_train
 def test_agrees_with_one_run_trainer(dataset):
     from alignbook.train import fit
     from alignbook.vectorized import fit_many
@@ -71,7 +66,6 @@ def test_agrees_with_one_run_trainer(dataset):
         _assert_same(result, fit(dataset, lam, seed, CONFIG, on_divergence="mark"))
 
 
-@needs_train
 @pytest.mark.parametrize("task, overrides", [
     ("classification", {"lam_schedule": "warmup", "schedule_epochs": 1}),  # projection idle, then trained
     ("classification", {"lam_schedule": "linear", "schedule_epochs": 2}),
@@ -89,7 +83,6 @@ def test_schedules_and_regression_agree(task, overrides):
         _assert_same(result, fit(data, lam, seed, config, on_divergence="mark"))
 
 
-@needs_train
 def test_diverged_run_is_marked_and_others_go_on(dataset):
     from alignbook.train import fit
     from alignbook.vectorized import fit_many
@@ -173,7 +166,6 @@ def test_bad_group_size(dataset):
         fit_many(dataset, [1.0], [0], CONFIG, group_runs=0)
 
 
-@needs_train
 def test_bench_quick(capsys):
     from alignbook.bench import main
 
