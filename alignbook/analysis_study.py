@@ -15,7 +15,6 @@ without checking them and finds `lam*` by grid search. This module measures inst
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -51,15 +50,6 @@ def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, 
     check_int_range("search_eta", search_eta, 2, 1000)
     check_positive_int("search_budget", search_budget)
     check_positive_int("real_search_budget", real_search_budget)
-
-
-def _estimate(x1, x2, y, **options) -> info.PIDEstimate:
-    """`info.estimate_pid`, quiet: the barrier solver divides by zero on joint cells without mass in some
-    bootstrap resamples (numpy warns); every answer is still certified by its primal-dual gap, which
-    `PIDEstimate.settings["solver_gap"]` reports."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return info.estimate_pid(x1, x2, y, **options)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -105,7 +95,7 @@ def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: 
         fail("samples", "must be a non-empty mapping level -> (x1, x2, y)")
     rows = []
     for level, (x1, x2, y) in samples.items():
-        estimate = _estimate(x1, x2, y, **estimate_options)
+        estimate = info.estimate_pid(x1, x2, y, **estimate_options)
         for quantity in QUANTITIES:
             name = _ESTIMATE_NAMES[quantity]
             low, high = estimate.interval[name]
@@ -123,9 +113,7 @@ def sensitivity_table(x1, x2, y, cluster_grid: Sequence[int], exact: Mapping | N
                       **options) -> pd.DataFrame:
     """`info.pid_sensitivity` as a table: one row per (number of clusters, quantity), with the exact value
     (`exact` maps R, U1, U2, S, I12 to numbers) when known. `options` go to `info.pid_sensitivity`."""
-    with warnings.catch_warnings():  # see _estimate
-        warnings.simplefilter("ignore", RuntimeWarning)
-        estimates = info.pid_sensitivity(x1, x2, y, cluster_grid, **options)
+    estimates = info.pid_sensitivity(x1, x2, y, cluster_grid, **options)
     rows = []
     for k, estimate in zip(cluster_grid, estimates, strict=True):
         for quantity in QUANTITIES:
@@ -188,7 +176,7 @@ def dataset_pids(datasets: Mapping[str, PairedDataset], **estimate_options) -> p
     """
     rows = {}
     for name, dataset in datasets.items():
-        estimate = _estimate(*all_rows(dataset), **estimate_options)
+        estimate = info.estimate_pid(*all_rows(dataset), **estimate_options)
         low, high = estimate.interval["redundancy"]
         rows[name] = {**pid_row(estimate), "R_low": low, "R_high": high,
                       "solver_gap": estimate.settings["solver_gap"]}

@@ -67,6 +67,16 @@ class PairedDataset:
         return {"train": self.train, "valid": self.valid, "test": self.test}
 
     @property
+    def modality_names(self) -> tuple[str, str]:
+        """Names of the two modalities (`modalities` or `views` in `info` or `params`), else x1 and x2."""
+        for source, key in ((self.info, "modalities"), (self.info, "views"), (self.params, "modalities"),
+                            (self.params, "views")):
+            names = source.get(key)
+            if isinstance(names, (list, tuple)) and len(names) == 2:
+                return str(names[0]), str(names[1])
+        return "x1", "x2"
+
+    @property
     def input_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Shape of one example of each modality (without the batch dimension)."""
         return tuple(self.train.x1.shape[1:]), tuple(self.train.x2.shape[1:])

@@ -155,6 +155,8 @@ def _logsumexp_last(c: np.ndarray) -> np.ndarray:
         return np.log(np.exp(c - top).sum(-1)) + top[..., 0]
 
 
+# Cells and pairs without mass divide by zero; np.where masks those values, so numpy's warnings are noise.
+@np.errstate(divide="ignore", invalid="ignore")
 def _solve_barrier(p: np.ndarray, tol: float, max_iterations: int, growth: float = 10.0):
     """Primal log-barrier solve of the BROJA problem for a batch of joints p[batch, x1, x2, y].
 

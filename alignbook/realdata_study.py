@@ -220,15 +220,6 @@ def mmi_decomposition(i1: float, i2: float, i12: float) -> dict:
             "shared": ratio(r, max(i12, i1, i2)), "shared1": ratio(r, i1), "shared2": ratio(r, i2)}
 
 
-def modality_names(dataset: PairedDataset) -> tuple[str, str]:
-    """The two modality names of a dataset (`info["modalities"]` or `info["views"]`), else x1 and x2."""
-    for key in ("modalities", "views"):
-        names = dataset.info.get(key) or dataset.params.get(key)
-        if isinstance(names, (list, tuple)) and len(names) == 2:
-            return str(names[0]), str(names[1])
-    return "x1", "x2"
-
-
 def mfeat_datasets(pairs, seed: int = 0) -> dict[str, PairedDataset]:
     """`data.load_mfeat` of each pair of views, keyed "view1-view2" (the label of tables and figures)."""
     from alignbook.data import load_mfeat
@@ -244,7 +235,7 @@ def information_table(datasets: Mapping[str, PairedDataset], **probe_options) ->
         fail("datasets", "must be a non-empty dict name -> PairedDataset")
     rows = []
     for name, dataset in datasets.items():
-        modality1, modality2 = modality_names(dataset)
+        modality1, modality2 = dataset.modality_names
         rows.append({"dataset": name, "modality1": modality1, "modality2": modality2,
                      **probe_information(dataset, **probe_options)})
     return pd.DataFrame(rows).set_index("dataset")

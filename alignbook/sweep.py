@@ -715,7 +715,7 @@ def _dataset_jobs(spec: SweepSpec, data) -> list[_DatasetJob]:
 def _describe(dataset: PairedDataset, job: _DatasetJob) -> dict:
     """What the table and the cache keys need of a dataset (remembered for deterministic kinds)."""
     name = dataset.name if job.kind != CUSTOM_KIND else job.label
-    return {"fingerprint": dataset.fingerprint(), "name": name, "modalities": list(_modality_names(dataset))}
+    return {"fingerprint": dataset.fingerprint(), "name": name, "modalities": list(dataset.modality_names)}
 
 
 def _lookup_runs(spec: SweepSpec, config: TrainConfig, job: _DatasetJob, cache: RunCache, fingerprint: str,
@@ -728,16 +728,6 @@ def _lookup_runs(spec: SweepSpec, config: TrainConfig, job: _DatasetJob, cache: 
             result = None if force else cache.read(key, lam, seed, spec.keep_representations)
             found.append(((lam, seed, key), result))
     return found
-
-
-def _modality_names(dataset: PairedDataset) -> tuple[str, str]:
-    """Names of the two modalities for the table: from the dataset's info or params, else x1 / x2."""
-    for source, key in ((dataset.info, "modalities"), (dataset.info, "views"), (dataset.params, "modalities"),
-                        (dataset.params, "views")):
-        names = source.get(key)
-        if isinstance(names, (list, tuple)) and len(names) == 2:
-            return str(names[0]), str(names[1])
-    return "x1", "x2"
 
 
 # Below this much training (runs x epochs x training examples) 'auto' stays in one process: starting spawned
