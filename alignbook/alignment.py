@@ -45,10 +45,10 @@ class _SymmetricInfoNCE(torch.autograd.Function):
     `loss = mean_i (lse_row_i + lse_col_i) / 2 - mean_i logits_ii`; the gradient with respect to the logits
     is `G = (softmax_rows + softmax_cols - 2I) / (2B)`. Because rows are unit vectors, logits lie in
     `[-1/T, 1/T]`, so one shared shift `1/T` makes `E = exp(logits - 1/T)` safe for `T >= 1/40`: one B x B
-    exp serves both directions (row sums and column sums of `E`), and the backward needs no B x B elementwise
-    pass at all: `G @ p2n = r * (E @ p2n) + E @ (c * p2n) - p2n / B` with `r`, `c` the reciprocal row and
-    column sums over 2B (and the transpose for `p2n`). Smaller temperatures take a per-row / per-column
-    logsumexp path instead.
+    exp serves both directions (row sums and column sums of `E`), and the backward forms `G` in one pass,
+    `E_ij (1 / r_i + 1 / c_j) / (2B)` minus the diagonal term, then the two gradients `G @ p2n / T` and
+    `G.T @ p1n / T` with one product each. Smaller temperatures take a per-row / per-column logsumexp path
+    instead.
     """
 
     @staticmethod
@@ -77,25 +77,17 @@ class _SymmetricInfoNCE(torch.autograd.Function):
         p1n, p2n, temperature, saved, rows, cols = ctx.saved_tensors
         batch = p1n.shape[0]
         scale = grad_loss / (2 * batch)
-        if ctx.shifted:
-            exp_logits, r, c = saved, (scale / rows)[:, None], (scale / cols)[:, None]
-            dim = p1n.shape[1]
-            # G @ p2n = r * (E @ p2n) + E @ (c * p2n), and G.T @ p1n = E.T @ (r * p1n) + c * (E.T @ p1n):
-            # two matmuls with 2d columns; E.T is applied as (x.T @ E).T, which avoids a transposed B x B read
-            both = exp_logits @ torch.cat([p2n, c * p2n], dim=1)
-            g_p2 = r * both[:, :dim] + both[:, dim:]
-            both = (torch.cat([r * p1n, p1n], dim=1).T @ exp_logits).T
-            g_p1 = both[:, :dim] + c * both[:, dim:]
+        if ctx.shifted:  # G = E * (1 / r_i + 1 / c_j) / (2B) - 2I / (2B): one pass over E, shift-invariant
+            grad_logits = saved * ((scale / rows)[:, None] + (scale / cols)[None, :])
         else:
             logits = saved
             grad_logits = torch.exp(logits - rows[:, None]).add_(torch.exp(logits - cols[None, :]))
             grad_logits *= scale
-            g_p2, g_p1 = grad_logits @ p2n, grad_logits.T @ p1n
-        g_p2 = g_p2 - (2 * scale) * p2n  # the -2I / (2B) term
-        g_p1 = g_p1 - (2 * scale) * p1n
+        grad_logits.diagonal().sub_(2 * scale)
         inv_t = 1.0 / temperature
-        grad_p1n = g_p2 * inv_t if ctx.needs_input_grad[0] else None
-        grad_p2n = g_p1 * inv_t if ctx.needs_input_grad[1] else None
+        # G @ p2n and G.T @ p1n, the latter as (p1n.T @ G).T, which avoids a transposed B x B read
+        grad_p1n = (grad_logits @ p2n) * inv_t if ctx.needs_input_grad[0] else None
+        grad_p2n = (p1n.T @ grad_logits).T * inv_t if ctx.needs_input_grad[1] else None
         grad_temperature = None
         if ctx.needs_input_grad[2]:
             grad_temperature = _temperature_grad(ctx.shifted, p1n, p2n, saved, rows, cols, inv_t, scale)

@@ -134,13 +134,22 @@ def _knn_indices(x: np.ndarray, k: int, block_rows: int | None = None) -> np.nda
 
 
 def _shared_neighbours(knn1: np.ndarray, knn2: np.ndarray) -> np.ndarray:
-    """Boolean (n, k): whether neighbour `knn1[i, a]` of example i is also among its neighbours `knn2[i]`."""
+    """Boolean (n, k): whether neighbour `knn1[i, a]` of example i is also among its neighbours `knn2[i]`.
+
+    A block of rows at a time marks each row's `knn2` in a (rows, n) boolean table and reads it at `knn1`:
+    O(n k) work beyond clearing the table, no sorting.
+    """
     n = knn1.shape[0]
-    offset = np.arange(n, dtype=np.int64)[:, None] * n  # key i * n + j keeps each row's lookups in its row
-    keys2 = np.sort(knn2 + offset, axis=None)
-    keys1 = knn1 + offset
-    position = np.minimum(np.searchsorted(keys2, keys1), keys2.size - 1)
-    return keys2[position] == keys1
+    rows = max(1, min(n, _BLOCK_ENTRIES // max(n, 1)))
+    table = np.zeros((rows, n), dtype=bool)
+    shared = np.empty(knn1.shape, dtype=bool)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        local = np.arange(stop - start)[:, None]
+        table[local, knn2[start:stop]] = True
+        shared[start:stop] = table[local, knn1[start:stop]]
+        table[local, knn2[start:stop]] = False  # clear only what was marked
+    return shared
 
 
 def _pair_products(centred: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
@@ -250,10 +259,13 @@ def _rbf_cka(c1: np.ndarray, c2: np.ndarray, sigma1: float, sigma2: float, unbia
 
 
 def _cknna_from_neighbours(c1: np.ndarray, c2: np.ndarray, knn1: np.ndarray, knn2: np.ndarray) -> float:
-    k1 = _pair_products(c1, knn1)  # K_ij for j in kNN_1(i)
-    k2 = _pair_products(c2, knn2)  # L_ij for j in kNN_2(i)
-    l_on_1 = _pair_products(c2, knn1)  # L_ij for j in kNN_1(i)
-    mutual = _shared_neighbours(knn1, knn2)
+    return _cknna_from_products(_pair_products(c1, knn1), _pair_products(c2, knn2),
+                                _pair_products(c2, knn1), _shared_neighbours(knn1, knn2))
+
+
+def _cknna_from_products(k1: np.ndarray, k2: np.ndarray, l_on_1: np.ndarray, mutual: np.ndarray) -> float:
+    """CKNNA from K_ij for j in kNN_1(i) (`k1`), L_ij for j in kNN_2(i) (`k2`) and for j in kNN_1(i)
+    (`l_on_1`), and which of kNN_1(i) are also in kNN_2(i) (`mutual`)."""
     cross = float(np.sum((k1 * l_on_1)[mutual]))
     return _ratio(cross, float(np.sum(k1**2)), float(np.sum(k2**2)))
 
@@ -479,6 +491,7 @@ class _Prepared:
     centred: np.ndarray
     constant: bool
     neighbours: np.ndarray
+    neighbour_products: np.ndarray  # <c_i, c_j> for j in neighbours[i]
     basis: np.ndarray
 
 
@@ -494,9 +507,10 @@ def _prepare(x: np.ndarray, k: int, svcca_dim: int) -> _Prepared:
     if cached is not None:
         return cached
     centred = _centre(x)
-    prepared = _Prepared(centred, _is_constant(x, centred), _knn_indices(x, k),
+    neighbours = _knn_indices(x, k)
+    prepared = _Prepared(centred, _is_constant(x, centred), neighbours, _pair_products(centred, neighbours),
                          _svcca_basis(centred, svcca_dim))
-    for array in (prepared.centred, prepared.neighbours, prepared.basis):
+    for array in (prepared.centred, prepared.neighbours, prepared.neighbour_products, prepared.basis):
         array.flags.writeable = False  # shared between callers: nobody may change it in place
     if len(_PREPARED_CACHE) >= _PREPARED_CACHE_SIZE:
         _PREPARED_CACHE.pop(next(iter(_PREPARED_CACHE)))
@@ -509,7 +523,7 @@ def _shuffled(rep: _Prepared, order: np.ndarray) -> _Prepared:
     new_label = np.empty_like(order)
     new_label[order] = np.arange(len(order))
     return replace(rep, centred=rep.centred[order], neighbours=new_label[rep.neighbours[order]],
-                   basis=rep.basis[order])
+                   neighbour_products=rep.neighbour_products[order], basis=rep.basis[order])
 
 
 def _scores(a: _Prepared, b: _Prepared) -> dict[str, float]:
@@ -520,7 +534,8 @@ def _scores(a: _Prepared, b: _Prepared) -> dict[str, float]:
         "mutual_knn": int(shared.sum()) / shared.size,
         "cka": _linear_cka(a.centred, b.centred, unbiased=False),
         "cka_unbiased": _linear_cka(a.centred, b.centred, unbiased=True),
-        "cknna": _cknna_from_neighbours(a.centred, b.centred, a.neighbours, b.neighbours),
+        "cknna": _cknna_from_products(a.neighbour_products, b.neighbour_products,
+                                      _pair_products(b.centred, a.neighbours), shared),
         "svcca": _svcca_from_bases(a.basis, b.basis),
     }
 

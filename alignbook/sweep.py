@@ -4,7 +4,8 @@ A sweep is described by a `SweepSpec` (usually a YAML file, see `configs/`) and 
 
 - builds each dataset of the grid (`build_dataset`, or the user's own `PairedDataset`s),
 - looks every run up in an on-disk cache (one entry per run, keyed by everything that decides its result,
-  including the package's version and source code, so a changed package never serves a stale result),
+  including the package's version and the source of every module a run goes through, `run_sources()`, so
+  changed training code never serves a stale result),
 - trains the missing runs: runs sharing a dataset are trained together by `vectorized.fit_many` when the
   configuration allows it (MLP encoders, fixed temperature), otherwise one at a time by `train.fit`,
 - writes each finished run's cache entry at once (an interrupted sweep resumes where it stopped), and
@@ -375,12 +376,27 @@ def load_spec(spec: SweepSpec | Mapping | str | os.PathLike) -> SweepSpec:
 # cache keys and entries
 
 
+# Modules that only drive, analyse or present results: a cached run never passes through them (dataset
+# builders, trainers, metrics and this module do), so editing them keeps the cache. Data that a study module
+# builds still enters the key through the dataset's fingerprint.
+NOT_IN_RUN_KEYS = frozenset({"__main__.py", "analysis.py", "analysis_study.py", "bench.py", "book.py",
+                             "claims.py", "cli.py", "paths.py", "plotting.py", "realdata_study.py",
+                             "studies.py"})
+
+
+def run_sources() -> list[Path]:
+    """The package's Python files whose code can change a run's result: all but NOT_IN_RUN_KEYS."""
+    root = Path(__file__).resolve().parent
+    return [source for source in sorted(root.rglob("*.py"))
+            if source.relative_to(root).as_posix() not in NOT_IN_RUN_KEYS]
+
+
 @functools.cache
 def package_source_hash() -> str:
-    """sha256 of every Python source file of the package: any code change invalidates cached runs."""
+    """sha256 of `run_sources()`: any change to code a run goes through invalidates cached runs."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for source in sorted(root.rglob("*.py")):
+    for source in run_sources():
         digest.update(source.relative_to(root).as_posix().encode() + b"\0")
         digest.update(source.read_bytes() + b"\0")
     return digest.hexdigest()

@@ -6,7 +6,10 @@ of every run) and every layer of every run is one batched matrix product. What s
 `train.fit`'s recipe (see its module docstring): the same initial weights (`models.build_branch`), the same
 mini-batches (`seeding.batch_indices`), the same losses, AdamW arithmetic, clipping per branch, checkpoint per
 branch, divergence handling and measurements. Only float rounding differs (batched instead of single matrix
-products), so results agree with `train.fit` to rounding, amplified a little by training.
+products), so results agree with `train.fit` to rounding as amplified by training: on the synthetic data,
+where ReLU units and checkpoint choices near a tie are decided by rounding, single runs end about as far
+apart as `train.fit` ends from itself when its training inputs move by one float32 ulp (`alignbook.bench`
+measures both).
 
 Where the time goes and what is done about it:
 
@@ -21,10 +24,12 @@ Where the time goes and what is done about it:
   projection head); layers are views of them, so AdamW and clipping are a dozen whole-buffer operations per
   step whatever G is. The projection head has its own buffer because it only gets a gradient, and an AdamW
   step, when the alignment term is computed (`train.fit` leaves it untouched when `lam_t = 0`).
-- The symmetric InfoNCE (`_AlignmentStep`, and `batched_info_nce` for autograd users) computes exp of the
-  B x B logits once for both directions and forms its gradient in the forward with two matrix products,
-  never materialising the softmaxes; it works through the runs in chunks whose logits fit in cache
-  (`INFO_NCE_CHUNK_BYTES`).
+- The symmetric InfoNCE (`_InfoNCEKernel`, used by `_AlignmentStep` and by `batched_info_nce` for autograd
+  users) takes one exp (as exp2 of base-2 logits: three times faster) of the B x B logits for both
+  directions and forms its gradient in the forward: three `p x B x B` products in all, the fewest the loss
+  allows, never materialising the softmaxes; it works through the runs in chunks whose logits stay in
+  cache (`INFO_NCE_CHUNK_BYTES`). It is about 40 % of a step; the batched matrix products of the layers
+  are most of the rest.
 
 Memory guard: a group's memory is about `RUN_BYTES_PER_EXAMPLE * batch_size` bytes per run (activations of
 both branches, their gradients and the gathered batch) plus one chunk of logits, so `fit_many` trains at most
@@ -49,43 +54,102 @@ from alignbook.data import PairedDataset
 from alignbook.results import FitResult
 from alignbook.seeding import batch_indices, branch_seed
 
-# Logits of this many bytes are processed at once by batched_info_nce: small enough to stay in cache between
-# the passes over them (exp, column sums, two products), large enough to amortise per-operation overhead.
+# Logits of this many bytes are processed at once by _InfoNCEKernel: small enough to stay in cache between
+# the passes over them (exp, sums, scaling, two products), large enough to amortise per-operation overhead.
 INFO_NCE_CHUNK_BYTES = 4 << 20
 # Budget for one group of runs trained together, and the bytes per run per batch example it is split by.
 GROUP_MEMORY_BYTES = 1 << 30
 RUN_BYTES_PER_EXAMPLE = 4096
 # Most runs in one group: beyond this per-operation overhead is already negligible.
 MAX_GROUP_RUNS = 128
-# Validation and test forwards use at most this many bytes of activations at a time.
-EVAL_BYTES = 64 << 20
+# Validation and test forwards use at most this many bytes of activations at a time: chunks that stay in
+# cache (a validation pass of 72 runs took 0.40 s with 4 MB chunks, 0.68 s with 64 MB).
+EVAL_BYTES = 4 << 20
 # AdamW defaults of torch (train.fit uses them).
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 # train.fit's fused InfoNCE: at or above this temperature exp(logits) cannot overflow (|logits| <= 1/T).
 _MIN_PLAIN_EXP_TEMPERATURE = 1 / 40
 # eps of torch.nn.functional.normalize
 _NORMALIZE_EPS = 1e-12
+_LOG2_E, _LN_2 = 1.0 / math.log(2.0), math.log(2.0)
 
 
 # ------------------------------------------------------------------------------------------ batched InfoNCE
 
 
-class _BatchedInfoNCE(torch.autograd.Function):
-    """Symmetric InfoNCE of A independent runs on L2-normalised projections stored by column: `(A, p, B)`.
+class _InfoNCEKernel:
+    """Loss and gradient of the symmetric InfoNCE of n runs, on unit projections stored by column `(n, p, B)`.
 
-    Per run: `s = u1.T @ u2 / T` (B x B), `loss = mean_i (lse_row_i + lse_col_i) / 2 - mean_i s_ii`, and
-    `dloss/ds = (E / r + E / c - 2I) / (2B)` with `E = exp(s)`, `r`, `c` its row and column sums. The gradient
-    with respect to `u1` is `u2 @ (dloss/ds).T / T = (u2 E.T / r + (u2 / c) E.T - 2 u2) / (2BT)`, and the
-    transpose for `u2`, so the B x B work is one product, one exp, one column sum and two products that
-    read E (`[1; u2; u2 / c] @ E.T` also gives the row sums). All of it is done in the forward, chunk by
-    chunk while E is in cache; the backward only scales the stored gradients by each run's incoming gradient
-    (`lam_t`), so a run with weight 0 gets an exactly zero gradient. Column layout because `(k, B) @ (B, B)`
-    products are faster than `(B, B) @ (B, k)` ones for small k.
+    Per run, with `s = a.T @ b / T` (B x B, rows are modality 1's examples), `E = exp(s)` and `r`, `c` its
+    row and column sums: `loss = mean_i (log r_i + log c_i) / 2 - mean_i s_ii` and
+    `dloss/ds = M - I / B` with `M_ij = E_ij (1 / r_i + 1 / c_j) / (2B)`. So the gradient with respect
+    to `a` is `b @ (dloss/ds).T / T` and with respect to `b` it is `a @ dloss/ds / T`: the B x B work is three
+    `p x B x B` products (logits and the two gradients), one exp and a few elementwise passes; the softmaxes
+    are never formed. Buffers for `chunk` runs are allocated once and reused (fresh memory costs page faults
+    on every step). Below `_MIN_PLAIN_EXP_TEMPERATURE`, `exp` could overflow: rows and columns are then
+    shifted by their maxima, at the cost of a second exp.
     """
 
+    def __init__(self, chunk: int, dim: int, batch: int, temperature: float, dtype=torch.float32):
+        self.chunk, self.inv_t = chunk, 1.0 / float(temperature)
+        self.plain = float(temperature) >= _MIN_PLAIN_EXP_TEMPERATURE
+        self.logits = torch.empty(chunk, batch, batch, dtype=dtype)
+        # 1 / r_i + 1 / c_j, or (small temperatures) exp of the column-shifted logits
+        self.weights = torch.empty(chunk, batch, batch, dtype=dtype)
+        self.scaled = torch.empty(chunk, dim, batch, dtype=dtype)
+        self.row_sums = torch.empty(chunk, batch, dtype=dtype)
+        self.col_sums = torch.empty(chunk, batch, dtype=dtype)
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor, loss: torch.Tensor, grad_a: torch.Tensor,
+                 grad_b: torch.Tensor) -> None:
+        """Write the n losses into `loss` (n,) and the gradients into `grad_a`, `grad_b` (n, p, B)."""
+        n, _, batch = a.shape
+        inv_t, scale = self.inv_t, 0.5 / batch
+        logits, weights = self.logits[:n], self.weights[:n]
+        row_sums, col_sums = self.row_sums[:n], self.col_sums[:n]
+        # logits in base 2, s / ln 2: exp2 is about three times faster than exp and as accurate
+        torch.bmm(torch.mul(a, inv_t * _LOG2_E, out=self.scaled[:n]).transpose(1, 2), b, out=logits)
+        if self.plain:  # |s| <= 1 / T <= 40: exp needs no shift
+            exp_rows = exp_cols = logits.exp2_()
+            torch.sum(exp_rows, dim=2, out=row_sums)
+            torch.sum(exp_cols, dim=1, out=col_sums)
+            lse_rows, lse_cols = row_sums.log(), col_sums.log()
+        else:
+            shift_rows, shift_cols = logits.amax(dim=2), logits.amax(dim=1)
+            exp_cols = torch.sub(logits, shift_cols[:, None, :], out=weights).exp2_()
+            exp_rows = logits.sub_(shift_rows[:, :, None]).exp2_()
+            torch.sum(exp_rows, dim=2, out=row_sums)
+            torch.sum(exp_cols, dim=1, out=col_sums)
+            lse_rows = row_sums.log().add_(shift_rows, alpha=_LN_2)
+            lse_cols = col_sums.log().add_(shift_cols, alpha=_LN_2)
+        diagonal = (a * b).sum(dim=1).mul_(inv_t)  # s_ii
+        loss.copy_(0.5 * (lse_rows.mean(dim=1) + lse_cols.mean(dim=1)) - diagonal.mean(dim=1))
+        # dloss/ds * T (the 1 / T of ds/du is folded into the scale), built in place of E
+        row_scale = torch.reciprocal(row_sums, out=row_sums).mul_(scale * inv_t)
+        col_scale = torch.reciprocal(col_sums, out=col_sums).mul_(scale * inv_t)
+        if self.plain:
+            torch.add(row_scale[:, :, None], col_scale[:, None, :], out=weights)
+            grad_s = exp_rows.mul_(weights)
+        else:
+            grad_s = exp_rows.mul_(row_scale[:, :, None]).add_(exp_cols.mul_(col_scale[:, None, :]))
+        grad_s.diagonal(dim1=1, dim2=2).sub_(2 * scale * inv_t)
+        torch.bmm(b, grad_s.transpose(1, 2), out=grad_a)
+        torch.bmm(a, grad_s, out=grad_b)
+
+
+class _BatchedInfoNCE(torch.autograd.Function):
+    """Symmetric InfoNCE of A runs on unit projections stored by column `(A, p, B)`: `_InfoNCEKernel` under
+    autograd. The gradients are formed in the forward, a chunk of runs at a time; the backward only scales
+    them by each run's incoming gradient, so a run with weight 0 gets an exactly zero gradient."""
+
     @staticmethod
-    def forward(ctx, u1, u2, temperature: float, chunk: int, workspace: torch.Tensor | None):
-        loss, grad1, grad2 = _info_nce_forward(u1, u2, temperature, chunk, workspace)
+    def forward(ctx, u1, u2, temperature: float, chunk: int):
+        runs, dim, batch = u1.shape
+        kernel = _InfoNCEKernel(chunk, dim, batch, temperature, u1.dtype)
+        loss, grad1, grad2 = torch.empty(runs, dtype=u1.dtype), torch.empty_like(u1), torch.empty_like(u2)
+        for start in range(0, runs, chunk):
+            stop = min(start + chunk, runs)
+            kernel(u1[start:stop], u2[start:stop], loss[start:stop], grad1[start:stop], grad2[start:stop])
         ctx.save_for_backward(grad1, grad2)
         return loss
 
@@ -93,59 +157,7 @@ class _BatchedInfoNCE(torch.autograd.Function):
     def backward(ctx, grad_loss):
         grad1, grad2 = ctx.saved_tensors
         weight = grad_loss[:, None, None]
-        return grad1 * weight, grad2 * weight, None, None, None
-
-
-def _info_nce_forward(u1: torch.Tensor, u2: torch.Tensor, temperature: float, chunk: int,
-                      workspace: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`_BatchedInfoNCE`'s forward: the (A,) losses and their gradients with respect to u1 and u2."""
-    runs, dim, batch = u1.shape
-    inv_t = 1.0 / temperature
-    loss = torch.empty(runs, dtype=u1.dtype)
-    grad1, grad2 = torch.empty_like(u1), torch.empty_like(u2)
-    ones = torch.ones(1, 1, batch, dtype=u1.dtype)
-    scale = 0.5 * inv_t / batch
-    for start in range(0, runs, chunk):
-        stop = min(start + chunk, runs)
-        a, b = u1[start:stop], u2[start:stop]
-        ones_n = ones.expand(stop - start, 1, batch)
-        # (n, B, B), rows are modality 1's examples; a reused buffer saves page faults on fresh memory
-        out = None if workspace is None else workspace[: stop - start]
-        logits = torch.bmm((a * inv_t).transpose(1, 2), b, out=out)
-        if temperature >= _MIN_PLAIN_EXP_TEMPERATURE:  # |logits| <= 40: exp needs no shift
-            exp_rows = exp_cols = logits.exp_()
-            shift_rows = shift_cols = None
-        else:  # exp(logits - max) per row and per column: two exps, still no softmax materialised
-            shift_rows = logits.amax(dim=2)
-            shift_cols = logits.amax(dim=1)
-            exp_cols = (logits - shift_cols[:, None, :]).exp_()
-            exp_rows = logits.sub_(shift_rows[:, :, None]).exp_()
-        col_sums = exp_cols.sum(dim=1)  # (n, B)
-        b_over_c = b / col_sums[:, None, :]
-        if shift_rows is None:
-            rows = torch.bmm(torch.cat([ones_n, b, b_over_c], dim=1), exp_rows.transpose(1, 2))
-            row_sums, b_e, b_over_c_e = rows[:, 0], rows[:, 1 : dim + 1], rows[:, dim + 1 :]
-        else:
-            rows = torch.bmm(torch.cat([ones_n, b], dim=1), exp_rows.transpose(1, 2))
-            row_sums, b_e = rows[:, 0], rows[:, 1:]
-            b_over_c_e = torch.bmm(b_over_c, exp_cols.transpose(1, 2))
-        a_over_r = a / row_sums[:, None, :]
-        if shift_rows is None:
-            cols = torch.bmm(torch.cat([a, a_over_r], dim=1), exp_rows)
-            a_e, a_over_r_e = cols[:, :dim], cols[:, dim:]
-        else:
-            a_e = torch.bmm(a, exp_cols)
-            a_over_r_e = torch.bmm(a_over_r, exp_rows)
-        lse_rows, lse_cols = row_sums.log(), col_sums.log()
-        if shift_rows is not None:
-            lse_rows, lse_cols = lse_rows + shift_rows, lse_cols + shift_cols
-        diagonal = (a * b).sum(dim=1) * inv_t  # s_ii
-        loss[start:stop] = 0.5 * (lse_rows.mean(dim=1) + lse_cols.mean(dim=1)) - diagonal.mean(dim=1)
-        torch.add(b_e / row_sums[:, None, :], b_over_c_e, out=grad1[start:stop])
-        grad1[start:stop].sub_(b, alpha=2.0).mul_(scale)
-        torch.add(a_over_r_e, a_e / col_sums[:, None, :], out=grad2[start:stop])
-        grad2[start:stop].sub_(a, alpha=2.0).mul_(scale)
-    return loss, grad1, grad2
+        return grad1 * weight, grad2 * weight, None, None
 
 
 def _info_nce_chunk(batch: int) -> int:
@@ -164,17 +176,9 @@ def batched_info_nce(p1: torch.Tensor, p2: torch.Tensor, temperature: float,
                       f"and {tuple(p2.shape)}")
     if not math.isfinite(temperature) or temperature <= 0:
         fail("temperature", f"must be a finite number > 0, got {temperature!r}")
-    return _columns_info_nce(p1.transpose(1, 2), p2.transpose(1, 2), temperature, chunk)
-
-
-def _columns_info_nce(p1: torch.Tensor, p2: torch.Tensor, temperature: float, chunk: int | None = None,
-                      workspace: torch.Tensor | None = None) -> torch.Tensor:
-    """batched_info_nce on projections stored by column, `(A, p, B)`; `workspace` a (chunk, B, B) buffer."""
-    if workspace is not None:
-        chunk = workspace.shape[0]
-    chunk = _info_nce_chunk(p1.shape[2]) if chunk is None else int(chunk)
-    u1, u2 = F.normalize(p1, dim=1), F.normalize(p2, dim=1)
-    return _BatchedInfoNCE.apply(u1, u2, float(temperature), max(1, min(chunk, p1.shape[0])), workspace)
+    chunk = _info_nce_chunk(p1.shape[1]) if chunk is None else int(chunk)
+    u1, u2 = F.normalize(p1.transpose(1, 2), dim=1), F.normalize(p2.transpose(1, 2), dim=1)
+    return _BatchedInfoNCE.apply(u1, u2, float(temperature), max(1, min(chunk, p1.shape[0])))
 
 
 class _AlignmentStep:
@@ -182,24 +186,14 @@ class _AlignmentStep:
 
     Input: projections `p` of the active runs, `(2A, dim, B)` with lanes interleaved (run a's modality 1 in
     lane 2a, modality 2 in lane 2a + 1). `__call__` returns the `(A,)` losses and leaves in `grad` the
-    gradient of `sum_a weight_a * loss_a` with respect to `p`: the B x B work of `_BatchedInfoNCE` (one
-    product, one exp, one column sum, two products reading E, a cache-sized chunk of runs at a time), then
-    the backward of the L2 normalisation, `(g - u (u . g)) / |p|`, and the weights. Nothing is allocated
-    per step except a few (A, B) rows.
+    gradient of `sum_a weight_a * loss_a` with respect to `p`: `_InfoNCEKernel` a cache-sized chunk of runs
+    at a time, then the backward of the L2 normalisation, `(g - u (u . g)) / |p|`, and the weights. Nothing
+    is allocated per step except a few (A, B) rows.
     """
 
     def __init__(self, runs: int, dim: int, batch: int, temperature: float):
-        self.temperature = float(temperature)
         self.chunk = chunk = max(1, min(runs, _info_nce_chunk(batch)))
-        self.plain = self.temperature >= _MIN_PLAIN_EXP_TEMPERATURE
-        self.logits = torch.empty(chunk, batch, batch)
-        self.left = torch.empty(chunk, 2 * dim + 1, batch)  # [1; b; b / c]
-        self.left[:, 0] = 1.0
-        self.rows = torch.empty(chunk, 2 * dim + 1, batch)
-        self.right = torch.empty(chunk, 2 * dim, batch)  # [a; a / r]
-        self.cols = torch.empty(chunk, 2 * dim, batch)
-        self.scaled = torch.empty(chunk, dim, batch)
-        self.col_sums = torch.empty(chunk, batch)
+        self.kernel = _InfoNCEKernel(chunk, dim, batch, temperature)
         self.unit = torch.empty(2 * runs, dim, batch)
         self.work = torch.empty(2 * runs, dim, batch)
         self.norms = torch.empty(2 * runs, 1, batch)
@@ -219,52 +213,18 @@ class _AlignmentStep:
             raw = norms.clone()
         norms.clamp_min_(_NORMALIZE_EPS)
         torch.div(p, norms, out=unit)
-        if self.plain:
-            for start in range(0, runs, self.chunk):
-                stop = min(start + self.chunk, runs)
-                self._chunk(unit, grad, loss, start, stop)
-        else:  # small temperature: the shifted, allocating path of _BatchedInfoNCE
-            u1, u2 = unit[0::2], unit[1::2]
-            loss_, grad1, grad2 = _info_nce_forward(u1, u2, self.temperature, self.chunk, None)
-            loss.copy_(loss_)
-            grad[0::2], grad[1::2] = grad1, grad2
+        pairs, grad_pairs = unit.view(runs, 2, dim, batch), grad.view(runs, 2, dim, batch)
+        for start in range(0, runs, self.chunk):
+            stop = min(start + self.chunk, runs)
+            self.kernel(pairs[start:stop, 0], pairs[start:stop, 1], loss[start:stop],
+                        grad_pairs[start:stop, 0], grad_pairs[start:stop, 1])
         # backward of the normalisation: (g - u (u . g)) / |p|, without u (u . g) where |p| was clamped
         torch.sum(torch.mul(unit, grad, out=work), dim=1, keepdim=True, out=dots)
         if clamped:
             dots.masked_fill_(raw <= _NORMALIZE_EPS, 0.0)
         grad.sub_(torch.mul(unit, dots, out=work)).div_(norms)
-        grad.view(runs, 2, dim, batch).mul_(weights.view(runs, 1, 1, 1))
+        grad_pairs.mul_(weights.view(runs, 1, 1, 1))
         return loss
-
-    def _chunk(self, unit: torch.Tensor, grad: torch.Tensor, loss: torch.Tensor, start: int,
-               stop: int) -> None:
-        """Loss and gradient (w.r.t. the unit vectors) of runs start:stop; exp(logits) needs no shift here."""
-        n, dim = stop - start, unit.shape[1]
-        batch = unit.shape[2]
-        inv_t = 1.0 / self.temperature
-        a, b = unit[2 * start : 2 * stop : 2], unit[2 * start + 1 : 2 * stop : 2]
-        exp = torch.bmm(torch.mul(a, inv_t, out=self.scaled[:n]).transpose(1, 2), b, out=self.logits[:n])
-        exp.exp_()  # (n, B, B), rows are modality 1's examples
-        col_sums = torch.sum(exp, dim=1, out=self.col_sums[:n])  # (n, B)
-        left = self.left[:n]
-        left[:, 1 : dim + 1] = b
-        torch.div(b, col_sums[:, None, :], out=left[:, dim + 1 :])
-        rows = torch.bmm(left, exp.transpose(1, 2), out=self.rows[:n])  # [r; b E^T; (b / c) E^T]
-        row_sums = rows[:, 0]
-        right = self.right[:n]
-        right[:, :dim] = a
-        torch.div(a, row_sums[:, None, :], out=right[:, dim:])
-        cols = torch.bmm(right, exp, out=self.cols[:n])  # [a E; (a / r) E]
-        diagonal = (a * b).sum(dim=1) * inv_t  # s_ii
-        lse_means = row_sums.log().mean(dim=1) + col_sums.log().mean(dim=1)
-        loss[start:stop] = 0.5 * lse_means - diagonal.mean(dim=1)
-        scale = 0.5 * inv_t / batch
-        grad1, grad2 = grad[2 * start : 2 * stop : 2], grad[2 * start + 1 : 2 * stop : 2]
-        torch.div(rows[:, 1 : dim + 1], row_sums[:, None, :], out=grad1).add_(rows[:, dim + 1 :])
-        grad1.sub_(b, alpha=2.0).mul_(scale)
-        torch.div(cols[:, :dim], col_sums[:, None, :], out=grad2).add_(cols[:, dim:])
-        grad2.sub_(a, alpha=2.0).mul_(scale)
-
 
 # ------------------------------------------------------------------------------------------ parameter layout
 
