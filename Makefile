@@ -1,5 +1,5 @@
 # The two commands of the README: `make book` builds the site, `make test` runs every check.
-# Other targets: venv mathjax sync execute smoke lint clean (see `make help`).
+# Other targets: venv mathjax sync execute reference-timings smoke lint clean (see `make help`).
 
 PYTHON   ?= python3
 VENV     ?= .venv
@@ -13,13 +13,13 @@ NPM_DIR  := .cache/npm
 STAMP    := $(VENV)/.alignbook-installed
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv mathjax sync execute timings book smoke test browser lint clean
+.PHONY: help venv mathjax sync execute timings reference-timings book smoke test browser lint clean
 
 help:
 	@echo "make book   install, execute every notebook (PROFILE=$(PROFILE)), build _build/html"
 	@echo "make test   package tests, then smoke runs of the notebooks, strict build and browser checks"
 	@echo "make smoke  the whole book with the small parameters of configs/smoke.yaml"
-	@echo "make venv | mathjax | sync | execute | lint | clean"
+	@echo "make venv | mathjax | sync | execute | reference-timings | lint | clean"
 
 # Pinned environment. Skipped when requirements.txt and pyproject.toml are unchanged since the last install.
 venv:
@@ -56,6 +56,10 @@ execute: venv sync
 timings:
 	$(PY) scripts/timings_table.py $(EXECUTED)/manifest.json book/_generated/timings.md
 
+# The committed table of the published build: run after `make book` from an empty run cache.
+reference-timings:
+	$(PY) scripts/timings_table.py $(EXECUTED)/manifest.json book/reference_timings.md --reference
+
 book: venv mathjax sync execute timings
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open $(CURDIR)/_build/html/index.html"
@@ -68,7 +72,7 @@ browser:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "browser: chromium present"; \
 	else $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; fi
 
-test: venv mathjax browser
+test: venv mathjax browser lint
 	$(BIN)/pytest -m "not book"
 	$(BIN)/pytest -m book
 

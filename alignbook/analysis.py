@@ -75,7 +75,7 @@ def _clean(table, by: list[str], required: Sequence[str], numeric: Sequence[str]
     return table.copy(), n_failed
 
 
-def _failed_counts(table, by: list[str], keys: list[str]) -> pd.Series | None:
+def _failed_counts(table, keys: list[str]) -> pd.Series | None:
     """Number of failed rows per key, or None when the table has no `status` column."""
     if "status" not in table.columns:
         return None
@@ -136,7 +136,7 @@ def curve_summary(table, by=("dataset",), metric: str = "acc", ci: float = 0.95,
     clean, n_failed = _clean(table, by, ["encoder", "lam", "seed"], [metric, "lam"])
     keys = [*by, "encoder", "lam"]
     _check_unique(clean, [*keys, "seed"])
-    failed = _failed_counts(table, by, keys)
+    failed = _failed_counts(table, keys)
     rng = np.random.default_rng(seed)
     rows = []
     for key, part in _groups(clean, keys):
@@ -256,7 +256,7 @@ def optimal_lam(table, by=("dataset",), metric: str = "acc", n_bootstrap: int = 
     clean, n_failed = _clean(table, by, ["encoder", "lam", "seed"], [metric, "lam"])
     keys = [*by, "encoder"]
     _check_unique(clean, [*keys, "lam", "seed"])
-    failed = _failed_counts(table, by, keys)
+    failed = _failed_counts(table, keys)
     rng = np.random.default_rng(seed)
     rows = []
     for key, part in _groups(clean, keys):

@@ -27,7 +27,6 @@ from alignbook.data import PairedDataset
 from alignbook.runtime import limited_threads
 from alignbook.sweep import SweepSpec, run_sweep
 
-PID_PARTS = ("R", "U1", "U2", "S")
 QUANTITIES = ("R", "U1", "U2", "S", "I12")  # the decomposition and its total, in tables
 _ESTIMATE_NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "synergy", "I12": "mi_x1x2_y"}
 # Alignment metrics of search runs use this many test examples: search runs are scored on validation
@@ -136,37 +135,28 @@ def representation_spec(spec: SweepSpec, depth: int, seed: int, lam: float = 0.0
     return SweepSpec.from_dict(values)
 
 
-def lam0_representations(spec: SweepSpec, depth: int, seed: int, workers: int | str = 1) -> dict:
-    """Test representations `(z1, z2, y)` of encoders trained at `lam = 0`, per redundancy level of `spec`.
+def lam0_representations(spec: SweepSpec, depth: int, seed: int, workers: int | str = 1) -> tuple[dict, dict]:
+    """Test representations of encoders trained at `lam = 0`, and the raw inputs they were computed on.
 
-    Runs through `run_sweep` (cached). `z1`, `z2` are the representations of the first
-    `eval_max_samples` test examples, which the runs keep; `y` are those examples' labels.
+    Per redundancy level of `spec`: `representations[r] = (z1, z2, y)`, the representations of the first
+    `eval_max_samples` test examples (the runs keep them; trained through `run_sweep`, cached), and
+    `raw[r] = (x1, x2, y)`, those same test examples' inputs.
     """
     rep_spec = representation_spec(spec, depth, seed)
     with limited_threads(1):
         result = run_sweep(rep_spec, workers=workers, progress=False)
     first = result.table[result.table["encoder"] == 1]
-    out = {}
+    representations, raw = {}, {}
     for _, row in first.iterrows():
         run = result.runs[int(row["run"])]
         if not run.ok:
             fail("spec", f"the lam = 0 run at redundancy {row['redundancy']} failed: {run.error}")
-        r = int(row["redundancy"])
-        dataset = synthetic.make_dataset(r, depth=depth, n_samples=rep_spec.dataset["n_samples"],
-                                         seed=rep_spec.data_seed)
-        out[r] = (run.z1, run.z2, dataset.test.y[: len(run.z1)])
-    return out
-
-
-def raw_samples(redundancies: Sequence[int], depth: int, n_samples: int, n_rows: int,
-                data_seed: int = 0) -> dict:
-    """The first `n_rows` test examples `(x1, x2, y)` of each level's dataset (those the representations of
-    `lam0_representations` are computed on, with the default `eval_max_samples`)."""
-    out = {}
-    for r in redundancies:
-        test = synthetic.make_dataset(r, depth=depth, n_samples=n_samples, seed=data_seed).test
-        out[int(r)] = (test.x1[:n_rows], test.x2[:n_rows], test.y[:n_rows])
-    return out
+        r, n_rows = int(row["redundancy"]), len(run.z1)
+        test = synthetic.make_dataset(r, depth=depth, n_samples=rep_spec.dataset["n_samples"],
+                                      seed=rep_spec.data_seed).test
+        representations[r] = (run.z1, run.z2, test.y[:n_rows])
+        raw[r] = (test.x1[:n_rows], test.x2[:n_rows], test.y[:n_rows])
+    return representations, raw
 
 
 def dataset_pids(datasets: Mapping[str, PairedDataset], **estimate_options) -> pd.DataFrame:

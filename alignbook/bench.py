@@ -152,7 +152,7 @@ def run_benchmark(num_runs: int = 24, redundancy: int = 4, num_epochs: int = 3, 
     """
     from alignbook.config import TrainConfig
     from alignbook.synthetic import make_dataset
-    from alignbook.train import fit
+    from alignbook.train import _out_dim, fit
     from alignbook.vectorized import fit_many
 
     num_runs = check_positive_int("num_runs", num_runs)
@@ -164,6 +164,11 @@ def run_benchmark(num_runs: int = 24, redundancy: int = 4, num_epochs: int = 3, 
                          eval_max_samples=check_positive_int("eval_max_samples", eval_max_samples))
     lams = [BENCH_LAMS[i % len(BENCH_LAMS)] for i in range(num_runs)]
     seeds = [seed + i // len(BENCH_LAMS) for i in range(num_runs)]
+
+    def one_by_one(data):
+        return [fit(data, lam, run_seed, config, on_divergence="mark")
+                for lam, run_seed in zip(lams, seeds, strict=True)]
+
     with limited_threads(threads):  # both trainers under the same thread settings, restored afterwards
         peak = _matmul_peak()
         started = time.perf_counter()
@@ -171,18 +176,11 @@ def run_benchmark(num_runs: int = 24, redundancy: int = 4, num_epochs: int = 3, 
         vectorised_s = time.perf_counter() - started
         measure_s = _measurement_seconds(vectorised, config)
         started = time.perf_counter()
-        one_run = [fit(dataset, lam, run_seed, config, on_divergence="mark")
-                   for lam, run_seed in zip(lams, seeds, strict=True)]
+        one_run = one_by_one(dataset)
         one_run_s = time.perf_counter() - started
-        floor = None
-        if rounding_floor:
-            data = nudged(dataset)
-            nudged_runs = [fit(data, lam, run_seed, config, on_divergence="mark")
-                           for lam, run_seed in zip(lams, seeds, strict=True)]
-            floor = compare_runs(nudged_runs, one_run)
+        floor = compare_runs(one_by_one(nudged(dataset)), one_run) if rounding_floor else None
     in_dims = tuple(int(np.prod(shape)) for shape in dataset.input_shapes)
-    out_dim = dataset.num_classes if dataset.task == "classification" else 1
-    flops = workload_flops(config, lams, len(dataset.train), len(dataset.valid), in_dims, out_dim)
+    flops = workload_flops(config, lams, len(dataset.train), len(dataset.valid), in_dims, _out_dim(dataset))
     trainers = compare_runs(vectorised, one_run)
     return {"dataset": dataset.name, "num_runs": num_runs, "num_epochs": num_epochs, "threads": threads,
             "n_train": len(dataset.train), "batch_size": batch_size, "vectorized_s": vectorised_s,

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-VERDICTS = ("confirmed", "partly confirmed", "contradicted", "not testable here", "not confirmed")
-
 
 def verdict(agreements: Iterable[bool | None]) -> str:
     """Verdict of a claim from each tested case: True (agrees), False (shows the opposite) or None (cannot

@@ -653,9 +653,7 @@ def load_avmnist(folder, seed: int = 0, flat_image: bool = False) -> PairedDatas
     if n_train == len(labels) or n_train == 0:
         fail(str(folder / "train_labels.npy"), f"need enough train examples for a validation split, found "
                                                  f"{len(labels)}")
-    if flat_image:
-        image, test_image = image.reshape(-1, 784), test_image.reshape(-1, 784)
-    else:
+    if not flat_image:  # the files hold (N, 784), checked above
         image, test_image = image.reshape(-1, 28, 28), test_image.reshape(-1, 28, 28)
 
     def scalar_zscore(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, ...]:

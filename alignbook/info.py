@@ -387,8 +387,6 @@ def _broja_batch(joints: np.ndarray, tol: float, max_iterations: int) -> list[Br
 # ----------------------------------------------------------------------------------------------------------
 # partial information decomposition
 
-PID_KEYS = ("redundancy", "unique1", "unique2", "synergy", "mi_x1_y", "mi_x2_y", "mi_x1x2_y")
-
 
 def _pid_from_solution(p: np.ndarray, q: np.ndarray, value: float) -> dict:
     mi1 = _mutual_information(p.sum(1))
@@ -509,7 +507,8 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0, n_init: int = 3, max_iter: int 
 def discretize(x, n_clusters: int, n_components: int = 4, seed: int = 0) -> np.ndarray:
     """Cluster labels of samples x (n, ...): k-means on the top `n_components` PCA scores of z-scored x.
 
-    Integer-valued inputs with at most `n_clusters` distinct rows are kept as they are (already discrete).
+    Inputs with at most `n_clusters` distinct rows are not clustered: each distinct row gets its own code
+    (0..r-1, in sorted order).
     """
     matrix = _as_matrix("x", x)
     rows, codes = np.unique(matrix, axis=0, return_inverse=True)

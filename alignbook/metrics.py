@@ -140,7 +140,7 @@ def _shared_neighbours(knn1: np.ndarray, knn2: np.ndarray) -> np.ndarray:
     O(n k) work beyond clearing the table, no sorting.
     """
     n = knn1.shape[0]
-    rows = max(1, min(n, _BLOCK_ENTRIES // max(n, 1)))
+    rows = _block_rows(n, None)
     table = np.zeros((rows, n), dtype=bool)
     shared = np.empty(knn1.shape, dtype=bool)
     for start in range(0, n, rows):
@@ -191,7 +191,12 @@ def _hsic(s_kl: float, r_k: np.ndarray, r_l: np.ndarray, d_k: np.ndarray, d_l: n
 
 
 def _linear_cka(c1: np.ndarray, c2: np.ndarray, unbiased: bool) -> float:
-    """Linear CKA of centred features, in feature space: O(n d1 d2) time, no n x n Gram matrix.
+    return _linear_ckas(c1, c2, (unbiased,))[0]
+
+
+def _linear_ckas(c1: np.ndarray, c2: np.ndarray, estimators: tuple[bool, ...]) -> list[float]:
+    """Linear CKA of centred features for each estimator (`unbiased` flags), from one set of statistics, in
+    feature space: O(n d1 d2) time, no n x n Gram matrix.
 
     With K = C1 C1^T: sum_ij K_ij L_ij = ||C1^T C2||_F^2, row sums K 1 = C1 (C1^T 1) (zero for centred
     features up to rounding) and diag K = squared row norms. Centring the features first changes neither
@@ -202,8 +207,8 @@ def _linear_cka(c1: np.ndarray, c2: np.ndarray, unbiased: bool) -> float:
     s22 = float(np.sum((c2.T @ c2) ** 2))
     r1, r2 = c1 @ c1.sum(axis=0), c2 @ c2.sum(axis=0)
     d1, d2 = np.einsum("ij,ij->i", c1, c1), np.einsum("ij,ij->i", c2, c2)
-    return _ratio(_hsic(s12, r1, r2, d1, d2, unbiased), _hsic(s11, r1, r1, d1, d1, unbiased),
-                  _hsic(s22, r2, r2, d2, d2, unbiased))
+    return [_ratio(_hsic(s12, r1, r2, d1, d2, unbiased), _hsic(s11, r1, r1, d1, d1, unbiased),
+                   _hsic(s22, r2, r2, d2, d2, unbiased)) for unbiased in estimators]
 
 
 def _sq_distances(rows: torch.Tensor, x_t: torch.Tensor, sq_rows: torch.Tensor,
@@ -392,8 +397,8 @@ def svcca(z1, z2, dim: int = 10) -> float:
     Centre each representation, keep its top r_m = min(dim, d_m, rank) singular directions (full
     deterministic SVD), run CCA between the two reduced representations and return the mean of the
     min(r_1, r_2) canonical correlations. 1 when one reduced space contains the other; invariant to
-    invertible linear maps of the kept subspaces (rotations, scaling). Needs n > r_1 + r_2 examples, beyond
-    which canonical correlations are forced to 1 by the dimensions alone.
+    invertible linear maps of the kept subspaces (rotations, scaling). Needs n > r_1 + r_2 examples: at or
+    below that, canonical correlations are forced to 1 by the dimensions alone.
     """
     dim = check_positive_int("dim", dim)
     x1, x2 = _pair(z1, z2)
@@ -530,10 +535,11 @@ def _scores(a: _Prepared, b: _Prepared) -> dict[str, float]:
     if a.constant or b.constant:
         return {name: float("nan") for name in METRICS}
     shared = _shared_neighbours(a.neighbours, b.neighbours)
+    cka, cka_unbiased = _linear_ckas(a.centred, b.centred, (False, True))
     return {
         "mutual_knn": int(shared.sum()) / shared.size,
-        "cka": _linear_cka(a.centred, b.centred, unbiased=False),
-        "cka_unbiased": _linear_cka(a.centred, b.centred, unbiased=True),
+        "cka": cka,
+        "cka_unbiased": cka_unbiased,
         "cknna": _cknna_from_products(a.neighbour_products, b.neighbour_products,
                                       _pair_products(b.centred, a.neighbours), shared),
         "svcca": _svcca_from_bases(a.basis, b.basis),

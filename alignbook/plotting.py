@@ -284,13 +284,8 @@ def plot_alignment_curves(summary, metrics=("align_mutual_knn", "align_cka", "al
 # training histories
 
 # keys tried, in order, in each epoch's record of `FitResult.history` (`alignbook.train` writes the first)
-HISTORY_KEYS = {
-    "task1": ("train_task1", "task_loss1", "train_loss1"),
-    "task2": ("train_task2", "task_loss2", "train_loss2"),
-    "align": ("train_align", "align_loss"),
-    "val1": ("val_acc1", "valid_acc1"),
-    "val2": ("val_acc2", "valid_acc2"),
-}
+HISTORY_KEYS = {"task1": "train_task1", "task2": "train_task2", "align": "train_align", "val1": "val_acc1",
+                "val2": "val_acc2"}
 
 
 def _series(history: list[dict], quantity: str):
@@ -298,12 +293,12 @@ def _series(history: list[dict], quantity: str):
 
     (The alignment loss is NaN at `lam = 0`: there is nothing to draw.)
     """
-    for key in HISTORY_KEYS[quantity]:
-        if any(key in record for record in history):
-            epochs = [record.get("epoch", i) for i, record in enumerate(history) if key in record]
-            values = np.asarray([record[key] for record in history if key in record], dtype=float)
-            return (np.asarray(epochs, dtype=float), values) if np.isfinite(values).any() else None
-    return None
+    key = HISTORY_KEYS[quantity]
+    if not any(key in record for record in history):
+        return None
+    epochs = [record.get("epoch", i) for i, record in enumerate(history) if key in record]
+    values = np.asarray([record[key] for record in history if key in record], dtype=float)
+    return (np.asarray(epochs, dtype=float), values) if np.isfinite(values).any() else None
 
 
 def _shade(color: str, fraction: float) -> tuple:
@@ -316,7 +311,7 @@ def plot_learning_curves(history_by_lam: Mapping):
     """Task loss, alignment loss and validation accuracy against epoch, one line per `lam` (and encoder).
 
     `history_by_lam` maps each `lam` to a run's history (a list of one dict per epoch, as in
-    `FitResult.history`; keys tried are in `HISTORY_KEYS`). Each encoder keeps its colour; lighter shades
+    `FitResult.history`; the keys read are in `HISTORY_KEYS`). Each encoder keeps its colour; lighter shades
     are smaller `lam`. Three panels: task loss, alignment loss, validation accuracy.
     """
     if not isinstance(history_by_lam, Mapping) or not history_by_lam:
@@ -327,7 +322,8 @@ def plot_learning_curves(history_by_lam: Mapping):
             fail("history_by_lam", f"history of lam={lam!r} must be a non-empty list of dicts")
     found = {q for q in HISTORY_KEYS for lam in lams if _series(history_by_lam[lam], q) is not None}
     if not found:
-        fail("history_by_lam", f"no known key in the histories; expected some of {HISTORY_KEYS}")
+        fail("history_by_lam", f"no known key in the histories; expected some of "
+                               f"{sorted(HISTORY_KEYS.values())}")
     with style():
         fig, axes = _panels(3, 3)
         for rank, lam in enumerate(lams):
@@ -465,17 +461,18 @@ def _bars(ax, frame: pd.DataFrame, columns: Sequence[str], colors: Sequence, lab
                               for v in frame.index])
 
 
-# accepted column names of the information table, in order of preference
-INFO_COLUMNS = {"I1": ("I1",), "I2": ("I2",), "I12": ("I12",),
-                "acc1": ("acc1", "bayes_acc1", "acc1*"), "acc2": ("acc2", "bayes_acc2", "acc2*"),
-                "acc": ("acc", "bayes_acc", "acc*")}
+# accepted column names of the information table: the short name, or the key `synthetic.exact_info` uses
+INFO_COLUMNS = {"I1": ("I1", "mi_x1_y"), "I2": ("I2", "mi_x2_y"), "I12": ("I12", "mi_x1x2_y"),
+                "acc1": ("acc1", "bayes_acc_x1"), "acc2": ("acc2", "bayes_acc_x2"),
+                "acc": ("acc", "bayes_acc")}
 
 
 def plot_info_table(info_by_r, by: str = "redundancy"):
     """Two panels per redundancy level: mutual information I1, I2, I12 (nats) and Bayes accuracies.
 
     `info_by_r` maps each level to `{"I1", "I2", "I12", "acc1", "acc2", "acc"}` (Bayes accuracy from x1, x2,
-    both; `bayes_acc*` names are accepted too), or is a DataFrame with those columns and `by`.
+    both; the names of `synthetic.exact_info` are accepted too), or is a DataFrame with those columns and
+    `by`.
     """
     frame = _as_level_frame("info_by_r", info_by_r, by)
     chosen = {}

@@ -171,7 +171,8 @@ def probe_information(dataset: PairedDataset, C: float = 1.0, max_train: int = 2
     `I = CE(prior) - CE(probe)` on the test split, clipped at 0 (nats), with the prior the train class
     frequencies. Regression targets are probed through their sign (rows with y = 0 left out).
     Returns acc1, acc2, acc12, I1, I2, I12, R, U1, U2, S (minimum-mutual-information split) and the shared
-    fractions `shared = R / I12`, `shared1 = R / I1`, `shared2 = R / I2` (NaN where the divisor is 0).
+    fractions `shared = R / max(I12, I1, I2)` (probe estimates can give I12 < max(I1, I2)),
+    `shared1 = R / I1`, `shared2 = R / I2` (NaN where the divisor is 0).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -189,15 +190,16 @@ def probe_information(dataset: PairedDataset, C: float = 1.0, max_train: int = 2
         fail("dataset", f"the train split of {dataset.name!r} holds one class only; nothing to probe")
     prior = np.tile(counts / counts.sum(), (int(keep_test.sum()), 1))
     ce_prior = _cross_entropy(prior, y_test[keep_test], classes)
-    views = {"1": (train.x1, test.x1), "2": (train.x2, test.x2)}
-    views["12"] = tuple(np.concatenate([probe_features(a), probe_features(b)], axis=1)
-                        for a, b in zip(views["1"], views["2"], strict=True))
+    # each modality's features once: (train rows probed, test rows probed)
+    views = {"1": (probe_features(train.x1)[rows], probe_features(test.x1)[keep_test]),
+             "2": (probe_features(train.x2)[rows], probe_features(test.x2)[keep_test])}
+    views["12"] = tuple(np.concatenate(pair, axis=1) for pair in zip(views["1"], views["2"], strict=True))
     out: dict = {}
     for name, (x_train, x_test) in views.items():
-        scaler = StandardScaler().fit(probe_features(x_train)[rows])
+        scaler = StandardScaler().fit(x_train)
         model = LogisticRegression(C=C, max_iter=2000)
-        model.fit(scaler.transform(probe_features(x_train)[rows]), y_train[rows])
-        features = scaler.transform(probe_features(x_test)[keep_test])
+        model.fit(scaler.transform(x_train), y_train[rows])
+        features = scaler.transform(x_test)
         out[f"acc{name}"] = float(np.mean(model.predict(features) == y_test[keep_test]))
         ce = _cross_entropy(model.predict_proba(features), y_test[keep_test], model.classes_)
         out[f"I{name}"] = max(0.0, ce_prior - ce)
@@ -206,7 +208,7 @@ def probe_information(dataset: PairedDataset, C: float = 1.0, max_train: int = 2
 
 def mmi_decomposition(i1: float, i2: float, i12: float) -> dict:
     """Minimum-mutual-information split of task information: R = min(I1, I2), U_k = I_k - R,
-    S = max(0, I12 - max(I1, I2)); with the shared fractions R / I12, R / I1 and R / I2."""
+    S = max(0, I12 - max(I1, I2)); with the shared fractions R / max(I12, I1, I2), R / I1 and R / I2."""
     values = [float(v) for v in (i1, i2, i12)]
     if not all(math.isfinite(v) and v >= 0 for v in values):
         fail("i1/i2/i12", f"must be finite numbers >= 0, got {values}")

@@ -334,7 +334,8 @@ class SweepSpec:
                 for combo in itertools.product(*(self.dataset_grid[k] for k in keys))]
 
     def dataset_params(self, point: Mapping) -> dict:
-        """The builder arguments of one grid point: fixed parameters, the point's, and the data seed."""
+        """The builder arguments of one grid point: fixed parameters and the point's (the data seed is added
+        by the sweep for builders that take `seed`)."""
         params = {k: v for k, v in self.dataset.items() if k != "kind"}
         params.update(point)
         return params
@@ -414,17 +415,22 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _hash_inputs(inputs: dict) -> str:
+    """sha256 of `inputs` plus the package version and the source of the code runs go through."""
+    import alignbook
+
+    text = json.dumps({**inputs, "version": alignbook.__version__, "source": package_source_hash()},
+                      sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def run_key(dataset_kind: str, dataset_params: Mapping, fingerprint: str, config: TrainConfig, lam: float,
             seed: int, keep_representations: bool) -> str:
     """sha256 of everything that decides a run's cached result, the package version and source included."""
-    import alignbook
-
-    inputs = {"dataset": {"kind": dataset_kind, "params": dict(dataset_params), "fingerprint": fingerprint},
-              "config": config.to_dict(), "lam": float(lam), "seed": int(seed),
-              "keep_representations": bool(keep_representations),
-              "version": alignbook.__version__, "source": package_source_hash()}
-    text = json.dumps(inputs, sort_keys=True, default=_json_default)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _hash_inputs({"dataset": {"kind": dataset_kind, "params": dict(dataset_params),
+                                     "fingerprint": fingerprint},
+                         "config": config.to_dict(), "lam": float(lam), "seed": int(seed),
+                         "keep_representations": bool(keep_representations)})
 
 
 def _check_writable(folder: Path, env_var: str, what: str) -> None:
@@ -470,11 +476,7 @@ class RunCache:
         _check_writable(self.runs_dir, "ALIGNBOOK_CACHE", "cache_dir")
 
     def _fingerprint_path(self, kind: str, params: Mapping) -> Path:
-        import alignbook
-
-        text = json.dumps({"kind": kind, "params": dict(params), "version": alignbook.__version__,
-                           "source": package_source_hash()}, sort_keys=True, default=_json_default)
-        return self.root / "datasets" / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+        return self.root / "datasets" / f"{_hash_inputs({'kind': kind, 'params': dict(params)})}.json"
 
     def remembered_dataset(self, kind: str, params: Mapping) -> dict | None:
         """Fingerprint, name and modality names a deterministic builder gave for these parameters."""
@@ -559,12 +561,6 @@ class _GroupTask:
     threads: int = 1  # torch and BLAS threads while training this group
 
 
-@dataclass
-class _GroupOutcome:
-    results: dict[str, FitResult]  # cache key -> result
-    seconds: float
-
-
 def _fit_many(dataset, lams, seeds, config, *, keep_representations):
     """The vectorised trainer (a seam tests replace)."""
     from alignbook.vectorized import fit_many
@@ -580,49 +576,24 @@ def _fit(dataset, lam, seed, config, *, keep_representations):
                on_divergence="mark", progress=False)
 
 
-def _run_group(task: _GroupTask) -> _GroupOutcome:
-    """Train one group, write each run's cache entry, return the results."""
-    start = time.perf_counter()
+def _run_group(task: _GroupTask) -> dict[str, FitResult]:
+    """Train one group, write each run's cache entry, return the results by cache key."""
     cache = RunCache(task.cache_root)
     results: dict[str, FitResult] = {}
-    wanted = {(float(lam), int(seed)): key for lam, seed, key in task.runs}
-    if task.vectorized:
-        lams = [lam for lam, _, _ in task.runs]  # fit_many trains the pairs (lams[i], seeds[i])
-        seeds = [seed for _, seed, _ in task.runs]
-        # configurations fit_many refuses never get here (vectorization_blocker): an error here is real
-        with limited_threads(task.threads):
-            trained = _fit_many(task.dataset, lams, seeds, task.config,
+    with limited_threads(task.threads):
+        if task.vectorized:
+            # configurations fit_many refuses never get here (vectorization_blocker): an error here is real;
+            # fit_many returns the runs (lams[i], seeds[i]) in the order given
+            trained = _fit_many(task.dataset, [lam for lam, _, _ in task.runs],
+                                [seed for _, seed, _ in task.runs], task.config,
                                 keep_representations=task.keep_representations)
-        for result in trained:
-            key = wanted.get((float(result.lam), int(result.seed)))
-            if key is not None:
-                results[key] = result
-        missing = sorted(set(wanted) - {(float(r.lam), int(r.seed)) for r in trained})
-        if missing:
-            raise RuntimeError(f"fit_many returned no result for (lam, seed) {missing[:3]}")
-    if not task.vectorized:
+            results = {key: result for (_, _, key), result in zip(task.runs, trained, strict=True)}
         for lam, seed, key in task.runs:
-            with limited_threads(task.threads):
+            if key not in results:
                 results[key] = _fit(task.dataset, lam, seed, task.config,
                                     keep_representations=task.keep_representations)
             cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
-    else:
-        for lam, seed, key in task.runs:
-            cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
-    return _GroupOutcome(results, time.perf_counter() - start)
-
-
-def _init_worker(threads: int) -> None:
-    """Each worker gets its share of the cores, so workers do not oversubscribe the machine.
-
-    Both torch's and numpy's BLAS pools are limited: the runs' small matrices gain nothing from threads, and
-    oversubscribed threads stall each other (measured: many times slower on a busy 2-core machine).
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(threads)
-    threadpool_limits(threads)
+    return results
 
 
 def vectorization_blocker(config: TrainConfig) -> str:
@@ -686,7 +657,6 @@ class _DatasetJob:
     label: str
     kind: str
     params: dict  # builder arguments (part of the cache key)
-    grid_point: dict  # the varied parameters (table columns)
     build: Callable[[], PairedDataset]
     deterministic: bool = False
 
@@ -704,7 +674,7 @@ def _dataset_jobs(spec: SweepSpec, data) -> list[_DatasetJob]:
         for label, dataset in data.items():
             if not isinstance(dataset, PairedDataset):
                 fail(f"data[{label!r}]", f"expected a PairedDataset, got {type(dataset).__name__}")
-            jobs.append(_DatasetJob(str(label), CUSTOM_KIND, {"name": str(label), **dataset.params}, {},
+            jobs.append(_DatasetJob(str(label), CUSTOM_KIND, {"name": str(label), **dataset.params},
                                     functools.partial(lambda d: d, dataset)))
         return jobs
     if spec.kind is None:
@@ -722,7 +692,7 @@ def _dataset_jobs(spec: SweepSpec, data) -> list[_DatasetJob]:
             fail(f"{where}.{unknown[0]}", f"is not a parameter of dataset kind {spec.kind!r}",
                  f"accepted: {', '.join(sorted(names))}")
         label = ",".join(f"{k}={v}" for k, v in point.items()) or spec.kind
-        jobs.append(_DatasetJob(label, spec.kind, params, point,
+        jobs.append(_DatasetJob(label, spec.kind, params,
                                 functools.partial(build_dataset, spec.kind, **params),
                                 _BUILDERS[spec.kind].deterministic))
     return jobs
@@ -849,8 +819,8 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
                     sum(len(t.runs) for t in tasks), len(tasks), n_workers, n_cached)
     computed: dict[str, FitResult] = {}
     with _progress_bar(len(records), n_cached, progress, spec.name) as bar:
-        for task, outcome in _execute(tasks, n_workers):
-            computed.update(outcome.results)
+        for task, group_results in _execute(tasks, n_workers):
+            computed.update(group_results)
             bar.set_postfix_str(f"last: {task.label}", refresh=False)
             bar.update(len(task.runs))
 
@@ -869,8 +839,8 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
     return SweepResult(spec, table, runs, path, n_cached, len(computed), seconds)
 
 
-def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask, _GroupOutcome]]:
-    """Yield each group with its outcome as it finishes: in this process, or in a spawn process pool."""
+def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask, dict[str, FitResult]]]:
+    """Yield each group with its results as it finishes: in this process, or in a spawn process pool."""
     if not tasks:
         return
     if workers == 1:
@@ -881,9 +851,8 @@ def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+    # each task runs under limited_threads(task.threads): workers do not oversubscribe the cores
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         pending = {pool.submit(_run_group, task): task for task in tasks}
         while pending:
@@ -891,13 +860,13 @@ def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask
             for future in done:
                 task = pending.pop(future)
                 try:
-                    outcome = future.result()
+                    group_results = future.result()
                 except BrokenProcessPool as exc:
                     raise RuntimeError(
                         "a sweep worker process died (out of memory, killed, or the calling script lacks "
                         "an `if __name__ == '__main__':` guard, which spawned workers need); finished groups "
                         "are cached: rerun, or pass workers=1") from exc
-                yield task, outcome
+                yield task, group_results
     except BaseException:
         # Interrupted or a group failed: drop what has not started; finished groups are already cached.
         pool.shutdown(wait=False, cancel_futures=True)

@@ -225,6 +225,8 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
         lam_t = aligner.lam_at(epoch) if aligner is not None else 0.0
         sums, align_sum = [0.0] * len(members), 0.0
         batches = batch_indices(len(dataset.train), config.batch_size, seed, epoch)
+        names = [f"task loss of enc{m.modality}" for m in members]  # of the values checked at each step
+        names += ["alignment loss"] * (lam_t > 0) + ["total loss"]
         for step, index in enumerate(batches):
             index = torch.from_numpy(index)
             y = y_train[index]
@@ -240,8 +242,6 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
                 total = total + lam_t * align
                 losses.append(align)
             values = torch.stack([loss.detach() for loss in (*losses, total)]).tolist()  # one sync per step
-            names = [f"task loss of enc{m.modality}" for m in members]
-            names += ["alignment loss"] * (lam_t > 0) + ["total loss"]
             for name, value in zip(names, values, strict=True):
                 if not math.isfinite(value):
                     raise TrainingDiverged(_divergence_message(f"epoch {epoch}, step {step}", name, value,
@@ -377,3 +377,17 @@ def fit_unimodal(dataset: PairedDataset, modality: int, seed: int = 0, config: T
     history: list[dict] = []
     _train(dataset, [member], None, seed, config, 0.0, False, history)
     return member.branch, history
+
+
+def lam0_matches_independent(dataset: PairedDataset, seed: int = 0, config: TrainConfig | None = None,
+                             **overrides) -> tuple[bool, bool]:
+    """Whether each encoder trained jointly at `lam = 0` (`train_branches`) ends with exactly the weights
+    (`torch.equal`, every parameter) it has when trained alone (`fit_unimodal`): (enc1, enc2)."""
+    config = _resolve_config(config, overrides)
+    joint = train_branches(dataset, lam=0.0, seed=seed, config=config)
+    same = []
+    for modality in (1, 2):
+        alone, _ = fit_unimodal(dataset, modality, seed=seed, config=config)
+        pairs = zip(joint[modality - 1].state_dict().values(), alone.state_dict().values(), strict=True)
+        same.append(all(torch.equal(a, b) for a, b in pairs))
+    return same[0], same[1]

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from alignbook.alignment import lam_schedule
-from alignbook.checks import check_nonnegative, fail
+from alignbook.checks import check_nonnegative, check_positive_int, fail
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset
 from alignbook.results import FitResult
@@ -67,7 +67,7 @@ MAX_GROUP_RUNS = 128
 EVAL_BYTES = 4 << 20
 # AdamW defaults of torch (train.fit uses them).
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
-# train.fit's fused InfoNCE: at or above this temperature exp(logits) cannot overflow (|logits| <= 1/T).
+# At or above this temperature exp of the unshifted logits cannot overflow (|logits| <= 1/T <= 40).
 _MIN_PLAIN_EXP_TEMPERATURE = 1 / 40
 # eps of torch.nn.functional.normalize
 _NORMALIZE_EPS = 1e-12
@@ -370,29 +370,29 @@ class _Data:
 # ------------------------------------------------------------------------------------------ one group of runs
 
 
-def _forward(views, x: torch.Tensor, hidden: int) -> list[torch.Tensor]:
+def _forward(views, x: torch.Tensor, hidden: int, out: list | None = None) -> list[torch.Tensor]:
     """Every layer's output of stacked MLPs whose first `hidden` layers are followed by a ReLU.
 
     Activations are stored by column, `(lanes, features, n)`: `W @ h` with n as the long side is about twice
-    as fast as `h @ W.T` for 12-wide layers, forward and backward.
+    as fast as `h @ W.T` for 12-wide layers, forward and backward. `out`: a buffer per layer to write into.
     """
     outputs, h = [], x
     for i, (weight, bias) in enumerate(views):
-        h = torch.baddbmm(bias, weight, h)
+        h = torch.baddbmm(bias, weight, h, out=None if out is None else out[i])
         if i < hidden:
-            h = h.relu_()  # in place is safe: baddbmm's backward does not need its output
+            h = h.relu_()  # in place is safe: the backward is written by hand and reads only the output
         outputs.append(h)
     return outputs
 
 
-def _task_losses(output: torch.Tensor, y: torch.Tensor, task: str, reduction: str = "mean") -> torch.Tensor:
-    """(lanes,) task loss of each lane's output (lanes, out, n) against y (lanes or 1, n)."""
+def _task_loss_sums(output: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """(lanes,) summed task loss of each lane's output (lanes, out, n) against y (lanes or 1, n)."""
     lanes, _, n = output.shape
     if task == "classification":
         losses = F.cross_entropy(output, y.expand(lanes, n), reduction="none")  # (lanes, n)
     else:
         losses = (output[:, 0] - y).abs()
-    return losses.mean(dim=1) if reduction == "mean" else losses.sum(dim=1)
+    return losses.sum(dim=1)
 
 
 def _correct(output: torch.Tensor, y: torch.Tensor, task: str) -> tuple[torch.Tensor, int]:
@@ -416,7 +416,7 @@ class _Group:
     on for all runs with `lam > 0` at the same epoch, so the runs with `lam_t > 0` are always the first A and
     their lanes (lane = 2 * run + modality - 1) the first 2A, on which the projection heads, the InfoNCE and
     the projection AdamW work as plain slices. A step is a hand-written forward and backward into buffers
-    allocated once (`_Buffers`); gradients are written straight into the flat gradient buffers.
+    allocated once (in `__init__`); gradients are written straight into the flat gradient buffers.
     """
 
     def __init__(self, data: _Data, lams: list[float], seeds: list[int], config: TrainConfig):
@@ -427,7 +427,7 @@ class _Group:
         self.lams, self.seeds = [lams[i] for i in self.order], [seeds[i] for i in self.order]
         self.runs = len(lams)
         self.lanes = 2 * self.runs  # lane = 2 * run + modality - 1
-        self.layout = layout = _Layout(data.in_dim, config, data.out_dim)
+        layout = _Layout(data.in_dim, config, data.out_dim)
         body = torch.zeros(self.lanes, layout.body_size)
         projection = torch.zeros(self.lanes, layout.projection_size)
         shapes = data.input_shapes
@@ -501,7 +501,7 @@ class _Group:
             for step in range(order.shape[1]):
                 values = self._step(order[:, step], lam_t)
                 sums += values
-                self._check_finite(values, lam_t, epoch, step)
+                self._check_finite(values, epoch, step)
             self._end_epoch(epoch, lam_t, sums / order.shape[1])
         self.body.copy_(self.best_body)  # each branch of each run back to its best validation epoch
 
@@ -523,12 +523,7 @@ class _Group:
         x = torch.index_select(self.x_flat, 0, flat_index, out=self.x).view(lanes, batch, -1)
         y = torch.index_select(self.y_flat, 0, flat_index, out=self.y).view(lanes, 1, batch)
         # forward of the bodies: encoder layers (ReLU after the hidden ones), z, task head
-        h = x.transpose(1, 2)
-        for i, ((weight, bias), out) in enumerate(zip(self.body_views, self.acts, strict=True)):
-            h = torch.baddbmm(bias, weight, h, out=out)
-            if i < config.depth:
-                h.relu_()
-        z, output = self.acts[-2], self.acts[-1]
+        z, output = _forward(self.body_views, x.transpose(1, 2), config.depth, self.acts)[-2:]
         task = self._task_loss(output, y)  # (lanes,), and d task / d output in self.d_out
         task_pairs = task.view(runs, 2)
         align = torch.zeros(runs)
@@ -593,7 +588,7 @@ class _Group:
         torch.sign(difference, out=self.d_out[:, 0]).div_(batch)
         return difference.abs_().mean(dim=1)
 
-    def _check_finite(self, values: torch.Tensor, lam_t: np.ndarray, epoch: int, step: int) -> None:
+    def _check_finite(self, values: torch.Tensor, epoch: int, step: int) -> None:
         """Mark runs whose losses became non-finite as failed, with train.fit's message."""
         from alignbook.train import _divergence_message
 
@@ -662,7 +657,7 @@ class _Group:
             xs, ys = x[:, start : start + rows], y[start : start + rows]
             lanes_x = xs[None].expand(self.runs, *xs.shape).reshape(self.lanes, *xs.shape[1:])
             output = _forward(views, lanes_x.transpose(1, 2), self.config.depth)[-1]
-            loss_sum += _task_losses(output, ys[None], self.data.task, reduction="sum").double()
+            loss_sum += _task_loss_sums(output, ys[None], self.data.task).double()
             c, k = _correct(output, ys[None], self.data.task)
             correct += c
             counted += k
@@ -733,7 +728,7 @@ def max_group_runs(batch_size: int, memory_bytes: int = GROUP_MEMORY_BYTES) -> i
 
     A run's share of a step is its activations, their gradients and its gathered batch: a few hundred floats
     per example for the synthetic MLPs (`RUN_BYTES_PER_EXAMPLE` leaves room for wider ones). The B x B logits
-    do not count: `batched_info_nce` materialises them a cache-sized chunk of runs at a time.
+    do not count: `_InfoNCEKernel` materialises them a cache-sized chunk of runs at a time.
     """
     return max(1, min(MAX_GROUP_RUNS, memory_bytes // (RUN_BYTES_PER_EXAMPLE * batch_size)))
 
@@ -774,10 +769,8 @@ def fit_many(dataset: PairedDataset, lams: Sequence[float], seeds: Sequence[int]
     check_vectorizable(config)
     lams, seeds = _check_runs(lams, seeds)
     _check_run_args(dataset, seeds[0])
-    if group_runs is None:
-        group_runs = max_group_runs(config.batch_size)
-    elif isinstance(group_runs, bool) or not isinstance(group_runs, (int, np.integer)) or group_runs < 1:
-        fail("group_runs", f"must be a positive integer, got {group_runs!r}")
+    group_runs = (max_group_runs(config.batch_size) if group_runs is None
+                  else check_positive_int("group_runs", group_runs))
     data = _Data.from_dataset(dataset)
     n_groups = -(-len(lams) // group_runs)
     size = -(-len(lams) // n_groups)  # even groups: 75 runs by 64 make 38 + 37, not 64 + 11

@@ -1,8 +1,11 @@
 """Write the reproducibility page's table of notebook timings from the manifest the execute step records.
 
     python scripts/timings_table.py executed/manifest.json book/_generated/timings.md
+    python scripts/timings_table.py executed/manifest.json book/reference_timings.md --reference
 
-The table is never typed by hand. When no notebook has been executed yet, the page says so.
+The table is never typed by hand. When no notebook has been executed yet, the page says so. `--reference`
+writes the committed table of the build that produced the published site (`make reference-timings`, run
+after `make book` from an empty run cache).
 """
 
 from __future__ import annotations
@@ -31,12 +34,20 @@ def render(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+REFERENCE_HEADER = ("Measured on the build that produced the published site: `make book` from an empty run "
+                    "cache, with the environment already installed.\n\n")
+
+
 def main(argv: list[str]) -> int:
+    reference = "--reference" in argv
+    argv = [arg for arg in argv if arg != "--reference"]
     if len(argv) != 2:
         sys.exit(__doc__)
     source, target = Path(argv[0]), Path(argv[1])
     manifest = json.loads(source.read_text()) if source.is_file() else {}
-    text = render(manifest)
+    if reference and not manifest:
+        sys.exit(f"{source}: no executed notebooks to take reference timings from; run `make book` first")
+    text = (REFERENCE_HEADER if reference else "") + render(manifest)
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.is_file() or target.read_text() != text:  # unchanged file: no rebuild of the page
         target.write_text(text)

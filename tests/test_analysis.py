@@ -159,7 +159,9 @@ def test_correlation_ci():
     noise = rng.normal(size=200)
     r, low, high = analysis.correlation_ci(rng.normal(size=200), noise, method="pearson", n_bootstrap=500)
     assert low < r < high and low < 0 < high
-    assert analysis.correlation_ci(x, x, seed=1) == analysis.correlation_ci(x, x, seed=1)
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    assert analysis.correlation_ci(a, b, seed=1) == analysis.correlation_ci(a, b, seed=1)
+    assert analysis.correlation_ci(a, b, seed=1)[1:] != analysis.correlation_ci(a, b, seed=2)[1:]
     with pytest.raises(ValueError, match="same length"):
         analysis.correlation_ci(x, x[:-1])
 
@@ -249,6 +251,8 @@ def test_predict_lam_from_pid_recovers_a_line():
     assert model.predict({"R": 5.0, "U1": 0.0, "U2": 0.0, "S": 0.0}) <= model.lam_max  # clipped
     assert len(model.points) == 10
     own = analysis.predict_lam_from_pid(pid, lam_table, feature="own")
-    assert own.loo_rmse >= 0
+    # own = R / (R + U_m) = (r / 8) / ((8 + r) / 16): a different feature, the same lam* per level
+    assert own.points["x"].tolist() == pytest.approx([2 * r / (8 + r) for r in levels for _ in (1, 2)])
+    assert own.slope > 0
     with pytest.raises(ValueError, match="lam_star"):
         analysis.predict_lam_from_pid(pid, lam_table.drop(columns="lam_star"))

@@ -87,16 +87,17 @@ def test_representation_spec_keeps_representations_of_one_lam_seed_and_depth():
     assert rep.name != spec.name
 
 
-def test_lam0_representations_and_raw_samples_share_rows(tmp_path, monkeypatch):
+def test_lam0_representations_and_raw_inputs_share_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
     spec = studies.synthetic_sweep_spec([0, 8], [1], [0.0], [0], n_samples=256, num_epochs=1, batch_size=64)
-    reps = analysis_study.lam0_representations(spec, depth=1, seed=0)
-    assert sorted(reps) == [0, 8]
+    reps, raw = analysis_study.lam0_representations(spec, depth=1, seed=0)
+    assert sorted(reps) == sorted(raw) == [0, 8]
     z1, z2, y = reps[8]
     assert z1.shape[0] == z2.shape[0] == len(y)
-    raw = analysis_study.raw_samples([8], 1, 256, len(y))
-    np.testing.assert_array_equal(raw[8][2], y)  # the same test rows
+    test = synthetic.make_dataset(8, depth=1, n_samples=256, seed=spec.data_seed).test
+    for array, expected in zip(raw[8], (test.x1, test.x2, test.y), strict=True):  # the same test rows
+        np.testing.assert_array_equal(array, expected[: len(y)])
 
 
 def test_limited_threads_restores_the_setting():

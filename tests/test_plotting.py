@@ -153,6 +153,11 @@ def test_plot_info_table_and_pid():
     fig = plotting.plot_info_table(info)
     assert_house_style(fig)
     assert len(fig.axes) == 2 and all(len(ax.patches) == 9 for ax in fig.axes)
+    names = {"I1": "mi_x1_y", "I2": "mi_x2_y", "I12": "mi_x1x2_y", "acc1": "bayes_acc_x1",
+             "acc2": "bayes_acc_x2", "acc": "bayes_acc"}  # synthetic.exact_info's keys work as they are
+    fig = plotting.plot_info_table({r: {names[k]: v for k, v in row.items()} for r, row in info.items()})
+    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx(
+        [info[r][k] for k in ("I1", "I2", "I12") for r in (0, 4, 8)])
     pid = {r: {"R": 0.1 * r, "U1": 0.2, "U2": 0.2, "S": 0.5} for r in (0, 4, 8)}
     fig = plotting.plot_pid(pid)
     assert len(fig.axes) == 1 and len(fig.axes[0].patches) == 12

@@ -415,7 +415,8 @@ def test_real_tiny_synthetic_sweep_end_to_end(tmp_path, monkeypatch):
     first = run_sweep(spec, workers=1, progress=False)
     assert len(first.table) == 8 and first.n_computed == 4
     assert set(first.table["status"]) <= {"ok", "failed"}
-    assert first.runs[0].z1 is not None
+    n_test = 1024 - round(0.7 * 1024) - round(0.15 * 1024)
+    assert first.runs[0].z1.shape == (min(n_test, 200), TrainConfig().repr_dim)
     ok = first.table[first.table["status"] == "ok"]
     assert ok["acc"].between(0, 1).all() and not math.isnan(ok["acc"].iloc[0])
     second = run_sweep(spec, workers=1, progress=False)
@@ -461,3 +462,33 @@ def test_run_keys_cover_the_code_runs_go_through():
     for module in ("train.py", "vectorized.py", "models.py", "alignment.py", "metrics.py", "synthetic.py",
                    "data.py", "sweep.py", "config.py", "seeding.py"):
         assert module in hashed
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _notebook_defaults(name: str) -> dict:
+    """The values of a notebook's `parameters` cell."""
+    import jupytext
+
+    notebook = jupytext.read(ROOT / "notebooks" / f"{name}.md")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    values: dict = {}
+    exec(cell.source, {}, values)
+    return values
+
+
+def test_the_synthetic_grid_is_declared_alike_in_chapters_03_05_and_the_paper_config():
+    # chapter 05 reads chapter 03's runs from the cache: a drift between them would silently retrain 720 runs
+    from alignbook import studies
+
+    keys = ("redundancies", "depths", "lams", "seeds", "n_samples", "num_epochs", "batch_size")
+    specs = []
+    for name in ("03_synthetic_sweep", "05_analysis"):
+        values = _notebook_defaults(name)
+        specs.append(studies.synthetic_sweep_spec(*(values[k] for k in keys[:4]),
+                                                  **{k: values[k] for k in keys[4:]}))
+    specs.append(sweep.SweepSpec.from_yaml(ROOT / "configs" / "synthetic_paper.yaml"))
+    for spec in specs[1:]:
+        for field in ("dataset", "dataset_grid", "lams", "seeds", "train", "data_seed"):
+            assert getattr(spec, field) == getattr(specs[0], field), field

@@ -10,11 +10,13 @@ import torch
 
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, PairedSplit
+from alignbook.synthetic import make_dataset
 from alignbook.train import (
     TrainingDiverged,
     evaluate,
     fit,
     fit_unimodal,
+    lam0_matches_independent,
     representations,
     train_branches,
 )
@@ -59,11 +61,9 @@ def _same_numbers(a, b) -> bool:
 
 @pytest.mark.parametrize("modality", [1, 2])
 def test_lam_zero_is_bit_for_bit_independent_training(toy, modality):
+    assert lam0_matches_independent(toy, seed=3, **SMALL)[modality - 1]
     joint = train_branches(toy, lam=0.0, seed=3, **SMALL)
-    alone, alone_history = fit_unimodal(toy, modality, seed=3, **SMALL)
-    jointly_trained = joint[modality - 1].state_dict()
-    for (name, a), (_, b) in zip(jointly_trained.items(), alone.state_dict().items(), strict=True):
-        assert torch.equal(a, b), name
+    _, alone_history = fit_unimodal(toy, modality, seed=3, **SMALL)
     for joint_row, alone_row in zip(joint[2], alone_history, strict=True):
         assert all(joint_row[key] == value for key, value in alone_row.items())
 
@@ -162,14 +162,16 @@ def test_regression_learns_and_reports_sign_accuracy():
     assert result.best_epoch1 == int(np.argmin(losses))  # regression checkpoints on validation L1
 
 
-def test_best_layer_metric_and_progress_bar_run(toy):
-    result = fit(toy, lam=0.5, metric_layer="best", progress=True, **SMALL)
-    assert result.ok and "cka" in result.alignment
+def test_best_layer_metric_is_at_least_the_last_layer_and_progress_bar_runs(toy):
+    best = fit(toy, lam=0.5, metric_layer="best", progress=True, **SMALL)
+    last = fit(toy, lam=0.5, metric_layer="last", **SMALL)
+    assert best.ok and set(last.alignment) <= set(best.alignment)
+    for metric, value in last.alignment.items():  # the last pair of layers is one of the pairs searched
+        assert best.alignment[metric] >= value - 1e-12, metric
 
 
 def test_alignment_rises_with_lam_on_redundant_synthetic_data():
-    synthetic = pytest.importorskip("alignbook.synthetic")
-    data = synthetic.make_dataset(8, depth=1, n_samples=8192, seed=0)
+    data = make_dataset(8, depth=1, n_samples=8192, seed=0)
     settings = {"num_epochs": 4, "batch_size": 128, "eval_max_samples": 1000}
     independent = fit(data, lam=0.0, seed=0, **settings)
     aligned = fit(data, lam=2.0, seed=0, **settings)
