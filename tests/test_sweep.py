@@ -484,7 +484,7 @@ def test_the_synthetic_grid_is_declared_alike_in_chapters_03_05_and_the_paper_co
 
     keys = ("redundancies", "depths", "lams", "seeds", "n_samples", "num_epochs", "batch_size")
     specs = []
-    for name in ("03_synthetic_sweep", "05_analysis"):
+    for name in ("03_synthetic_sweep", "06_analysis"):
         values = _notebook_defaults(name)
         specs.append(studies.synthetic_sweep_spec(*(values[k] for k in keys[:4]),
                                                   **{k: values[k] for k in keys[4:]}))
