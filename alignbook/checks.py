@@ -15,6 +15,16 @@ def fail(param: str, problem: str, hint: str = "") -> None:
     raise ValueError(message)
 
 
+def is_int(value) -> bool:
+    """Whether `value` is an integer (Python or numpy), booleans excluded."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    """Whether `value` is a real number (Python or numpy), booleans excluded."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def check_nonnegative(param: str, value: float) -> float:
     if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
         fail(param, f"expected a number, got {type(value).__name__} {value!r}")

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (0 success, 2 bad spec or arguments, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":  # the benchmark parses its own options
-        from alignbook.bench import main as bench_main
+        from alignbook.training.bench import main as bench_main
 
         return int(bench_main(argv[1:]) or 0)
     parser = _parser()

@@ -283,7 +283,7 @@ def plot_alignment_curves(summary, metrics=("align_mutual_knn", "align_cka", "al
 # --------------------------------------------------------------------------------------------------------
 # training histories
 
-# keys tried, in order, in each epoch's record of `FitResult.history` (`alignbook.train` writes the first)
+# keys tried, in order, in each epoch's record of `FitResult.history` (`training.single` writes the first)
 HISTORY_KEYS = {"task1": "train_task1", "task2": "train_task2", "align": "train_align", "val1": "val_acc1",
                 "val2": "val_acc2"}
 

@@ -27,7 +27,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 def one_thread():
     """Training tests use one thread: their tiny models gain nothing from more, and on a busy machine
     competing threads make them several times slower."""
-    from alignbook.runtime import limited_threads
+    from alignbook.training.threads import limited_threads
 
     with limited_threads(1):
         yield

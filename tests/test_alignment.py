@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from alignbook.alignment import ContrastiveAligner, info_nce, lam_schedule, symmetric_info_nce
 from alignbook.config import TrainConfig
+from alignbook.models.alignment import ContrastiveAligner, info_nce, lam_schedule, symmetric_info_nce
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,9 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from alignbook import analysis, analysis_study, claims, studies, synthetic
-from alignbook.results import FitResult
-from alignbook.runtime import limited_threads
+from alignbook import analysis
+from alignbook.analysis import claims
+from alignbook.chapters import analysis as analysis_study
+from alignbook.chapters import studies
+from alignbook.data import synthetic
+from alignbook.training.results import FitResult
+from alignbook.training.threads import limited_threads
 
 # --------------------------------------------------------------------------------------------- decompositions
 
@@ -143,7 +147,7 @@ def test_search_evaluator_shares_runs_between_encoders(monkeypatch):
         calls.append((tuple(lams), config.num_epochs, config.eval_max_samples))
         return fake_results(lams, seeds, config)
 
-    monkeypatch.setattr("alignbook.vectorized.fit_many", fit_many)
+    monkeypatch.setattr("alignbook.training.vectorized.fit_many", fit_many)
     evaluator = analysis_study.SearchEvaluator(dataset=None, config=studies.synthetic_sweep_spec(
         [0], [1], [0.0], [0]).config())
     found = {e: analysis.search_lam(evaluator.for_encoder(e), (0.0, 2.0), budget=3, method="halving",
@@ -163,7 +167,7 @@ def test_search_evaluator_scores_a_failed_run_zero(monkeypatch):
         results[0].status = "failed"
         return results
 
-    monkeypatch.setattr("alignbook.vectorized.fit_many", fit_many)
+    monkeypatch.setattr("alignbook.training.vectorized.fit_many", fit_many)
     config = studies.synthetic_sweep_spec([0], [1], [0.0], [0]).config()
     evaluator = analysis_study.SearchEvaluator(None, config)
     # runs are trained in increasing lam order, so the failed first run is lam = 0.5

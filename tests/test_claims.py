@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from alignbook.claims import claims_table, shape_claim, trend_claim, verdict
+from alignbook.analysis.claims import claims_table, shape_claim, trend_claim, verdict
 
 
 def _optimum(shapes):

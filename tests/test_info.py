@@ -150,7 +150,7 @@ def test_kmeans_is_deterministic_and_separates_clusters():
 
 
 def test_pid_sensitivity_covers_the_grid_on_synthetic_samples():
-    from alignbook import synthetic
+    from alignbook.data import synthetic
 
     train = synthetic.make_dataset(4, n_samples=3000, seed=1).train
     estimates = info.pid_sensitivity(train.x1, train.x2, train.y, cluster_grid=(4, 8), n_bootstrap=5)

@@ -59,6 +59,6 @@ def test_branch_outputs_representation_and_head_output():
 
 
 def test_sequence_encoders_give_a_clear_error_when_their_module_is_missing(monkeypatch):
-    monkeypatch.setitem(sys.modules, "alignbook.sequence_models", None)  # makes the import fail
-    with pytest.raises(ImportError, match="sequence_models"):
+    monkeypatch.setitem(sys.modules, "alignbook.models.sequence", None)  # makes the import fail
+    with pytest.raises(ImportError, match="models.sequence"):
         build_branch(TrainConfig(encoder="transformer"), (50, 12), 4, seed=0)

@@ -109,7 +109,7 @@ def test_plot_alignment_curves(table):
 
 def test_plot_learning_curves():
     def history(lam):
-        # the keys alignbook.train writes; the alignment loss is NaN where lam = 0
+        # the keys alignbook.training.single writes; the alignment loss is NaN where lam = 0
         return [{"epoch": e, "lam": lam, "train_task1": 1 / (e + 1), "train_task2": 1.2 / (e + 1),
                  "train_align": 3 - lam * e / 10 if lam > 0 else float("nan"),
                  "val_acc1": 0.5 + 0.01 * e, "val_acc2": 0.55 + 0.01 * e} for e in range(5)]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignbook import realdata_study as rs
+from alignbook.chapters import realdata as rs
 from alignbook.data import from_arrays
 
 

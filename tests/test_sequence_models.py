@@ -7,7 +7,7 @@ import torch
 
 from alignbook.config import TrainConfig
 from alignbook.models import build_branch
-from alignbook.sequence_models import PatchEncoder, TransformerEncoder
+from alignbook.models.sequence import PatchEncoder, TransformerEncoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,6 +1,6 @@
 """Sweeps: spec validation, caching, resuming, the tidy table and the command line.
 
-Most tests replace the trainers with a counting fake (`sweep._fit_many`, `sweep._fit`) and use a tiny
+Most tests replace the trainers with a counting fake (`sweep.run._fit_many`, `sweep.run._fit`) and use a tiny
 registered dataset kind, so they run in seconds; one end-to-end test trains real (tiny) models.
 """
 
@@ -17,9 +17,11 @@ import pytest
 from alignbook import sweep
 from alignbook.cli import main as cli_main
 from alignbook.config import TrainConfig
-from alignbook.data import PairedDataset, PairedSplit
-from alignbook.results import FitResult
+from alignbook.data import PairedDataset, PairedSplit, registry
 from alignbook.sweep import SweepSpec, run_sweep
+from alignbook.sweep import cache as sweep_cache
+from alignbook.sweep import run as sweep_run
+from alignbook.training.results import FitResult
 
 # ------------------------------------------------------------------------------------------------ fixtures
 
@@ -78,8 +80,8 @@ def folders(tmp_path, monkeypatch):
     """Cache and results in tmp_path, a `tiny` dataset kind, trainers allowed to vectorise."""
     monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setitem(sweep._BUILDERS, "tiny", sweep._Builder(tiny_dataset))
-    monkeypatch.setattr(sweep, "vectorization_blocker",
+    monkeypatch.setitem(registry._BUILDERS, "tiny", registry._Builder(tiny_dataset))
+    monkeypatch.setattr(sweep_run, "vectorization_blocker",
                         lambda config: "" if config.encoder == "mlp" else "not an MLP")
     return tmp_path
 
@@ -87,8 +89,8 @@ def folders(tmp_path, monkeypatch):
 @pytest.fixture
 def trainers(monkeypatch):
     fake = FakeTrainers()
-    monkeypatch.setattr(sweep, "_fit_many", fake.fit_many)
-    monkeypatch.setattr(sweep, "_fit", fake.fit)
+    monkeypatch.setattr(sweep_run, "_fit_many", fake.fit_many)
+    monkeypatch.setattr(sweep_run, "_fit", fake.fit)
     return fake
 
 
@@ -218,12 +220,12 @@ def test_corrupted_cache_entries_are_recomputed_with_a_warning(folders, trainers
 
 def test_interrupted_sweep_resumes_with_only_the_missing_runs(folders, monkeypatch):
     interrupted = FakeTrainers(interrupt_at_group=2)
-    monkeypatch.setattr(sweep, "_fit_many", interrupted.fit_many)
+    monkeypatch.setattr(sweep_run, "_fit_many", interrupted.fit_many)
     with pytest.raises(KeyboardInterrupt):
         run(spec_dict())
     assert interrupted.groups == 2
     resumed = FakeTrainers()
-    monkeypatch.setattr(sweep, "_fit_many", resumed.fit_many)
+    monkeypatch.setattr(sweep_run, "_fit_many", resumed.fit_many)
     result = run(spec_dict())
     assert resumed.groups == 2 and len(resumed.runs) == 12
     assert (result.n_cached, result.n_computed) == (12, 12)
@@ -245,7 +247,7 @@ def test_cache_key_changes_with_version_source_and_inputs(monkeypatch):
     monkeypatch.setattr(alignbook, "__version__", "99.0")
     others.append(sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.5, 0, False))
     monkeypatch.undo()
-    monkeypatch.setattr(sweep, "package_source_hash", lambda: "edited")
+    monkeypatch.setattr(sweep_cache, "package_source_hash", lambda: "edited")
     others.append(sweep.run_key("synthetic", {"redundancy": 2}, "abc", config, 0.5, 0, False))
     assert len({base, *others}) == len(others) + 1
 
@@ -257,7 +259,7 @@ def test_deterministic_datasets_are_not_rebuilt_when_all_runs_are_cached(folders
         builds.append(level)
         return tiny_dataset(level, depth, seed)
 
-    monkeypatch.setitem(sweep._BUILDERS, "tiny", sweep._Builder(counting, deterministic=True))
+    monkeypatch.setitem(registry._BUILDERS, "tiny", registry._Builder(counting, deterministic=True))
     first = run(spec_dict(lams=[0.0]))
     assert len(builds) == 4
     second = run(spec_dict(lams=[0.0]))
@@ -328,19 +330,19 @@ def test_error_in_fit_many_is_raised_not_retried_one_by_one(folders, trainers, m
     def broken(*args, **kwargs):
         raise ValueError("dataset.test.x1: something is wrong")
 
-    monkeypatch.setattr(sweep, "_fit_many", broken)
+    monkeypatch.setattr(sweep_run, "_fit_many", broken)
     with pytest.raises(ValueError, match="something is wrong"):
         run(spec_dict(dataset_grid={"level": [0]}, lams=[0.0, 1.0]))
     assert trainers.single == 0
 
 
 def test_single_dataset_is_split_so_every_worker_has_a_group():
-    task = sweep._GroupTask("d", tiny_dataset(), TrainConfig(), [(0.1 * i, 0, f"k{i}") for i in range(5)], {},
-                            False, None, True)
-    halves = sweep._split_for_workers([task], 2)
+    task = sweep_run._GroupTask("d", tiny_dataset(), TrainConfig(), [(0.1 * i, 0, f"k{i}") for i in range(5)],
+                                {}, False, None, True)
+    halves = sweep_run._split_for_workers([task], 2)
     assert [len(t.runs) for t in halves] == [2, 3]
     assert [r for t in halves for r in t.runs] == task.runs
-    assert sweep._split_for_workers([task], 1) == [task]
+    assert sweep_run._split_for_workers([task], 1) == [task]
     assert sweep.resolve_workers(1, 10) == 1 and sweep.resolve_workers("auto", 1) == 1
     assert sweep.resolve_workers("auto", 10, work=1000) == 1  # too little work to repay starting processes
     with pytest.raises(ValueError, match="^workers:"):
@@ -377,9 +379,9 @@ def test_cli_bench_delegates_its_arguments(monkeypatch):
     import types
 
     calls = []
-    fake = types.ModuleType("alignbook.bench")
+    fake = types.ModuleType("alignbook.training.bench")
     fake.main = lambda argv=None: calls.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "alignbook.bench", fake)
+    monkeypatch.setitem(sys.modules, "alignbook.training.bench", fake)
     assert cli_main(["bench", "--runs", "8", "--quick"]) == 0
     assert calls == [["--runs", "8", "--quick"]]
 
@@ -442,7 +444,7 @@ def test_two_worker_processes_match_one(tmp_path, monkeypatch):
 
 
 def test_registered_dataset_kind_is_built_and_validated(folders, trainers, monkeypatch):
-    monkeypatch.setattr(sweep, "_BUILDERS", dict(sweep._BUILDERS))  # leave the registry as it was
+    monkeypatch.setattr(registry, "_BUILDERS", dict(registry._BUILDERS))  # leave the registry as it was
     sweep.register_dataset("mine", lambda level=0, seed=0: tiny_dataset(level, 1, seed))
     result = run(spec_dict(name="mine_sweep", dataset={"kind": "mine"}, dataset_grid={"level": [0, 1]},
                            lams=[0.0, 1.0], seeds=[0]))
@@ -459,8 +461,11 @@ def test_run_keys_cover_the_code_runs_go_through():
     every = {path.relative_to(root).as_posix() for path in root.rglob("*.py")}
     assert hashed == every - sweep.NOT_IN_RUN_KEYS
     assert sweep.NOT_IN_RUN_KEYS <= every  # no stale names: each excluded module exists
-    for module in ("train.py", "vectorized.py", "models.py", "alignment.py", "metrics.py", "synthetic.py",
-                   "data.py", "sweep.py", "config.py", "seeding.py"):
+    for module in ("training/single.py", "training/vectorized.py", "training/common.py",
+                   "training/kernels.py", "training/seeding.py", "models/branch.py", "models/alignment.py",
+                   "metrics.py",
+                   "data/synthetic.py", "data/container.py", "data/loaders.py", "data/registry.py",
+                   "sweep/run.py", "sweep/cache.py", "config.py"):
         assert module in hashed
 
 
@@ -480,7 +485,7 @@ def _notebook_defaults(name: str) -> dict:
 
 def test_the_synthetic_grid_is_declared_alike_in_chapters_03_05_and_the_paper_config():
     # chapter 05 reads chapter 03's runs from the cache: a drift between them would silently retrain 720 runs
-    from alignbook import studies
+    from alignbook.chapters import studies
 
     keys = ("redundancies", "depths", "lams", "seeds", "n_samples", "num_epochs", "batch_size")
     specs = []

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from alignbook import info, synthetic
+from alignbook import info
+from alignbook.data import synthetic
 
 # synthetic.md's reference table (nats): r -> I1, I2, I12, acc*, acc1*, acc2*
 REFERENCE = {

@@ -10,8 +10,8 @@ import torch
 
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, PairedSplit
-from alignbook.synthetic import make_dataset
-from alignbook.train import (
+from alignbook.data.synthetic import make_dataset
+from alignbook.training.single import (
     TrainingDiverged,
     evaluate,
     fit,

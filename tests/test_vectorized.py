@@ -1,4 +1,4 @@
-"""The vectorised trainer reproduces train.fit run by run, marks diverged runs, and refuses bad input."""
+"""The vectorised trainer reproduces single.fit run by run, marks diverged runs, and refuses bad input."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def _assert_same(vectorised, one_run):
 
 
 def test_agrees_with_one_run_trainer(dataset):
-    from alignbook.train import fit
-    from alignbook.vectorized import fit_many
+    from alignbook.training.single import fit
+    from alignbook.training.vectorized import fit_many
 
     lams, seeds = [0.0, 0.5, 1.0, 2.0, 0.0, 1.0], [0, 0, 0, 0, 1, 1]
     many = fit_many(dataset, lams, seeds, CONFIG)
@@ -89,8 +89,8 @@ def test_agrees_with_one_run_trainer(dataset):
     ("regression", {"num_epochs": 2}),
 ])
 def test_schedules_and_regression_agree(task, overrides):
-    from alignbook.train import fit
-    from alignbook.vectorized import fit_many
+    from alignbook.training.single import fit
+    from alignbook.training.vectorized import fit_many
 
     data = _dataset(3000, seed=1, task=task)
     config = CONFIG.replace(**overrides)
@@ -100,8 +100,8 @@ def test_schedules_and_regression_agree(task, overrides):
 
 
 def test_diverged_run_is_marked_and_others_go_on(dataset):
-    from alignbook.train import fit
-    from alignbook.vectorized import fit_many
+    from alignbook.training.single import fit
+    from alignbook.training.vectorized import fit_many
 
     # lam = 1e38 overflows lam * align to inf at the first step: that run fails, the others must not notice
     config = CONFIG.replace(num_epochs=2)
@@ -115,7 +115,7 @@ def test_diverged_run_is_marked_and_others_go_on(dataset):
 
 
 def test_deterministic_and_no_global_rng_side_effects(dataset):
-    from alignbook.vectorized import fit_many
+    from alignbook.training.vectorized import fit_many
 
     config = CONFIG.replace(num_epochs=1, eval_max_samples=200)
     torch.manual_seed(123)
@@ -131,7 +131,7 @@ def test_deterministic_and_no_global_rng_side_effects(dataset):
 
 
 def test_groups_do_not_change_results(dataset):
-    from alignbook.vectorized import fit_many
+    from alignbook.training.vectorized import fit_many
 
     config = CONFIG.replace(num_epochs=1, eval_max_samples=200)
     whole = fit_many(dataset, [0.0, 1.0, 2.0], [0, 1, 2], config)
@@ -141,8 +141,8 @@ def test_groups_do_not_change_results(dataset):
 
 
 def test_batched_info_nce_matches_reference():
-    from alignbook.alignment import info_nce
-    from alignbook.vectorized import batched_info_nce
+    from alignbook.models.alignment import info_nce
+    from alignbook.training.kernels import batched_info_nce
 
     generator = torch.Generator().manual_seed(0)
     for temperature in (0.1, 0.01):  # the plain-exp path and the shifted one
@@ -164,26 +164,26 @@ def test_batched_info_nce_matches_reference():
     ([float("nan")], [0], {}, r"lams\[0\]"),
     ([1.0], [-1], {}, r"seeds\[0\]"),
     ([], [], {}, "lams"),
-    ([1.0], [0], {"encoder": "transformer"}, "train.fit"),
-    ([1.0], [0], {"learn_temperature": True}, "train.fit"),
+    ([1.0], [0], {"encoder": "transformer"}, "single.fit"),
+    ([1.0], [0], {"learn_temperature": True}, "single.fit"),
     ([1.0], [0], {"num_epochs": 0}, "num_epochs"),
 ])
 def test_bad_input(dataset, lams, seeds, overrides, match):
-    from alignbook.vectorized import fit_many
+    from alignbook.training.vectorized import fit_many
 
     with pytest.raises(ValueError, match=match):
         fit_many(dataset, lams, seeds, CONFIG, **overrides)
 
 
 def test_bad_group_size(dataset):
-    from alignbook.vectorized import fit_many
+    from alignbook.training.vectorized import fit_many
 
     with pytest.raises(ValueError, match="group_runs"):
         fit_many(dataset, [1.0], [0], CONFIG, group_runs=0)
 
 
 def test_bench_quick(capsys):
-    from alignbook.bench import main
+    from alignbook.training.bench import main
 
     assert main(["--quick"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -193,7 +193,7 @@ def test_bench_quick(capsys):
 
 
 def test_bench_nudge_moves_training_inputs_by_one_ulp(dataset):
-    from alignbook.bench import nudged
+    from alignbook.training.bench import nudged
 
     moved = nudged(dataset)
     for name in ("x1", "x2"):
@@ -209,8 +209,8 @@ def test_bench_nudge_moves_training_inputs_by_one_ulp(dataset):
 def test_bench_compare_runs_reports_differences_and_status(dataset):
     import dataclasses
 
-    from alignbook.bench import compare_runs
-    from alignbook.vectorized import fit_many
+    from alignbook.training.bench import compare_runs
+    from alignbook.training.vectorized import fit_many
 
     runs = fit_many(dataset, [0.0, 1.0], [0, 0], CONFIG.replace(num_epochs=1, eval_max_samples=200))
     same = compare_runs(runs, runs)

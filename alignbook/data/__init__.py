@@ -1,0 +1,42 @@
+"""Paired data: the container every trainer takes, the real-data loaders, the synthetic generator, and the
+registry of dataset kinds a sweep can build.
+
+`container` holds `PairedDataset` / `PairedSplit` and `from_arrays` (the user's own arrays), `loaders` the
+real datasets, `synthetic` the generator with known information content (imported on use: it needs torch),
+`registry` the kinds sweep specs may name. Their public names are re-exported here.
+"""
+
+from alignbook.data.container import (
+    MIN_CLASS_MEMBERS,
+    MIN_SAMPLES,
+    TASKS,
+    PairedDataset,
+    PairedSplit,
+    from_arrays,
+    split_indices,
+    split_sizes,
+    standardize,
+)
+from alignbook.data.loaders import (
+    AVMNIST_TRAIN_FRACTION,
+    BASICMOTIONS_PACKAGES,
+    BASICMOTIONS_REQUIREMENT,
+    MFEAT_DIMS,
+    MFEAT_VIEWS,
+    MULTIBENCH_MODALITIES,
+    MULTIBENCH_SPLITS,
+    load_avmnist,
+    load_basicmotions,
+    load_mfeat,
+    load_multibench,
+    read_ts,
+)
+from alignbook.data.registry import build_dataset, dataset_kinds, register_dataset
+
+__all__ = [
+    "AVMNIST_TRAIN_FRACTION", "BASICMOTIONS_PACKAGES", "BASICMOTIONS_REQUIREMENT", "MFEAT_DIMS",
+    "MFEAT_VIEWS", "MIN_CLASS_MEMBERS", "MIN_SAMPLES", "MULTIBENCH_MODALITIES", "MULTIBENCH_SPLITS",
+    "TASKS", "PairedDataset", "PairedSplit", "build_dataset", "dataset_kinds", "from_arrays",
+    "load_avmnist", "load_basicmotions", "load_mfeat", "load_multibench", "read_ts", "register_dataset",
+    "split_indices", "split_sizes", "standardize",
+]

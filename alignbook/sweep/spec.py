@@ -1,0 +1,246 @@
+"""Sweep specifications: what a sweep trains, parsed and validated once, before any work.
+
+A `SweepSpec` is every dataset of a grid x every `lam` x every seed, with one training configuration; it is
+usually read from a YAML file (see `configs/`) with `SweepSpec.from_yaml` or `load_spec`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alignbook.checks import fail, is_int, is_number
+from alignbook.config import TrainConfig
+from alignbook.data.registry import NAME_PATTERN, dataset_kinds
+
+_SPEC_KEYS = ("name", "dataset", "dataset_grid", "lams", "seeds", "train", "keep_representations",
+              "data_seed")
+
+
+def _plain(value, param: str):
+    """A JSON/YAML-safe copy of a dataset parameter value (scalars and lists of them)."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if is_int(value):
+        return int(value)
+    if is_number(value):
+        if not math.isfinite(float(value)):
+            fail(param, f"must be finite, got {value!r}")
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, param) for v in value]
+    fail(param, f"must be a number, string, boolean or list of them, got {type(value).__name__} {value!r}")
+
+
+def _check_no_duplicates(param: str, values: list) -> None:
+    seen: set[str] = set()
+    for value in values:
+        text = json.dumps(value, sort_keys=True)
+        if text in seen:
+            fail(param, f"contains {value!r} more than once")
+        seen.add(text)
+
+
+def _check_list(param: str, values) -> list:
+    if not isinstance(values, (list, tuple)):
+        fail(param, f"expected a list, got {type(values).__name__} {values!r}")
+    if len(values) == 0:
+        fail(param, "must not be empty")
+    return list(values)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a point of the dataset grid, a `lam` and a seed."""
+
+    dataset_params: dict
+    lam: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep trains: every dataset of the grid x every `lam` x every seed, with one training config.
+
+    `dataset` holds the dataset kind and its fixed parameters (e.g. `{"kind": "synthetic", "n_samples":
+    65536}`), `dataset_grid` the varied ones (cartesian product, e.g. `{"redundancy": [0, 4], "depth": [1,
+    3]}`), `train` overrides of `TrainConfig`, `data_seed` the seed that draws and splits the data (passed as
+    `seed` to builders that take one). `dataset` may be empty when `run_sweep` gets the data directly.
+    """
+
+    name: str
+    lams: tuple[float, ...]
+    seeds: tuple[int, ...]
+    dataset: dict = field(default_factory=dict)
+    dataset_grid: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    keep_representations: bool = False
+    data_seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> SweepSpec:
+        """Validate a plain dict (e.g. parsed YAML); every error names the offending field."""
+        if not isinstance(values, Mapping):
+            fail("spec", f"expected a mapping of {', '.join(_SPEC_KEYS)}, got {type(values).__name__}")
+        unknown = [k for k in values if k not in _SPEC_KEYS]
+        if unknown:
+            fail(str(unknown[0]), "is not a sweep spec key", f"known keys: {', '.join(_SPEC_KEYS)}")
+        for required in ("name", "lams", "seeds"):
+            if required not in values:
+                fail(required, "is required")
+
+        name = values["name"]
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            fail("name", f"must be a short name of letters, digits, '_', '.', '-' (used as a file name), "
+                         f"got {name!r}")
+
+        lams = _check_list("lams", values["lams"])
+        for lam in lams:
+            if not is_number(lam):
+                fail("lams", f"expected numbers, got {type(lam).__name__} {lam!r}")
+            if not math.isfinite(float(lam)) or lam < 0:
+                fail("lams", f"every lam must be a finite number >= 0, got {lam!r}")
+        lams = [float(lam) for lam in lams]
+        _check_no_duplicates("lams", lams)
+
+        seeds = _check_list("seeds", values["seeds"])
+        for seed in seeds:
+            if not is_int(seed) or seed < 0:
+                fail("seeds", f"expected integers >= 0, got {seed!r}")
+        seeds = [int(s) for s in seeds]
+        _check_no_duplicates("seeds", seeds)
+
+        dataset = values.get("dataset") or {}
+        if not isinstance(dataset, Mapping):
+            fail("dataset", f"expected a mapping with 'kind' and fixed parameters, got "
+                            f"{type(dataset).__name__}")
+        dataset = {str(k): _plain(v, f"dataset.{k}") for k, v in dataset.items()}
+        grid = values.get("dataset_grid") or {}
+        if not isinstance(grid, Mapping):
+            fail("dataset_grid", f"expected a mapping of parameter -> list of values, got "
+                                 f"{type(grid).__name__}")
+        grid = {str(k): _check_list(f"dataset_grid.{k}", v) for k, v in grid.items()}
+        grid = {k: [_plain(v, f"dataset_grid.{k}") for v in vs] for k, vs in grid.items()}
+        for key, grid_values in grid.items():
+            _check_no_duplicates(f"dataset_grid.{key}", grid_values)
+            if key == "kind":
+                fail("dataset_grid.kind", "the dataset kind cannot vary within a sweep",
+                     "write one spec per kind")
+            if key in dataset:
+                fail(f"dataset_grid.{key}", "is also a fixed parameter in 'dataset'; give it in one place")
+        if dataset:
+            kind = dataset.get("kind")
+            if not isinstance(kind, str):
+                fail("dataset.kind", f"is required and must be a string, got {kind!r}",
+                     f"known kinds: {', '.join(dataset_kinds())}")
+            if kind not in dataset_kinds():
+                fail("dataset.kind", f"unknown dataset kind {kind!r}",
+                     f"known kinds: {', '.join(dataset_kinds())}")
+        elif grid:
+            fail("dataset.kind", "dataset_grid is given but dataset names no kind")
+
+        data_seed = values.get("data_seed", 0)
+        if not is_int(data_seed) or data_seed < 0:
+            fail("data_seed", f"must be an integer >= 0, got {data_seed!r}")
+        if "data_seed" in values and ("seed" in dataset or "seed" in grid):
+            fail("data_seed", "the data seed is also given as dataset parameter 'seed'; give it in one place")
+
+        train = values.get("train") or {}
+        if not isinstance(train, Mapping):
+            fail("train", f"expected a mapping of training options, got {type(train).__name__}")
+        train = dict(train)
+        TrainConfig.from_dict(train)  # unknown options and bad values fail here, before any training
+
+        keep = values.get("keep_representations", False)
+        if not isinstance(keep, bool):
+            fail("keep_representations", f"must be true or false, got {keep!r}")
+
+        return cls(name=name, lams=tuple(lams), seeds=tuple(seeds), dataset=dataset, dataset_grid=grid,
+                   train=train, keep_representations=keep, data_seed=int(data_seed))
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> SweepSpec:
+        """Read and validate a YAML spec file."""
+        import yaml
+
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            fail("spec", f"cannot read {path} ({exc.strerror or exc})")
+        try:
+            values = yaml.load(text, Loader=_spec_loader())
+        except yaml.YAMLError as exc:
+            fail("spec", f"{path} is not valid YAML ({exc})")
+        return cls.from_dict(values if values is not None else {})
+
+    def to_dict(self) -> dict:
+        """Plain data (lists, dicts, scalars) that `from_dict` turns back into an equal spec."""
+        return {"name": self.name, "dataset": dict(self.dataset),
+                "dataset_grid": {k: list(v) for k, v in self.dataset_grid.items()},
+                "lams": list(self.lams), "seeds": list(self.seeds), "train": dict(self.train),
+                "keep_representations": self.keep_representations, "data_seed": self.data_seed}
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    @property
+    def kind(self) -> str | None:
+        return self.dataset.get("kind")
+
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.train)
+
+    def grid_points(self) -> list[dict]:
+        """Every combination of the grid's values, in the order given (one dict per dataset)."""
+        keys = list(self.dataset_grid)
+        return [dict(zip(keys, combo, strict=True))
+                for combo in itertools.product(*(self.dataset_grid[k] for k in keys))]
+
+    def dataset_params(self, point: Mapping) -> dict:
+        """The builder arguments of one grid point: fixed parameters and the point's (the data seed is added
+        by the sweep for builders that take `seed`)."""
+        params = {k: v for k, v in self.dataset.items() if k != "kind"}
+        params.update(point)
+        return params
+
+    def expand(self) -> list[RunSpec]:
+        """All runs, dataset-major then `lam` then seed (the order of the result table)."""
+        return [RunSpec(point, lam, seed)
+                for point in self.grid_points() for lam in self.lams for seed in self.seeds]
+
+    def __len__(self) -> int:
+        return len(self.grid_points()) * len(self.lams) * len(self.seeds)
+
+
+@functools.cache
+def _spec_loader() -> type:
+    """A safe YAML loader that also reads `1e-3` as a number (YAML 1.1 reads it as a string)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    float_pattern = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", float_pattern, list("-+0123456789"))
+    return Loader
+
+
+def load_spec(spec: SweepSpec | Mapping | str | os.PathLike) -> SweepSpec:
+    """Accept a spec, a dict or a YAML path."""
+    if isinstance(spec, SweepSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return SweepSpec.from_dict(spec)
+    if isinstance(spec, (str, os.PathLike)):
+        return SweepSpec.from_yaml(spec)
+    fail("spec", f"expected a SweepSpec, a dict or a YAML path, got {type(spec).__name__}")

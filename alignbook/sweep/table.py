@@ -1,0 +1,62 @@
+"""The results table of a sweep: one tidy row per run and encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from alignbook.data.registry import CUSTOM_KIND
+from alignbook.training.results import FitResult
+
+_ENCODER_FIELDS = ("acc", "loss", "val_acc", "best_epoch")
+
+
+def results_table(spec, records: list[dict], pd) -> Any:
+    """Tidy table: one row per run and encoder, columns documented in `table_columns`."""
+    # Dataset parameter columns: the varied ones first, then the fixed ones; the data's seed is `data_seed`
+    # (`seed` is the run's). Datasets handed over directly have none.
+    param_keys = [k for k in spec.dataset_grid]
+    for record in records:
+        if record["job"].kind != CUSTOM_KIND:
+            param_keys += [k for k in record["job"].params if k not in param_keys]
+    column_of = {k: "data_seed" if k == "seed" else k for k in param_keys}
+    align_names = sorted({m for r in records for m in r["result"].alignment})
+    chance_names = sorted({m for r in records for m in r["result"].alignment_chance})
+    rows = []
+    for index, record in enumerate(records):
+        result: FitResult = record["result"]
+        job = record["job"]
+        for encoder in (1, 2):
+            row = {"spec": spec.name, "dataset_kind": job.kind, "dataset": record["dataset_name"]}
+            if job.kind != CUSTOM_KIND:
+                row.update({column_of[k]: _cell(job.params.get(k)) for k in param_keys})
+            row.update({"lam": result.lam, "seed": result.seed, "encoder": encoder,
+                        "modality": record["modalities"][encoder - 1]})
+            for name in _ENCODER_FIELDS:
+                row[name] = getattr(result, f"{name}{encoder}")
+            row.update({f"align_{m}": result.alignment.get(m, float("nan")) for m in align_names})
+            row.update({f"chance_{m}": result.alignment_chance.get(m, float("nan")) for m in chance_names})
+            row.update({"time_s": result.time_s, "status": result.status, "error": result.error,
+                        "config": result.config.key(), "key": record["key"], "run": index})
+            rows.append(row)
+    columns = table_columns([column_of[k] for k in param_keys], align_names, chance_names)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _cell(value):
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def table_columns(param_keys: Iterable[str] = (), align_names: Iterable[str] = (),
+                  chance_names: Iterable[str] = ()) -> list[str]:
+    """Columns of a sweep table, in order.
+
+    spec, dataset_kind, dataset (name), one column per dataset parameter (grid ones first; the data's seed as
+    data_seed), lam, seed (of the run), encoder (1 or 2), modality, acc, loss, val_acc, best_epoch (of that
+    encoder), align_<metric> and chance_<metric> (of the run, repeated on both encoder rows), time_s, status
+    ("ok"/"failed"), error, config (TrainConfig.key()), key (cache key of the run), run (index into
+    SweepResult.runs).
+    """
+    return ["spec", "dataset_kind", "dataset", *param_keys, "lam", "seed", "encoder", "modality",
+            *_ENCODER_FIELDS, *(f"align_{m}" for m in align_names), *(f"chance_{m}" for m in chance_names),
+            "time_s", "status", "error", "config", "key", "run"]

@@ -1,0 +1,282 @@
+"""One training run: two unimodal branches trained jointly with a controllable alignment term.
+
+Conventions shared with the vectorised trainer (`alignbook.training.vectorized` must reproduce these runs):
+
+- Initial weights: branch m in (1, 2) is `build_branch(config, input_shape_m, out_dim, branch_seed(seed, m))`
+  (`alignbook.models`); `out_dim` is the number of classes, or 1 for regression.
+- Mini-batches: `batch_indices(n_train, batch_size, seed, epoch)` (`alignbook.training.seeding`), epochs
+  0-based; both branches see the same examples at every step.
+- Loss per step: `task_m = cross_entropy(head_m(z_m), y)` (mean; classification) or
+  `l1(head_m(z_m).squeeze(-1), y)` (regression); `total = task1 + task2 + lam_t * align` with
+  `lam_t = aligner.lam_at(epoch)` and `align = info_nce(proj1(z1), proj2(z2), T)`. `align` is computed only
+  when `lam_t > 0`: at `lam_t = 0` it is skipped entirely, so the projection heads get no gradient (AdamW
+  leaves parameters without a gradient untouched, weight decay included) and `lam = 0` is bit for bit the
+  same as training each branch alone (`fit_unimodal`).
+- Optimisation: one `torch.optim.AdamW(branch.parameters(), lr, weight_decay=weight_decay, foreach=False)` per
+  branch (default betas and eps); a learnable temperature has its own AdamW (same lr, no weight decay). After
+  `total.backward()`, each branch's gradient is clipped on its own with
+  `clip_grad_norm_(branch.parameters(), grad_clip)`, then each optimiser steps (branch 1, branch 2,
+  temperature). Gradients are reset to None before each backward.
+- Checkpoints: after every epoch each branch is evaluated on the full validation split (eval mode, no grad);
+  its best state is kept separately, "best" meaning strictly higher validation accuracy (classification) or
+  strictly lower validation L1 (regression), so ties keep the earliest epoch. After training each branch is
+  restored to its own best state before testing.
+- Accuracy for regression is sign accuracy: `mean(sign(pred) == sign(y))` over the examples with `y != 0`.
+- Alignment is measured between the restored encoders' test representations on the first
+  `config.eval_max_samples` test examples: `metrics.all_scores(z1, z2, k=knn_k)` (`metric_layer="last"`) or
+  `metrics.best_layer_scores(layers1, layers2, k=knn_k)` (`"best"`, over `forward_layers`), and
+  `metrics.chance_levels(z1, z2, k=knn_k, seed=seed)` on the last layer, all via `metrics.pair_alignment`.
+- Divergence: any non-finite training loss (task or alignment) or validation loss stops the run with
+  `TrainingDiverged`, or, with `on_divergence="mark"`, returns a failed `FitResult` with NaN scores.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from alignbook.checks import check_nonnegative, fail
+from alignbook.config import TrainConfig
+from alignbook.data.container import PairedDataset
+from alignbook.models.alignment import ContrastiveAligner
+from alignbook.models.branch import Branch, build_branch
+from alignbook.training.common import (
+    TrainingDiverged,
+    as_target,
+    as_tensor,
+    check_run_args,
+    divergence_message,
+    evaluate,
+    out_dim,
+    representations,
+    resolve_config,
+    task_loss,
+)
+from alignbook.training.results import FitResult
+from alignbook.training.seeding import batch_indices, branch_seed
+
+DIVERGENCE_MODES = ("raise", "mark")
+
+
+# --------------------------------------------------------------------------------------- the training loop
+
+
+@dataclass
+class _Member:
+    """One branch in training, with its data, optimiser and best checkpoint so far."""
+
+    modality: int
+    branch: Branch
+    optimizer: torch.optim.Optimizer
+    x_train: torch.Tensor
+    x_valid: torch.Tensor
+    best_score: float = math.inf  # lower is better: -accuracy (classification) or L1 (regression)
+    best_state: dict | None = None
+    best_epoch: int = -1
+    best_val_acc: float = float("nan")
+
+
+def _make_member(dataset: PairedDataset, modality: int, seed: int, config: TrainConfig) -> _Member:
+    split_x = {1: "x1", 2: "x2"}[modality]
+    branch = build_branch(config, dataset.input_shapes[modality - 1], out_dim(dataset),
+                          branch_seed(seed, modality))
+    optimizer = torch.optim.AdamW(branch.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  foreach=False)
+    return _Member(modality, branch, optimizer, as_tensor(getattr(dataset.train, split_x)),
+                   as_tensor(getattr(dataset.valid, split_x)))
+
+
+def _state_copy(module: nn.Module) -> dict:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveAligner | None, seed: int,
+           config: TrainConfig, lam: float, progress: bool, history: list[dict]) -> None:
+    """Run every epoch on `members` (one or two branches), appending to `history`; raise TrainingDiverged."""
+    task = dataset.task
+    y_train, y_valid = as_target(dataset.train.y, task), as_target(dataset.valid.y, task)
+    temperature_optimizer = None
+    if aligner is not None and aligner.learn_temperature:
+        temperature_optimizer = torch.optim.AdamW([aligner.log_temperature], lr=config.lr, weight_decay=0.0,
+                                                  foreach=False)
+    epochs = range(config.num_epochs)
+    if progress:
+        from tqdm import tqdm  # only when asked: importing train must stay cheap
+
+        epochs = tqdm(epochs, desc=f"lam={lam:g} seed={seed}", unit="epoch")
+    for member in members:
+        member.branch.train()
+    for epoch in epochs:
+        lam_t = aligner.lam_at(epoch) if aligner is not None else 0.0
+        sums, align_sum = [0.0] * len(members), 0.0
+        batches = batch_indices(len(dataset.train), config.batch_size, seed, epoch)
+        names = [f"task loss of enc{m.modality}" for m in members]  # of the values checked at each step
+        names += ["alignment loss"] * (lam_t > 0) + ["total loss"]
+        for step, index in enumerate(batches):
+            index = torch.from_numpy(index)
+            y = y_train[index]
+            outputs = [m.branch(m.x_train[index]) for m in members]  # (z, head output) per branch
+            losses = [task_loss(output, y, task) for _, output in outputs]
+            total = losses[0]
+            for loss in losses[1:]:
+                total = total + loss
+            if lam_t > 0:
+                p1 = members[0].branch.projection(outputs[0][0])
+                p2 = members[1].branch.projection(outputs[1][0])
+                align = aligner(p1, p2)
+                total = total + lam_t * align
+                losses.append(align)
+            values = torch.stack([loss.detach() for loss in (*losses, total)]).tolist()  # one sync per step
+            for name, value in zip(names, values, strict=True):
+                if not math.isfinite(value):
+                    raise TrainingDiverged(divergence_message(f"epoch {epoch}, step {step}", name, value,
+                                                               lam, config))
+            for member in members:
+                member.optimizer.zero_grad(set_to_none=True)
+            if temperature_optimizer is not None:
+                temperature_optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            for member in members:
+                nn.utils.clip_grad_norm_(member.branch.parameters(), config.grad_clip)
+                member.optimizer.step()
+            if temperature_optimizer is not None:
+                temperature_optimizer.step()
+            sums = [s + v for s, v in zip(sums, values, strict=False)]
+            if lam_t > 0:
+                align_sum += values[-2]
+        record = {"epoch": epoch, "lam": lam_t}
+        for member, task_sum in zip(members, sums, strict=False):
+            record[f"train_task{member.modality}"] = task_sum / len(batches)
+        if aligner is not None:
+            record["train_align"] = align_sum / len(batches) if lam_t > 0 else float("nan")
+        for member in members:
+            acc, loss = evaluate(member.branch, member.x_valid, y_valid, task)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(divergence_message(f"epoch {epoch}, validation",
+                                                           f"validation loss of enc{member.modality}",
+                                                           loss, lam, config))
+            record[f"val_acc{member.modality}"] = acc
+            record[f"val_loss{member.modality}"] = loss
+            score = -acc if task == "classification" else loss
+            if score < member.best_score:  # strictly better: ties keep the earliest epoch
+                member.best_score, member.best_epoch, member.best_val_acc = score, epoch, acc
+                member.best_state = _state_copy(member.branch)
+        if aligner is not None:
+            record["temperature"] = float(torch.as_tensor(aligner.temperature).detach())
+        history.append(record)
+        if progress:
+            epochs.set_postfix({k: round(v, 4) for k, v in record.items() if k.startswith("val_acc")})
+    for member in members:
+        member.branch.load_state_dict(member.best_state)
+        member.branch.eval()
+
+
+# ---------------------------------------------------------------------------------------------- public API
+
+
+def fit(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None, *,
+        keep_representations: bool = False, on_divergence: str = "raise", progress: bool = False,
+        **overrides) -> FitResult:
+    """Train enc1 and enc2 jointly with `lam * L_align` and return their test scores and alignment.
+
+    `config` is a `TrainConfig` (default: `TrainConfig()`); keyword `overrides` replace its fields, e.g.
+    `fit(ds, lam=0.5, num_epochs=10)`. `lam = 0` is independent training. `history` holds one dict per epoch
+    (0-based `epoch`, scheduled `lam`, mean `train_task1/2`, `train_align` (NaN where skipped), `val_acc1/2`,
+    `val_loss1/2`, `temperature`). With `keep_representations`, `z1`/`z2` are the test representations the
+    alignment metrics used. If a loss becomes non-finite, raises `TrainingDiverged`, or with
+    `on_divergence="mark"` returns a result with `status="failed"`, the error text and NaN scores.
+    See the module docstring for every convention.
+    """
+    config = resolve_config(config, overrides)
+    lam = check_nonnegative("lam", lam)
+    seed = check_run_args(dataset, seed)
+    if on_divergence not in DIVERGENCE_MODES:
+        fail("on_divergence", f"must be one of {DIVERGENCE_MODES}, got {on_divergence!r}")
+    started = time.perf_counter()
+    members = [_make_member(dataset, m, seed, config) for m in (1, 2)]
+    history: list[dict] = []
+    try:
+        _train(dataset, members, ContrastiveAligner(lam, config), seed, config, lam, progress, history)
+    except TrainingDiverged as exc:
+        if on_divergence == "raise":
+            raise
+        return FitResult(lam=lam, seed=seed, config=config, history=history, status="failed", error=str(exc),
+                         time_s=time.perf_counter() - started)
+    result = FitResult(lam=lam, seed=seed, config=config, history=history)
+    task, test = dataset.task, dataset.test
+    for member, x_test in zip(members, (test.x1, test.x2), strict=True):
+        acc, loss = evaluate(member.branch, x_test, test.y, task)
+        m = member.modality
+        setattr(result, f"acc{m}", acc)
+        setattr(result, f"loss{m}", loss)
+        setattr(result, f"val_acc{m}", member.best_val_acc)
+        setattr(result, f"best_epoch{m}", member.best_epoch)
+    if len(test):
+        _measure_alignment(result, members[0].branch, members[1].branch, test.x1, test.x2, config, seed,
+                           keep_representations)
+    result.time_s = time.perf_counter() - started
+    return result
+
+
+def _measure_alignment(result: FitResult, branch1: Branch, branch2: Branch, x1, x2, config: TrainConfig,
+                       seed: int, keep: bool) -> None:
+    from alignbook import metrics  # imported on use: metrics may pull in heavier dependencies
+
+    n = min(len(x1), config.eval_max_samples)
+    layers1 = representations(branch1, x1[:n], layers=True)
+    layers2 = representations(branch2, x2[:n], layers=True)
+    result.alignment, result.alignment_chance = metrics.pair_alignment(
+        layers1, layers2, config.metric_layer, k=config.knn_k, seed=seed)
+    if keep:
+        result.z1, result.z2 = layers1[-1], layers2[-1]
+
+
+def train_branches(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None,
+                   *, progress: bool = False, **overrides) -> tuple[Branch, Branch, list[dict]]:
+    """`fit`'s training alone: return both branches (each restored to its best epoch) and the history.
+
+    For inspecting or reusing the trained modules (`fit` returns scores only). Raises `TrainingDiverged`.
+    """
+    config = resolve_config(config, overrides)
+    lam = check_nonnegative("lam", lam)
+    seed = check_run_args(dataset, seed)
+    members = [_make_member(dataset, m, seed, config) for m in (1, 2)]
+    history: list[dict] = []
+    _train(dataset, members, ContrastiveAligner(lam, config), seed, config, lam, progress, history)
+    return members[0].branch, members[1].branch, history
+
+
+def fit_unimodal(dataset: PairedDataset, modality: int, seed: int = 0, config: TrainConfig | None = None,
+                 **overrides) -> tuple[Branch, list[dict]]:
+    """Train one branch alone with `fit`'s conventions (seed, batches, optimiser, clipping, checkpoint).
+
+    Returns the branch restored to its best validation epoch and its history (keys `epoch`, `lam`,
+    `train_task{m}`, `val_acc{m}`, `val_loss{m}` with m = `modality`, the same keys and values as the
+    corresponding entries of `fit(dataset, lam=0)`'s history). Raises `TrainingDiverged` on a non-finite loss.
+    """
+    config = resolve_config(config, overrides)
+    seed = check_run_args(dataset, seed)
+    if modality not in (1, 2) or isinstance(modality, bool):
+        fail("modality", f"must be 1 or 2, got {modality!r}")
+    member = _make_member(dataset, modality, seed, config)
+    history: list[dict] = []
+    _train(dataset, [member], None, seed, config, 0.0, False, history)
+    return member.branch, history
+
+
+def lam0_matches_independent(dataset: PairedDataset, seed: int = 0, config: TrainConfig | None = None,
+                             **overrides) -> tuple[bool, bool]:
+    """Whether each encoder trained jointly at `lam = 0` (`train_branches`) ends with exactly the weights
+    (`torch.equal`, every parameter) it has when trained alone (`fit_unimodal`): (enc1, enc2)."""
+    config = resolve_config(config, overrides)
+    joint = train_branches(dataset, lam=0.0, seed=seed, config=config)
+    same = []
+    for modality in (1, 2):
+        alone, _ = fit_unimodal(dataset, modality, seed=seed, config=config)
+        pairs = zip(joint[modality - 1].state_dict().values(), alone.state_dict().values(), strict=True)
+        same.append(all(torch.equal(a, b) for a, b in pairs))
+    return same[0], same[1]
