@@ -143,7 +143,8 @@ def fake_results(lams, seeds, config):
 def test_search_evaluator_shares_runs_between_encoders(monkeypatch):
     calls = []
 
-    def fit_many(dataset, lams, seeds, config):
+    def fit_many(dataset, lams, seeds, config, *, threads):
+        assert threads == 1  # the default of every trainer
         calls.append((tuple(lams), config.num_epochs, config.eval_max_samples))
         return fake_results(lams, seeds, config)
 
@@ -162,7 +163,7 @@ def test_search_evaluator_shares_runs_between_encoders(monkeypatch):
 
 
 def test_search_evaluator_scores_a_failed_run_zero(monkeypatch):
-    def fit_many(dataset, lams, seeds, config):
+    def fit_many(dataset, lams, seeds, config, *, threads):
         results = fake_results(lams, seeds, config)
         results[0].status = "failed"
         return results

@@ -58,9 +58,11 @@ class FakeTrainers:
         self.runs: list[tuple[float, int]] = []
         self.groups = 0
         self.single = 0
+        self.threads: list[int] = []  # passed to each call
         self.interrupt_at_group = interrupt_at_group
 
-    def fit_many(self, dataset, lams, seeds, config, *, keep_representations):
+    def fit_many(self, dataset, lams, seeds, config, *, keep_representations, threads):
+        self.threads.append(threads)
         if self.interrupt_at_group is not None and self.groups == self.interrupt_at_group:
             raise KeyboardInterrupt
         self.groups += 1
@@ -69,7 +71,8 @@ class FakeTrainers:
         self.runs += [(r.lam, r.seed) for r in results]
         return results
 
-    def fit(self, dataset, lam, seed, config, *, keep_representations):
+    def fit(self, dataset, lam, seed, config, *, keep_representations, threads):
+        self.threads.append(threads)
         self.single += 1
         self.runs.append((lam, seed))
         return fake_result(lam, seed, config, keep_representations)
@@ -171,6 +174,7 @@ def test_shipped_configs_are_valid():
 def test_second_run_loads_everything_from_cache(folders, trainers):
     first = run(spec_dict())
     assert len(trainers.runs) == 4 * 3 * 2 and trainers.groups == 4
+    assert trainers.threads == [1] * 4  # one worker trains on one thread
     assert (first.n_cached, first.n_computed) == (0, 24)
     second = run(spec_dict())
     assert len(trainers.runs) == 24  # nothing trained again
@@ -316,7 +320,7 @@ def test_user_datasets_and_one_by_one_fallback_logged_once(folders, trainers, ca
     spec = {"name": "mine", "lams": [0.0, 1.0], "seeds": [0], "train": {"encoder": "transformer"}}
     with caplog.at_level(logging.INFO, logger="alignbook"):
         result = run(spec, data=data)
-    assert trainers.single == 4 and trainers.groups == 0
+    assert trainers.single == 4 and trainers.groups == 0 and trainers.threads == [1] * 4
     assert sum("one at a time" in r.getMessage() for r in caplog.records) == 1
     assert list(result.table["dataset"].unique()) == ["first", "second"]
     assert (result.table["dataset_kind"] == "custom").all()

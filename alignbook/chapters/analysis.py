@@ -26,7 +26,7 @@ from alignbook.checks import check_int_range, check_positive_int, fail
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
 from alignbook.sweep import SweepSpec, run_sweep
-from alignbook.training.threads import limited_threads
+from alignbook.training.threads import DEFAULT_THREADS
 
 QUANTITIES = ("R", "U1", "U2", "S", "I12")  # the decomposition and its total, in tables
 _ESTIMATE_NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "synergy", "I12": "mi_x1x2_y"}
@@ -144,8 +144,7 @@ def lam0_representations(spec: SweepSpec, depth: int, seed: int, workers: int | 
     `raw[r] = (x1, x2, y)`, those same test examples' inputs.
     """
     rep_spec = representation_spec(spec, depth, seed)
-    with limited_threads(1):
-        result = run_sweep(rep_spec, workers=workers, progress=False)
+    result = run_sweep(rep_spec, workers=workers, progress=False)  # trains on one thread per worker
     first = result.table[result.table["encoder"] == 1]
     representations, raw = {}, {}
     for _, row in first.iterrows():
@@ -211,10 +210,12 @@ class SearchEvaluator:
     Runs are remembered by `(lam, resource, seed)`, so the two encoders' searches (one run trains both
     encoders) share them; `runs_trained` and `epochs_trained` count what was really trained. Alignment
     metrics of these runs are measured on `SEARCH_EVAL_SAMPLES` test examples only (they are not used).
+    Runs train on `threads` threads (default one, as every trainer), the caller's settings restored after.
     """
 
-    def __init__(self, dataset: PairedDataset, config: TrainConfig):
+    def __init__(self, dataset: PairedDataset, config: TrainConfig, threads: int = DEFAULT_THREADS):
         self.dataset = dataset
+        self.threads = check_positive_int("threads", threads)
         self.config = config.replace(eval_max_samples=SEARCH_EVAL_SAMPLES)
         self.scores: dict[tuple[float, int, int], tuple[float, float]] = {}
         self.runs_trained = 0
@@ -228,8 +229,7 @@ class SearchEvaluator:
         if not todo:
             return
         config = self.config.replace(num_epochs=resource)
-        with limited_threads(1):
-            results = fit_many(self.dataset, todo, [seed] * len(todo), config)
+        results = fit_many(self.dataset, todo, [seed] * len(todo), config, threads=self.threads)
         for lam, result in zip(todo, results, strict=True):
             # a diverged run scores 0: the search must not pick it
             scores = (result.val_acc1, result.val_acc2) if result.ok else (0.0, 0.0)

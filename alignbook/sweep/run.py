@@ -33,7 +33,6 @@ from alignbook.sweep.cache import RunCache, atomic_write, check_writable, run_ke
 from alignbook.sweep.spec import SweepSpec, load_spec
 from alignbook.sweep.table import results_table
 from alignbook.training.results import FitResult
-from alignbook.training.threads import limited_threads
 
 logger = logging.getLogger("alignbook")
 
@@ -56,38 +55,38 @@ class _GroupTask:
     threads: int = 1  # torch and BLAS threads while training this group
 
 
-def _fit_many(dataset, lams, seeds, config, *, keep_representations):
+def _fit_many(dataset, lams, seeds, config, *, keep_representations, threads):
     """The vectorised trainer (a seam tests replace)."""
     from alignbook.training.vectorized import fit_many
 
-    return fit_many(dataset, lams, seeds, config, keep_representations=keep_representations, progress=False)
+    return fit_many(dataset, lams, seeds, config, keep_representations=keep_representations, progress=False,
+                    threads=threads)
 
 
-def _fit(dataset, lam, seed, config, *, keep_representations):
+def _fit(dataset, lam, seed, config, *, keep_representations, threads):
     """The one-run trainer (a seam tests replace)."""
     from alignbook.training.single import fit
 
     return fit(dataset, lam=lam, seed=seed, config=config, keep_representations=keep_representations,
-               on_divergence="mark", progress=False)
+               on_divergence="mark", progress=False, threads=threads)
 
 
 def _run_group(task: _GroupTask) -> dict[str, FitResult]:
     """Train one group, write each run's cache entry, return the results by cache key."""
     cache = RunCache(task.cache_root)
     results: dict[str, FitResult] = {}
-    with limited_threads(task.threads):
-        if task.vectorized:
-            # configurations fit_many refuses never get here (vectorization_blocker): an error here is real;
-            # fit_many returns the runs (lams[i], seeds[i]) in the order given
-            trained = _fit_many(task.dataset, [lam for lam, _, _ in task.runs],
-                                [seed for _, seed, _ in task.runs], task.config,
-                                keep_representations=task.keep_representations)
-            results = {key: result for (_, _, key), result in zip(task.runs, trained, strict=True)}
-        for lam, seed, key in task.runs:
-            if key not in results:
-                results[key] = _fit(task.dataset, lam, seed, task.config,
-                                    keep_representations=task.keep_representations)
-            cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
+    if task.vectorized:
+        # configurations fit_many refuses never get here (vectorization_blocker): an error here is real;
+        # fit_many returns the runs (lams[i], seeds[i]) in the order given
+        trained = _fit_many(task.dataset, [lam for lam, _, _ in task.runs],
+                            [seed for _, seed, _ in task.runs], task.config,
+                            keep_representations=task.keep_representations, threads=task.threads)
+        results = {key: result for (_, _, key), result in zip(task.runs, trained, strict=True)}
+    for lam, seed, key in task.runs:
+        if key not in results:
+            results[key] = _fit(task.dataset, lam, seed, task.config,
+                                keep_representations=task.keep_representations, threads=task.threads)
+        cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
     return results
 
 
@@ -346,7 +345,7 @@ def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    # each task runs under limited_threads(task.threads): workers do not oversubscribe the cores
+    # each task trains on task.threads threads: workers do not oversubscribe the cores
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         pending = {pool.submit(_run_group, task): task for task in tasks}

@@ -58,6 +58,7 @@ from alignbook.training.common import (
 )
 from alignbook.training.results import FitResult
 from alignbook.training.seeding import batch_indices, branch_seed
+from alignbook.training.threads import DEFAULT_THREADS, limited_threads
 
 DIVERGENCE_MODES = ("raise", "mark")
 
@@ -180,7 +181,7 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
 
 def fit(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None, *,
         keep_representations: bool = False, on_divergence: str = "raise", progress: bool = False,
-        **overrides) -> FitResult:
+        threads: int = DEFAULT_THREADS, **overrides) -> FitResult:
     """Train enc1 and enc2 jointly with `lam * L_align` and return their test scores and alignment.
 
     `config` is a `TrainConfig` (default: `TrainConfig()`); keyword `overrides` replace its fields, e.g.
@@ -189,8 +190,16 @@ def fit(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainCo
     `val_loss1/2`, `temperature`). With `keep_representations`, `z1`/`z2` are the test representations the
     alignment metrics used. If a loss becomes non-finite, raises `TrainingDiverged`, or with
     `on_divergence="mark"` returns a result with `status="failed"`, the error text and NaN scores.
-    See the module docstring for every convention.
+    Trains on `threads` torch and BLAS threads (default one, whoever calls it: the models are small) and
+    restores the caller's settings afterwards. See the module docstring for every convention.
     """
+    with limited_threads(threads):
+        return _fit(dataset, lam, seed, config, keep_representations=keep_representations,
+                    on_divergence=on_divergence, progress=progress, **overrides)
+
+
+def _fit(dataset: PairedDataset, lam: float, seed: int, config: TrainConfig | None, *,
+         keep_representations: bool, on_divergence: str, progress: bool, **overrides) -> FitResult:
     config = resolve_config(config, overrides)
     lam = check_nonnegative("lam", lam)
     seed = check_run_args(dataset, seed)
@@ -236,11 +245,19 @@ def _measure_alignment(result: FitResult, branch1: Branch, branch2: Branch, x1, 
 
 
 def train_branches(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None,
-                   *, progress: bool = False, **overrides) -> tuple[Branch, Branch, list[dict]]:
+                   *, progress: bool = False, threads: int = DEFAULT_THREADS,
+                   **overrides) -> tuple[Branch, Branch, list[dict]]:
     """`fit`'s training alone: return both branches (each restored to its best epoch) and the history.
 
     For inspecting or reusing the trained modules (`fit` returns scores only). Raises `TrainingDiverged`.
+    `threads` as in `fit`.
     """
+    with limited_threads(threads):
+        return _train_branches(dataset, lam, seed, config, progress=progress, **overrides)
+
+
+def _train_branches(dataset: PairedDataset, lam: float, seed: int, config: TrainConfig | None, *,
+                    progress: bool, **overrides) -> tuple[Branch, Branch, list[dict]]:
     config = resolve_config(config, overrides)
     lam = check_nonnegative("lam", lam)
     seed = check_run_args(dataset, seed)
@@ -251,13 +268,20 @@ def train_branches(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, conf
 
 
 def fit_unimodal(dataset: PairedDataset, modality: int, seed: int = 0, config: TrainConfig | None = None,
-                 **overrides) -> tuple[Branch, list[dict]]:
+                 *, threads: int = DEFAULT_THREADS, **overrides) -> tuple[Branch, list[dict]]:
     """Train one branch alone with `fit`'s conventions (seed, batches, optimiser, clipping, checkpoint).
 
     Returns the branch restored to its best validation epoch and its history (keys `epoch`, `lam`,
     `train_task{m}`, `val_acc{m}`, `val_loss{m}` with m = `modality`, the same keys and values as the
     corresponding entries of `fit(dataset, lam=0)`'s history). Raises `TrainingDiverged` on a non-finite loss.
+    `threads` as in `fit`.
     """
+    with limited_threads(threads):
+        return _fit_unimodal(dataset, modality, seed, config, **overrides)
+
+
+def _fit_unimodal(dataset: PairedDataset, modality: int, seed: int, config: TrainConfig | None,
+                  **overrides) -> tuple[Branch, list[dict]]:
     config = resolve_config(config, overrides)
     seed = check_run_args(dataset, seed)
     if modality not in (1, 2) or isinstance(modality, bool):
@@ -269,14 +293,21 @@ def fit_unimodal(dataset: PairedDataset, modality: int, seed: int = 0, config: T
 
 
 def lam0_matches_independent(dataset: PairedDataset, seed: int = 0, config: TrainConfig | None = None,
-                             **overrides) -> tuple[bool, bool]:
+                             *, threads: int = DEFAULT_THREADS, **overrides) -> tuple[bool, bool]:
     """Whether each encoder trained jointly at `lam = 0` (`train_branches`) ends with exactly the weights
-    (`torch.equal`, every parameter) it has when trained alone (`fit_unimodal`): (enc1, enc2)."""
+    (`torch.equal`, every parameter) it has when trained alone (`fit_unimodal`): (enc1, enc2). `threads` as
+    in `fit`."""
+    with limited_threads(threads):
+        return _lam0_matches_independent(dataset, seed, config, **overrides)
+
+
+def _lam0_matches_independent(dataset: PairedDataset, seed: int, config: TrainConfig | None,
+                              **overrides) -> tuple[bool, bool]:
     config = resolve_config(config, overrides)
-    joint = train_branches(dataset, lam=0.0, seed=seed, config=config)
+    joint = _train_branches(dataset, 0.0, seed, config, progress=False)
     same = []
     for modality in (1, 2):
-        alone, _ = fit_unimodal(dataset, modality, seed=seed, config=config)
+        alone, _ = _fit_unimodal(dataset, modality, seed, config)
         pairs = zip(joint[modality - 1].state_dict().values(), alone.state_dict().values(), strict=True)
         same.append(all(torch.equal(a, b) for a, b in pairs))
     return same[0], same[1]

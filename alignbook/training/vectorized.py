@@ -58,6 +58,7 @@ from alignbook.training.common import (
 from alignbook.training.kernels import AlignmentStep, LaneAdamW
 from alignbook.training.results import FitResult
 from alignbook.training.seeding import batch_indices, branch_seed
+from alignbook.training.threads import DEFAULT_THREADS, limited_threads
 
 # Budget for one group of runs trained together, and the bytes per run per batch example it is split by.
 GROUP_MEMORY_BYTES = 1 << 30
@@ -540,7 +541,7 @@ def _check_runs(lams: Sequence[float], seeds: Sequence[int]) -> tuple[list[float
 
 def fit_many(dataset: PairedDataset, lams: Sequence[float], seeds: Sequence[int],
              config: TrainConfig | None = None, *, keep_representations: bool = False, progress: bool = False,
-             group_runs: int | None = None, **overrides) -> list[FitResult]:
+             group_runs: int | None = None, threads: int = DEFAULT_THREADS, **overrides) -> list[FitResult]:
     """Train runs `(lams[i], seeds[i])` on `dataset` together; return their FitResults in that order.
 
     Each result is what `single.fit(dataset, lams[i], seeds[i], config, on_divergence="mark")` returns, to
@@ -549,8 +550,17 @@ def fit_many(dataset: PairedDataset, lams: Sequence[float], seeds: Sequence[int]
     others go on. `config` and keyword `overrides` as in `single.fit`; only `encoder="mlp"` with a fixed
     temperature can be vectorised (else ValueError: use `single.fit`). Runs are trained in groups of at most
     `group_runs` (default `max_group_runs(config.batch_size)`, the memory guard); `time_s` of a run is its
-    group's training time divided by the group size, plus its own measurement time.
+    group's training time divided by the group size, plus its own measurement time. Trains on `threads` torch
+    and BLAS threads (default one, whoever calls it) and restores the caller's settings afterwards.
     """
+    with limited_threads(threads):
+        return _fit_many(dataset, lams, seeds, config, keep_representations=keep_representations,
+                         progress=progress, group_runs=group_runs, **overrides)
+
+
+def _fit_many(dataset: PairedDataset, lams: Sequence[float], seeds: Sequence[int], config: TrainConfig | None,
+              *, keep_representations: bool, progress: bool, group_runs: int | None,
+              **overrides) -> list[FitResult]:
     config = resolve_config(config, overrides)
     check_vectorizable(config)
     lams, seeds = _check_runs(lams, seeds)
