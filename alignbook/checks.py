@@ -1,10 +1,25 @@
-"""Input validation shared by every module: each failure names the parameter and says what to do."""
+"""Input validation shared by every module: each failure names the parameter and says what to do.
+
+Every bound a parameter has is defined here once (`MAX_SEED`, `MAX_DEPTH`, `MAX_REDUNDANCY`) and checked by
+one function (`check_seed`, `check_depth`, `check_redundancy`, `check_lam`), so the notebook parameters, the
+sweep specs and the public functions accept exactly the same values. Public functions validate their
+input at the boundary; the functions they call trust it.
+"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+# Seeds feed numpy's SeedSequence, default_rng and torch.manual_seed; 32 bits is what all of them accept and
+# what the legacy generators the synthetic study reproduces (np.random.seed) require.
+MAX_SEED = 2**32 - 1
+# Heterogeneity depth of the synthetic generator (tanh layers of modality 2's frozen map): deeper maps only
+# saturate the tanh further, and 16 is far beyond the studied 0..4.
+MAX_DEPTH = 16
+# Redundancy of the synthetic generator: how many of its 8 shared bits the label depends on.
+MAX_REDUNDANCY = 8
 
 
 def fail(param: str, problem: str, hint: str = "") -> None:
@@ -26,6 +41,7 @@ def is_number(value) -> bool:
 
 
 def check_nonnegative(param: str, value: float) -> float:
+    """Return `value` as a float after checking it is a finite number >= 0."""
     if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
         fail(param, f"expected a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(float(value)) or value < 0:
@@ -34,18 +50,39 @@ def check_nonnegative(param: str, value: float) -> float:
 
 
 def check_positive_int(param: str, value: int) -> int:
+    """Return `value` as an int after checking it is an integer > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         fail(param, f"must be a positive integer, got {value!r}")
     return int(value)
 
 
 def check_int_range(param: str, value: int, low: int, high: int) -> int:
-    """Check low <= value <= high for an integer value."""
+    """Return `value` as an int after checking it is an integer with low <= value <= high."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         fail(param, f"must be an integer in {low}..{high}, got {value!r}")
     if not low <= value <= high:
         fail(param, f"must be in {low}..{high}, got {value!r}")
     return int(value)
+
+
+def check_lam(param: str, value: float) -> float:
+    """An alignment weight `lam`: a finite number >= 0 (0 is independent training); returned as a float."""
+    return check_nonnegative(param, value)
+
+
+def check_seed(param: str, value: int) -> int:
+    """A seed: an integer in 0..MAX_SEED, returned as an int."""
+    return check_int_range(param, value, 0, MAX_SEED)
+
+
+def check_depth(param: str, value: int) -> int:
+    """A heterogeneity depth of the synthetic generator: an integer in 0..MAX_DEPTH, returned as an int."""
+    return check_int_range(param, value, 0, MAX_DEPTH)
+
+
+def check_redundancy(param: str, value: int) -> int:
+    """A redundancy level of the synthetic generator: an integer in 0..MAX_REDUNDANCY, returned as an int."""
+    return check_int_range(param, value, 0, MAX_REDUNDANCY)
 
 
 def to_numpy(param: str, array) -> np.ndarray:
@@ -59,6 +96,7 @@ def to_numpy(param: str, array) -> np.ndarray:
 
 
 def check_finite(param: str, array: np.ndarray) -> np.ndarray:
+    """Return `array` after checking that a numeric array holds no NaN or infinite value."""
     if np.issubdtype(array.dtype, np.number) and not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         fail(param, f"contains {bad} non-finite values (NaN or inf)", "clean or impute them before use")
@@ -88,26 +126,17 @@ def check_parameters(**values) -> None:
     must stop the notebook in its first cell with a message naming the parameter, not deep in training.
     Names outside the fixed vocabulary are not checked here.
     """
-    def redundancy_check(param, v):
-        check_int_range(param, v, 0, 8)
-
-    def depth_check(param, v):
-        check_int_range(param, v, 0, 16)
-
-    def seed_check(param, v):
-        check_int_range(param, v, 0, 2**32 - 1)
-
     def positive_number(param, v):
         if check_nonnegative(param, v) == 0:
             fail(param, f"must be > 0, got {v!r}")
 
     scalar_rules = {
-        "lam": check_nonnegative, "redundancy": redundancy_check, "depth": depth_check,
-        "seed": seed_check, "num_epochs": check_positive_int, "n_samples": check_positive_int,
+        "lam": check_lam, "redundancy": check_redundancy, "depth": check_depth,
+        "seed": check_seed, "num_epochs": check_positive_int, "n_samples": check_positive_int,
         "batch_size": check_positive_int, "lr": positive_number, "temperature": positive_number,
     }
-    list_rules = {"lams": check_nonnegative, "redundancies": redundancy_check, "depths": depth_check,
-                  "seeds": seed_check}
+    list_rules = {"lams": check_lam, "redundancies": check_redundancy, "depths": check_depth,
+                  "seeds": check_seed}
     for name, value in values.items():
         if name in scalar_rules:
             scalar_rules[name](name, value)

@@ -68,10 +68,12 @@ class TrainConfig:
             fail("weight_decay", f"must be a number >= 0, got {self.weight_decay!r}")
 
     def to_dict(self) -> dict:
+        """Every field as plain data (what `from_dict` reads back and cache keys hash)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
+        """A config from a mapping of field names to values; unknown names and bad values fail."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -79,6 +81,7 @@ class TrainConfig:
         return cls(**values)
 
     def replace(self, **changes) -> TrainConfig:
+        """A copy with the given fields changed (validated like a new config); unknown names fail."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             fail(unknown[0], "is not a training option")

@@ -105,3 +105,19 @@ def test_submodules_are_found_without_a_list_and_unknown_names_fail():
     assert alignbook.sweep.run_sweep is importlib.import_module("alignbook.sweep.run").run_sweep
     with pytest.raises(AttributeError, match="no_such_module"):
         alignbook.no_such_module  # noqa: B018
+
+
+def test_no_private_name_is_imported_across_modules():
+    import ast
+    from pathlib import Path
+
+    root = Path(alignbook.__file__).resolve().parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level or str(node.module).startswith("alignbook"):
+                found += [f"{path.relative_to(root)}: {alias.name}" for alias in node.names
+                          if alias.name.startswith("_")]
+    assert not found

@@ -140,22 +140,25 @@ def test_groups_do_not_change_results(dataset):
         assert abs(a.acc1 - b.acc1) <= ACC_TOL and abs(a.acc2 - b.acc2) <= ACC_TOL
 
 
-def test_batched_info_nce_matches_reference():
+def test_alignment_kernel_matches_the_reference_info_nce():
     from alignbook.models.alignment import info_nce
-    from alignbook.training.kernels import batched_info_nce
+    from alignbook.training.kernels import AlignmentStep
 
     generator = torch.Generator().manual_seed(0)
     for temperature in (0.1, 0.01):  # the plain-exp path and the shifted one
         p1 = torch.randn(3, 32, 6, generator=generator, dtype=torch.float64, requires_grad=True)
         p2 = torch.randn(3, 32, 6, generator=generator, dtype=torch.float64, requires_grad=True)
         weights = torch.tensor([0.0, 0.5, 2.0], dtype=torch.float64)
-        loss = batched_info_nce(p1, p2, temperature, chunk=2)
-        grad1, grad2 = torch.autograd.grad((weights * loss).sum(), (p1, p2))
+        # the trainer's layout: lanes (run a, modality m) at 2a + m - 1, projections stored by column
+        lanes = torch.stack([p1, p2], dim=1).detach().reshape(6, 32, 6).transpose(1, 2).contiguous()
+        step = AlignmentStep(3, 6, 32, temperature, chunk=2, dtype=torch.float64)
+        loss = step(lanes, weights)
+        grad = step.grad.view(3, 2, 6, 32).transpose(2, 3)  # back to (run, modality, batch, dim)
         reference = torch.stack([info_nce(p1[a], p2[a], temperature) for a in range(3)])
         ref1, ref2 = torch.autograd.grad((weights * reference).sum(), (p1, p2))
-        assert torch.allclose(loss, reference, atol=1e-10)
-        assert torch.allclose(grad1, ref1, atol=1e-10) and torch.allclose(grad2, ref2, atol=1e-10)
-        assert torch.count_nonzero(grad1[0]) == 0  # weight 0: exactly zero gradient
+        assert torch.allclose(loss, reference.detach(), atol=1e-10)
+        assert torch.allclose(grad[:, 0], ref1, atol=1e-10) and torch.allclose(grad[:, 1], ref2, atol=1e-10)
+        assert torch.count_nonzero(grad[0]) == 0  # weight 0: exactly zero gradient
 
 
 @pytest.mark.parametrize("lams, seeds, overrides, match", [
@@ -173,6 +176,22 @@ def test_bad_input(dataset, lams, seeds, overrides, match):
 
     with pytest.raises(ValueError, match=match):
         fit_many(dataset, lams, seeds, CONFIG, **overrides)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"encoder": "transformer"}, {"learn_temperature": True},
+                                       {"lam_schedule": "linear", "schedule_epochs": 2}])
+def test_the_sweep_vectorises_exactly_what_fit_many_accepts(dataset, overrides):
+    from alignbook.sweep import vectorization_blocker
+    from alignbook.training.vectorized import fit_many
+
+    config = CONFIG.replace(num_epochs=1, eval_max_samples=50, **overrides)
+    blocker = vectorization_blocker(config)
+    if blocker:
+        with pytest.raises(ValueError, match="single.fit") as error:
+            fit_many(dataset, [1.0], [0], config)
+        assert str(error.value).startswith(blocker)
+    else:
+        assert fit_many(dataset, [1.0], [0], config)[0].ok
 
 
 def test_bad_group_size(dataset):

@@ -83,6 +83,7 @@ def _failed_counts(table, keys: list[str]) -> pd.Series | None:
 
 
 def check_unique(table: pd.DataFrame, keys: list[str]) -> None:
+    """Fail when `table` has more than one row for some combination of the `keys` columns."""
     duplicated = table.duplicated(subset=keys)
     if duplicated.any():
         fail("table", f"has {int(duplicated.sum())} duplicate row(s) for ({', '.join(keys)})",

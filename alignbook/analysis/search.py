@@ -29,6 +29,7 @@ class LamSearchResult:
     history: list[tuple[float, float, int]] = field(default_factory=list)
 
     def history_frame(self) -> pd.DataFrame:
+        """The evaluations as a table with columns lam, value, resource, in the order made."""
         return pd.DataFrame(self.history, columns=["lam", "value", "resource"])
 
 

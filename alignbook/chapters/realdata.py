@@ -129,6 +129,7 @@ def check_optional_path(param: str, value) -> str:
 
 
 def check_fraction(param: str, value) -> float:
+    """Return `value` as a float after checking it is a number in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         fail(param, f"must be a number in [0, 1], got {value!r}")
     return float(value)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alignbook.checks import check_finite, check_int_range, check_same_rows, fail, to_numpy
+from alignbook.checks import check_finite, check_same_rows, check_seed, fail, to_numpy
 
 TASKS = ("classification", "regression")
 
@@ -33,6 +33,7 @@ class PairedSplit:
         return int(self.y.shape[0])
 
     def subset(self, index: np.ndarray) -> PairedSplit:
+        """The examples at `index` (an index or boolean array) of all three arrays, as a new split."""
         return PairedSplit(self.x1[index], self.x2[index], self.y[index])
 
 
@@ -62,6 +63,7 @@ class PairedDataset:
 
     @property
     def splits(self) -> dict[str, PairedSplit]:
+        """The three splits by name: train, valid, test."""
         return {"train": self.train, "valid": self.valid, "test": self.test}
 
     @property
@@ -223,7 +225,7 @@ def from_arrays(
     """
     if task not in TASKS:
         fail("task", f"must be one of {TASKS}, got {task!r}")
-    seed = check_int_range("seed", seed, 0, 2**32 - 1)
+    seed = check_seed("seed", seed)
     split_sizes(MIN_SAMPLES, tuple(split))  # validates `split` before the data
     x1, x2 = _check_features("x1", x1), _check_features("x2", x2)
     y = to_numpy("y", y)

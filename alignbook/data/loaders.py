@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alignbook.checks import check_finite, check_int_range, fail
+from alignbook.checks import check_finite, check_seed, fail
 from alignbook.data.container import (
     TASKS,
     PairedDataset,
@@ -368,7 +368,7 @@ def load_avmnist(folder, seed: int = 0, flat_image: bool = False) -> PairedDatas
     modality is z-scored with one mean and standard deviation of the train split (pixels share one scale).
     """
     folder = Path(folder)
-    seed = check_int_range("seed", seed, 0, 2**32 - 1)
+    seed = check_seed("seed", seed)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder; expected the AV-MNIST folder with image/, audio/ "
                                 "and {train,test}_labels.npy")

@@ -70,6 +70,7 @@ def dataset_kinds() -> list[str]:
 
 
 def builder_for(kind: str) -> Callable[..., PairedDataset]:
+    """The builder callable of a registered `kind` (imported on first use); unknown kinds fail."""
     if kind not in _BUILDERS:
         fail("dataset.kind", f"unknown dataset kind {kind!r}", f"known kinds: {', '.join(dataset_kinds())}")
     return _BUILDERS[kind].resolve(kind)

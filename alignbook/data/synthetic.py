@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from alignbook.checks import check_int_range, fail
+from alignbook.checks import check_depth, check_int_range, check_redundancy, check_seed, fail
 from alignbook.data.container import PairedDataset, PairedSplit, split_indices, split_sizes, standardize
 from alignbook.info import exact
 
@@ -58,7 +58,7 @@ class LabelModel:
 
 def unique_counts(redundancy: int) -> tuple[int, int]:
     """(u1, u2): how many unique bits of each modality the label uses at this redundancy."""
-    r = check_int_range("redundancy", redundancy, 0, NUM_SHARED)
+    r = check_redundancy("redundancy", redundancy)
     u1 = (NUM_RELEVANT - r) // 2
     return u1, NUM_RELEVANT - r - u1
 
@@ -136,7 +136,7 @@ def exact_joint(redundancy: int) -> np.ndarray:
     square linear map and tanh are), so none of these quantities depends on the depth or on
     standardisation either. Returned read-only (it is cached).
     """
-    return _exact_joint(check_int_range("redundancy", redundancy, 0, NUM_SHARED))
+    return _exact_joint(check_redundancy("redundancy", redundancy))
 
 
 @functools.cache
@@ -172,7 +172,7 @@ def exact_info(redundancy: int, pid: bool = True) -> dict:
     take seconds per level (cached per process). All from `exact_joint` (whose docstring says why its
     smaller joint gives the full data's values).
     """
-    r = check_int_range("redundancy", redundancy, 0, NUM_SHARED)
+    r = check_redundancy("redundancy", redundancy)
     values = dict(_exact_info(r))
     if pid:
         values.update(_exact_pid(r))
@@ -185,8 +185,8 @@ def frozen_map(depth: int = 1, transform_seed: int = 0) -> torch.nn.Sequential:
 
     PyTorch's default initialisation, drawn from `transform_seed` without touching the global torch RNG.
     """
-    depth = check_int_range("depth", depth, 0, 10**6)
-    transform_seed = check_int_range("transform_seed", transform_seed, 0, 2**63 - 1)
+    depth = check_depth("depth", depth)
+    transform_seed = check_seed("transform_seed", transform_seed)
     width = NUM_SHARED + NUM_UNIQUE
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(transform_seed)
@@ -217,16 +217,16 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
                  ) -> PairedDataset:
     """Sample the synthetic study's paired dataset.
 
-    `redundancy` (0..8) is the number of shared label-relevant bits; `depth` (>= 0) the depth of modality 2's
+    `redundancy` (0..8) is the number of shared label-relevant bits; `depth` (0..16) the depth of modality 2's
     frozen map (`frozen_map(depth, transform_seed)`); `seed` decides the samples and the split. The split is
     stratified by class (`split` fractions of train / valid / test), and both modalities are z-scored with
     their train split's mean and standard deviation. `info` holds `exact_info(redundancy, pid=False)`.
     """
-    r = check_int_range("redundancy", redundancy, 0, NUM_SHARED)
-    depth = check_int_range("depth", depth, 0, 10**6)
+    r = check_redundancy("redundancy", redundancy)
+    depth = check_depth("depth", depth)
     n_samples = check_int_range("n_samples", n_samples, MIN_SAMPLES, 10**9)
-    seed = check_int_range("seed", seed, 0, 2**63 - 1)
-    transform_seed = check_int_range("transform_seed", transform_seed, 0, 2**63 - 1)
+    seed = check_seed("seed", seed)
+    transform_seed = check_seed("transform_seed", transform_seed)
     try:
         split = tuple(float(f) for f in split)
     except (TypeError, ValueError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignbook.checks import check_int_range, check_positive_int, check_same_rows, fail, to_numpy
+from alignbook.checks import check_int_range, check_positive_int, check_same_rows, check_seed, fail, to_numpy
 from alignbook.info.exact import broja_batch, log_base, pid_from_solution
 
 ESTIMATE_KEYS = ("redundancy", "unique1", "unique2", "synergy", "mi_x1_y", "mi_x2_y", "mi_x1x2_y")
@@ -146,7 +146,7 @@ def estimate_pid(x1, x2, y, n_clusters=(8, 8), n_components: int = 4, n_bootstra
     k1, k2 = (check_int_range("n_clusters", k, 1, 4096) for k in n_clusters)
     n_components = check_positive_int("n_components", n_components)
     n_bootstrap = check_int_range("n_bootstrap", n_bootstrap, 0, 100_000)
-    seed = check_int_range("seed", seed, 0, 2**63 - 1)
+    seed = check_seed("seed", seed)
     if not (isinstance(ci, (int, float)) and 0 < ci < 1):
         fail("ci", f"must be a number in (0, 1), got {ci!r}")
     scale = log_base(base)

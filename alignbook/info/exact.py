@@ -59,6 +59,7 @@ def check_joint(p, ndim: int, param: str = "p") -> np.ndarray:
 
 
 def log_base(base) -> float:
+    """The natural log of the unit `base` ("e" or a number > 0 other than 1): nats are divided by it."""
     if isinstance(base, str) and base == "e":
         return 1.0
     if isinstance(base, (int, float)) and not isinstance(base, bool) and base > 0 and base != 1:
@@ -390,6 +391,8 @@ def broja_batch(joints: np.ndarray, tol: float, max_iterations: int) -> list[Bro
 
 
 def pid_from_solution(p: np.ndarray, q: np.ndarray, value: float) -> dict:
+    """The PID (dict of redundancy, unique1, unique2, synergy and the mutual informations, nats) of the
+    joint `p[x1, x2, y]` from the BROJA optimum `q` and its value `I_q(X1,X2;Y)`."""
     mi1 = _mutual_information(p.sum(1))
     mi2 = _mutual_information(p.sum(0))
     mi12 = _mutual_information(p.reshape(-1, p.shape[2]))

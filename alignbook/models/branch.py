@@ -45,6 +45,7 @@ class MLPEncoder(nn.Module):
         return x.reshape(x.shape[0], -1) if x.dim() > 2 else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation `z` (batch, repr_dim) of inputs `x` (batch, ...), flattened if needed."""
         h = self._flatten(x)
         for layer in self.hidden:
             h = torch.relu(layer(h))

@@ -123,16 +123,20 @@ class RunCache:
     """One JSON (+ npz) entry per run under `<root>/runs/<key[:2]>/`."""
 
     def __init__(self, root: Path):
+        """A cache rooted at the folder `root` (created on first write)."""
         self.root = Path(root)
         self.runs_dir = self.root / "runs"
 
     def json_path(self, key: str) -> Path:
+        """Where the JSON entry of run `key` lives."""
         return self.runs_dir / key[:2] / f"{key}.json"
 
     def npz_path(self, key: str) -> Path:
+        """Where the representations of run `key` live (when kept)."""
         return self.runs_dir / key[:2] / f"{key}.npz"
 
     def check_writable(self) -> None:
+        """Fail before any training when the cache folder cannot be written."""
         check_writable(self.runs_dir, "ALIGNBOOK_CACHE", "cache_dir")
 
     def _fingerprint_path(self, kind: str, params: Mapping) -> Path:
@@ -150,6 +154,7 @@ class RunCache:
         return None
 
     def remember_dataset(self, kind: str, params: Mapping, described: Mapping) -> None:
+        """Store what `remembered_dataset` returns for these parameters (deterministic kinds only)."""
         atomic_write(self._fingerprint_path(kind, params), json.dumps(dict(described)).encode())
 
     def write(self, key: str, result: FitResult, inputs: Mapping) -> None:

@@ -91,20 +91,14 @@ def _run_group(task: _GroupTask) -> dict[str, FitResult]:
 
 
 def vectorization_blocker(config: TrainConfig) -> str:
-    """Why runs with `config` cannot be trained together by `fit_many` ('' when they can)."""
-    if config.encoder != "mlp":
-        return f"encoder {config.encoder!r} is not an MLP"
-    if config.learn_temperature:
-        return "the temperature is learned"
-    try:
-        from alignbook.training.vectorized import check_vectorizable
-    except ImportError as exc:
-        return f"alignbook.training.vectorized is unavailable ({exc})"
-    try:
-        check_vectorizable(config)
-    except ValueError as exc:
-        return str(exc)
-    return ""
+    """Why runs with `config` cannot be trained together by `fit_many` ('' when they can).
+
+    `training.vectorized.vectorization_blocker` decides; it is imported on use (it needs torch) and called
+    through this seam, which tests replace.
+    """
+    from alignbook.training.vectorized import vectorization_blocker as blocker
+
+    return blocker(config)
 
 
 def _split_for_workers(tasks: list[_GroupTask], workers: int) -> list[_GroupTask]:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alignbook.checks import fail, is_int, is_number
+from alignbook.checks import check_lam, check_seed, fail, is_int, is_number
 from alignbook.config import TrainConfig
 from alignbook.data.registry import NAME_PATTERN, dataset_kinds
 
@@ -102,19 +102,11 @@ class SweepSpec:
                          f"got {name!r}")
 
         lams = _check_list("lams", values["lams"])
-        for lam in lams:
-            if not is_number(lam):
-                fail("lams", f"expected numbers, got {type(lam).__name__} {lam!r}")
-            if not math.isfinite(float(lam)) or lam < 0:
-                fail("lams", f"every lam must be a finite number >= 0, got {lam!r}")
-        lams = [float(lam) for lam in lams]
+        lams = [check_lam("lams", lam) for lam in lams]
         _check_no_duplicates("lams", lams)
 
         seeds = _check_list("seeds", values["seeds"])
-        for seed in seeds:
-            if not is_int(seed) or seed < 0:
-                fail("seeds", f"expected integers >= 0, got {seed!r}")
-        seeds = [int(s) for s in seeds]
+        seeds = [check_seed("seeds", seed) for seed in seeds]
         _check_no_duplicates("seeds", seeds)
 
         dataset = values.get("dataset") or {}
@@ -147,8 +139,7 @@ class SweepSpec:
             fail("dataset.kind", "dataset_grid is given but dataset names no kind")
 
         data_seed = values.get("data_seed", 0)
-        if not is_int(data_seed) or data_seed < 0:
-            fail("data_seed", f"must be an integer >= 0, got {data_seed!r}")
+        check_seed("data_seed", data_seed)
         if "data_seed" in values and ("seed" in dataset or "seed" in grid):
             fail("data_seed", "the data seed is also given as dataset parameter 'seed'; give it in one place")
 
@@ -189,15 +180,18 @@ class SweepSpec:
                 "keep_representations": self.keep_representations, "data_seed": self.data_seed}
 
     def to_yaml(self) -> str:
+        """The spec as YAML text that `from_yaml` reads back into an equal spec."""
         import yaml
 
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 
     @property
     def kind(self) -> str | None:
+        """The dataset kind the spec names, or None when `run_sweep` gets the data directly."""
         return self.dataset.get("kind")
 
     def config(self) -> TrainConfig:
+        """The `TrainConfig` of every run: the defaults with the spec's `train` overrides."""
         return TrainConfig.from_dict(self.train)
 
     def grid_points(self) -> list[dict]:

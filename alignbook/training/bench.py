@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from alignbook.checks import check_int_range, check_positive_int
+from alignbook.checks import check_positive_int, check_redundancy
 from alignbook.training.threads import limited_threads
 
 BENCH_LAMS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -157,7 +157,7 @@ def run_benchmark(num_runs: int = 24, redundancy: int = 4, num_epochs: int = 3, 
     from alignbook.training.vectorized import fit_many
 
     num_runs = check_positive_int("num_runs", num_runs)
-    redundancy = check_int_range("redundancy", redundancy, 0, 8)
+    redundancy = check_redundancy("redundancy", redundancy)
     threads = check_positive_int("threads", threads)
     dataset = make_dataset(redundancy, n_samples=check_positive_int("n_samples", n_samples), seed=seed)
     config = TrainConfig(num_epochs=check_positive_int("num_epochs", num_epochs),

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignbook.checks import check_finite, fail
+from alignbook.checks import check_finite, check_seed, fail
 from alignbook.config import TrainConfig
 from alignbook.data.container import PairedDataset
 from alignbook.models.branch import Branch
@@ -36,13 +36,20 @@ def task_loss(output: torch.Tensor, y: torch.Tensor, task: str, reduction: str =
     return F.l1_loss(output.squeeze(-1), y, reduction=reduction)
 
 
-def count_correct(output: torch.Tensor, y: torch.Tensor, task: str) -> tuple[int, int]:
-    """(number correct, number counted): argmax for classification, sign with y != 0 for regression."""
+def count_correct(output: torch.Tensor, y: torch.Tensor, task: str) -> tuple[torch.Tensor, int]:
+    """Correct predictions and the number of examples counted, for one model or for stacked models.
+
+    `output` holds each example's class scores (classification) or single prediction (regression) along
+    dimension 1: `(n, k)` for one model, `(lanes, k, n)` for the vectorised trainer's stacked models;
+    `y` holds the targets, `(n,)` or `(1, n)`. Classification counts argmax hits over all examples;
+    regression counts sign agreements over the examples with `y != 0` (sign accuracy, as the paper
+    reports). Returns the correct counts (a 0-d tensor, or one per lane) and the number counted.
+    """
     if task == "classification":
-        return int((output.argmax(dim=1) == y).sum()), int(y.shape[0])
+        return (output.argmax(dim=1) == y).sum(dim=-1), int(y.shape[-1])
     counted = y != 0
-    agree = torch.sign(output.squeeze(-1)[counted]) == torch.sign(y[counted])
-    return int(agree.sum()), int(counted.sum())
+    agree = (torch.sign(output[:, 0]) == torch.sign(y)) & counted
+    return agree.sum(dim=-1), int(counted.sum())
 
 
 class _EvalMode:
@@ -76,7 +83,7 @@ def evaluate(branch: Branch, x, y, task: str) -> tuple[float, float]:
             yb = y[start : start + EVAL_CHUNK]
             loss_sum += float(task_loss(output, yb, task, reduction="sum"))
             c, n = count_correct(output, yb, task)
-            correct, counted = correct + c, counted + n
+            correct, counted = correct + int(c), counted + n
     accuracy = correct / counted if counted else float("nan")
     return accuracy, loss_sum / max(len(y), 1)
 
@@ -97,12 +104,14 @@ def representations(branch: Branch, x, layers: bool = False) -> np.ndarray | lis
 
 
 def as_tensor(x) -> torch.Tensor:
+    """`x` (numpy array or tensor) as a float32 tensor, without a copy when it already is one."""
     if torch.is_tensor(x):
         return x.float()
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
 def as_target(y, task: str) -> torch.Tensor:
+    """Targets `y` as a tensor: int64 class codes (classification) or float32 values (regression)."""
     if torch.is_tensor(y):
         return y.long() if task == "classification" else y.float()
     dtype = np.int64 if task == "classification" else np.float32
@@ -110,6 +119,7 @@ def as_target(y, task: str) -> torch.Tensor:
 
 
 def resolve_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """`config` (None: the defaults) with keyword `overrides` applied; a non-TrainConfig `config` fails."""
     if config is None:
         config = TrainConfig()
     elif not isinstance(config, TrainConfig):
@@ -118,12 +128,13 @@ def resolve_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
 
 
 def check_run_args(dataset, seed) -> int:
+    """Validate a trainer's `dataset` (a PairedDataset with finite values and non-empty train and valid
+    splits) and `seed` (`checks.check_seed`); return the seed as an int."""
     if not isinstance(dataset, PairedDataset):
         fail("dataset", f"must be an alignbook.data.PairedDataset, got {type(dataset).__name__}",
              "build one with alignbook.data.synthetic.make_dataset or "
              "PairedDataset(train, valid, test, task)")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        fail("seed", f"must be an integer >= 0, got {seed!r}")
+    seed = check_seed("seed", seed)
     for split_name, split in dataset.splits.items():
         for array_name in ("x1", "x2", "y"):
             array = getattr(split, array_name)
@@ -134,9 +145,11 @@ def check_run_args(dataset, seed) -> int:
 
 
 def out_dim(dataset: PairedDataset) -> int:
+    """Width of a task head for `dataset`: its number of classes, or 1 for regression."""
     return int(dataset.num_classes) if dataset.task == "classification" else 1
 
 
 def divergence_message(where: str, what: str, value: float, lam: float, config: TrainConfig) -> str:
+    """The error text of a run whose `what` became `value` at `where`, with the hint both trainers give."""
     return (f"training diverged at {where}: {what} is {value} (lam={lam}, lr={config.lr}). "
             "Lower lam or lr, or raise grad_clip")

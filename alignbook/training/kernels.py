@@ -1,15 +1,20 @@
 """Hand-written kernels of the vectorised trainer: the batched symmetric InfoNCE and AdamW on flat buffers.
 
-Both exist for speed only and reproduce library arithmetic: `InfoNCEKernel` equals
-`alignbook.models.alignment.info_nce` to float rounding (values and gradients; `batched_info_nce` exposes it
-to autograd so tests can compare), and `LaneAdamW` performs torch's single-tensor AdamW operations in the
+Both exist for speed only and reproduce library arithmetic: `AlignmentStep` (the `InfoNCEKernel` plus the
+backward of the L2 normalisation) equals the reference `alignbook.models.alignment.info_nce` to float
+rounding in values and gradients, and `LaneAdamW` performs torch's single-tensor AdamW operations in the
 same order, so equal gradients give bit-for-bit equal parameters. Tests guard both equalities.
 
-The symmetric InfoNCE (`InfoNCEKernel`, used by `AlignmentStep` and by `batched_info_nce` for autograd
-users) takes one exp (as exp2 of base-2 logits: three times faster) of the B x B logits for both directions
-and forms its gradient in the forward: three `p x B x B` products in all, the fewest the loss allows, never
-materialising the softmaxes; it works through the runs in chunks whose logits stay in cache
-(`INFO_NCE_CHUNK_BYTES`). It is about 40 % of a vectorised step.
+The one-run trainer keeps its own fused InfoNCE (`models.alignment.symmetric_info_nce`, which also gives
+the gradient of a learned temperature): the two agree to float rounding, not bit for bit, and switching
+either trainer to the other's arithmetic would move every published run by the rounding that training
+amplifies.
+
+The symmetric InfoNCE (`InfoNCEKernel`, used by `AlignmentStep`) takes one exp (as exp2 of base-2 logits:
+three times faster) of the B x B logits for both directions and forms its gradient in the forward: three
+`p x B x B` products in all, the fewest the loss allows, never materialising the softmaxes; it works
+through the runs in chunks whose logits stay in cache (`INFO_NCE_CHUNK_BYTES`). It is about 40 % of a
+vectorised step.
 """
 
 from __future__ import annotations
@@ -18,9 +23,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-
-from alignbook.checks import fail
 
 # Logits of this many bytes are processed at once by InfoNCEKernel: small enough to stay in cache between
 # the passes over them (exp, sums, scaling, two products), large enough to amortise per-operation overhead.
@@ -97,48 +99,9 @@ class InfoNCEKernel:
         torch.bmm(a, grad_s, out=grad_b)
 
 
-class _BatchedInfoNCE(torch.autograd.Function):
-    """Symmetric InfoNCE of A runs on unit projections stored by column `(A, p, B)`: `InfoNCEKernel` under
-    autograd. The gradients are formed in the forward, a chunk of runs at a time; the backward only scales
-    them by each run's incoming gradient, so a run with weight 0 gets an exactly zero gradient."""
-
-    @staticmethod
-    def forward(ctx, u1, u2, temperature: float, chunk: int):
-        runs, dim, batch = u1.shape
-        kernel = InfoNCEKernel(chunk, dim, batch, temperature, u1.dtype)
-        loss, grad1, grad2 = torch.empty(runs, dtype=u1.dtype), torch.empty_like(u1), torch.empty_like(u2)
-        for start in range(0, runs, chunk):
-            stop = min(start + chunk, runs)
-            kernel(u1[start:stop], u2[start:stop], loss[start:stop], grad1[start:stop], grad2[start:stop])
-        ctx.save_for_backward(grad1, grad2)
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_loss):
-        grad1, grad2 = ctx.saved_tensors
-        weight = grad_loss[:, None, None]
-        return grad1 * weight, grad2 * weight, None, None
-
-
 def info_nce_chunk(batch: int) -> int:
+    """How many runs' B x B logits fit in `INFO_NCE_CHUNK_BYTES` (at least one)."""
     return max(1, INFO_NCE_CHUNK_BYTES // (4 * batch * batch))
-
-
-def batched_info_nce(p1: torch.Tensor, p2: torch.Tensor, temperature: float,
-                     chunk: int | None = None) -> torch.Tensor:
-    """Symmetric InfoNCE of each of A runs: `p1`, `p2` are `(A, B, p)` projections; returns the `(A,)` losses.
-
-    Equal (to float rounding, values and gradients) to `alignment.info_nce(p1[a], p2[a], temperature)` for
-    every run a. `chunk` runs are processed at once (default: as many as fit in `INFO_NCE_CHUNK_BYTES`).
-    """
-    if p1.dim() != 3 or p1.shape != p2.shape:
-        fail("p1/p2", f"must be two (runs, batch, dim) tensors of the same shape, got {tuple(p1.shape)} "
-                      f"and {tuple(p2.shape)}")
-    if not math.isfinite(temperature) or temperature <= 0:
-        fail("temperature", f"must be a finite number > 0, got {temperature!r}")
-    chunk = info_nce_chunk(p1.shape[1]) if chunk is None else int(chunk)
-    u1, u2 = F.normalize(p1.transpose(1, 2), dim=1), F.normalize(p2.transpose(1, 2), dim=1)
-    return _BatchedInfoNCE.apply(u1, u2, float(temperature), max(1, min(chunk, p1.shape[0])))
 
 
 class AlignmentStep:
@@ -151,17 +114,22 @@ class AlignmentStep:
     is allocated per step except a few (A, B) rows.
     """
 
-    def __init__(self, runs: int, dim: int, batch: int, temperature: float):
-        self.chunk = chunk = max(1, min(runs, info_nce_chunk(batch)))
-        self.kernel = InfoNCEKernel(chunk, dim, batch, temperature)
-        self.unit = torch.empty(2 * runs, dim, batch)
-        self.work = torch.empty(2 * runs, dim, batch)
-        self.norms = torch.empty(2 * runs, 1, batch)
-        self.dots = torch.empty(2 * runs, 1, batch)
-        self.grad = torch.empty(2 * runs, dim, batch)
-        self.loss = torch.empty(runs)
+    def __init__(self, runs: int, dim: int, batch: int, temperature: float, chunk: int | None = None,
+                 dtype: torch.dtype = torch.float32):
+        """Buffers for up to `runs` runs of `batch` projections of size `dim`; `chunk` runs go through the
+        kernel at once (default: as many as `INFO_NCE_CHUNK_BYTES` allows); `dtype` float32 in training."""
+        chunk = info_nce_chunk(batch) if chunk is None else int(chunk)
+        self.chunk = chunk = max(1, min(runs, chunk))
+        self.kernel = InfoNCEKernel(chunk, dim, batch, temperature, dtype)
+        self.unit = torch.empty(2 * runs, dim, batch, dtype=dtype)
+        self.work = torch.empty(2 * runs, dim, batch, dtype=dtype)
+        self.norms = torch.empty(2 * runs, 1, batch, dtype=dtype)
+        self.dots = torch.empty(2 * runs, 1, batch, dtype=dtype)
+        self.grad = torch.empty(2 * runs, dim, batch, dtype=dtype)
+        self.loss = torch.empty(runs, dtype=dtype)
 
     def __call__(self, p: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The `(A,)` losses of projections `p` `(2A, dim, B)`; the weighted gradient is left in `grad`."""
         lanes, dim, batch = p.shape
         runs = lanes // 2
         unit, work, norms, grad = self.unit[:lanes], self.work[:lanes], self.norms[:lanes], self.grad[:lanes]

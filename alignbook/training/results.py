@@ -42,6 +42,7 @@ class FitResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the run finished (`status == "ok"`); a failed run carries NaN scores."""
         return self.status == "ok"
 
     def summary(self) -> dict:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from alignbook.checks import check_nonnegative, fail
+from alignbook.checks import check_lam, fail
 from alignbook.config import TrainConfig
 from alignbook.data.container import PairedDataset
 from alignbook.models.alignment import ContrastiveAligner
@@ -201,7 +201,7 @@ def fit(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainCo
 def _fit(dataset: PairedDataset, lam: float, seed: int, config: TrainConfig | None, *,
          keep_representations: bool, on_divergence: str, progress: bool, **overrides) -> FitResult:
     config = resolve_config(config, overrides)
-    lam = check_nonnegative("lam", lam)
+    lam = check_lam("lam", lam)
     seed = check_run_args(dataset, seed)
     if on_divergence not in DIVERGENCE_MODES:
         fail("on_divergence", f"must be one of {DIVERGENCE_MODES}, got {on_divergence!r}")
@@ -259,7 +259,7 @@ def train_branches(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, conf
 def _train_branches(dataset: PairedDataset, lam: float, seed: int, config: TrainConfig | None, *,
                     progress: bool, **overrides) -> tuple[Branch, Branch, list[dict]]:
     config = resolve_config(config, overrides)
-    lam = check_nonnegative("lam", lam)
+    lam = check_lam("lam", lam)
     seed = check_run_args(dataset, seed)
     members = [_make_member(dataset, m, seed, config) for m in (1, 2)]
     history: list[dict] = []

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alignbook.checks import check_nonnegative, check_positive_int, fail
+from alignbook.checks import check_lam, check_positive_int, check_seed, fail
 from alignbook.config import TrainConfig
 from alignbook.data.container import PairedDataset
 from alignbook.models.alignment import lam_schedule
@@ -51,6 +51,7 @@ from alignbook.models.branch import build_branch
 from alignbook.training.common import (
     as_target,
     check_run_args,
+    count_correct,
     divergence_message,
     out_dim,
     resolve_config,
@@ -188,15 +189,6 @@ def _task_loss_sums(output: torch.Tensor, y: torch.Tensor, task: str) -> torch.T
     else:
         losses = (output[:, 0] - y).abs()
     return losses.sum(dim=1)
-
-
-def _correct(output: torch.Tensor, y: torch.Tensor, task: str) -> tuple[torch.Tensor, int]:
-    """(correct per lane, number counted), as common.evaluate counts them."""
-    if task == "classification":
-        return (output.argmax(dim=1) == y).sum(dim=1), int(y.shape[-1])
-    counted = y != 0
-    agree = (torch.sign(output[:, 0]) == torch.sign(y)) & counted
-    return agree.sum(dim=1), int(counted.sum())
 
 
 def _relu_backward(grad: torch.Tensor, output: torch.Tensor) -> None:
@@ -447,7 +439,7 @@ class _Group:
             lanes_x = xs[None].expand(self.runs, *xs.shape).reshape(self.lanes, *xs.shape[1:])
             output = _forward(views, lanes_x.transpose(1, 2), self.config.depth)[-1]
             loss_sum += _task_loss_sums(output, ys[None], self.data.task).double()
-            c, k = _correct(output, ys[None], self.data.task)
+            c, k = count_correct(output, ys[None], self.data.task)
             correct += c
             counted += k
         accuracy = correct.double().numpy() / counted if counted else np.full(self.lanes, np.nan)
@@ -502,14 +494,23 @@ class _Group:
 # ---------------------------------------------------------------------------------------------- public API
 
 
+def vectorization_blocker(config: TrainConfig) -> str:
+    """Why `fit_many` cannot train runs with `config`, or '' when it can: the one rule the sweep also asks.
+
+    The hand-written step knows MLP encoders with a fixed temperature only.
+    """
+    if config.encoder != "mlp":
+        return f"config.encoder: fit_many trains MLP encoders only, got {config.encoder!r}"
+    if config.learn_temperature:
+        return "config.learn_temperature: fit_many needs a fixed temperature"
+    return ""
+
+
 def check_vectorizable(config: TrainConfig) -> None:
     """Raise ValueError when runs with `config` cannot be trained by `fit_many` (use `single.fit` instead)."""
-    if config.encoder != "mlp":
-        fail("config.encoder", f"fit_many trains MLP encoders only, got {config.encoder!r}",
-             "train these runs one by one with alignbook.training.single.fit")
-    if config.learn_temperature:
-        fail("config.learn_temperature", "fit_many needs a fixed temperature",
-             "train runs with a learned temperature one by one with alignbook.training.single.fit")
+    blocker = vectorization_blocker(config)
+    if blocker:
+        raise ValueError(f"{blocker} (train these runs one by one with alignbook.training.single.fit)")
 
 
 def max_group_runs(batch_size: int, memory_bytes: int = GROUP_MEMORY_BYTES) -> int:
@@ -532,11 +533,8 @@ def _check_runs(lams: Sequence[float], seeds: Sequence[int]) -> tuple[list[float
                            "itertools.product(lams, seeds)")
     if len(lams) == 0:
         fail("lams", "no runs: lams and seeds are empty")
-    lams = [check_nonnegative(f"lams[{i}]", lam) for i, lam in enumerate(lams)]
-    for i, seed in enumerate(seeds):
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            fail(f"seeds[{i}]", f"must be an integer >= 0, got {seed!r}")
-    return lams, [int(seed) for seed in seeds]
+    lams = [check_lam(f"lams[{i}]", lam) for i, lam in enumerate(lams)]
+    return lams, [check_seed(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)]
 
 
 def fit_many(dataset: PairedDataset, lams: Sequence[float], seeds: Sequence[int],
