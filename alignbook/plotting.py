@@ -354,24 +354,25 @@ def plot_learning_curves(history_by_lam: Mapping):
 
 
 def pca_2d(z) -> tuple[np.ndarray, np.ndarray]:
-    """Projection on the first two principal components (numpy SVD) and their explained-variance shares.
+    """Projection of the rows of `z` (n, d) on their first two principal components, and the share of the
+    variance each explains, by scikit-learn's `PCA` (full SVD).
 
-    Deterministic: each component's sign is fixed so that its largest-magnitude loading is positive.
+    Deterministic: scikit-learn fixes each component's sign so that its largest-magnitude loading is
+    positive. With one feature the second axis is flat (zeros, share 0).
     """
+    from sklearn.decomposition import PCA
+
     z = np.asarray(to_numpy("z", z), dtype=float)
     if z.ndim != 2 or z.shape[0] < 2 or z.shape[1] < 1:
         fail("z", f"must be a 2-D array (samples x features) with at least 2 rows, got shape {z.shape}")
     if not np.all(np.isfinite(z)):
         fail("z", "contains non-finite values (NaN or inf)")
-    centred = z - z.mean(axis=0)
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-    vt = vt[:2]
-    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
-    vt = vt * signs[:, None]
-    total = (singular**2).sum()
-    shares = singular[:2] ** 2 / total if total > 0 else np.zeros(len(vt))
-    projected = centred @ vt.T
-    if projected.shape[1] == 1:  # one feature: a flat second axis
+    n_components = min(2, z.shape[1])
+    if not np.any(z != z[0]):  # constant rows: no direction has variance
+        return np.zeros((len(z), 2)), np.zeros(2)
+    pca = PCA(n_components=n_components, svd_solver="full")
+    projected, shares = pca.fit_transform(z), pca.explained_variance_ratio_
+    if n_components == 1:
         projected = np.column_stack([projected, np.zeros(len(projected))])
         shares = np.append(shares, 0.0)
     return projected, shares

@@ -159,6 +159,19 @@ def _write_ts(path, series, labels, classes=("a", "b"), header_dims=None):
     return path
 
 
+def test_read_ts_equals_sktimes_reader_on_basicmotions():
+    from sktime.datasets import load_from_tsfile
+
+    folder = loaders.basicmotions_folder(None)
+    for part in ("TRAIN", "TEST"):
+        x, labels, classes = read_ts(folder / f"BasicMotions_{part}.ts")
+        x_sktime, y_sktime = load_from_tsfile(str(folder / f"BasicMotions_{part}.ts"),
+                                              return_data_type="numpy3D")
+        np.testing.assert_array_equal(x, x_sktime)
+        assert [label.lower() for label in labels] == list(y_sktime)  # sktime lowercases labels
+        assert classes == ["Standing", "Running", "Walking", "Badminton"]
+
+
 def test_read_ts_parses_multivariate_series(tmp_path):
     series = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)
     x, labels, classes = read_ts(_write_ts(tmp_path / "f.ts", series.tolist(), ["b", "a"]))

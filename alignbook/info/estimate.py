@@ -1,8 +1,9 @@
 """The PID of continuous, high-dimensional paired samples: discretise, then decompose exactly.
 
-Each modality is reduced to its top principal components and clustered by k-means (`discretize`); the plug-in
-joint of the two cluster codes and the class label is decomposed by the exact BROJA solver
-(`alignbook.info.exact`), and bootstrap resamples of the rows give percentile intervals (`estimate_pid`).
+Each modality is reduced to its top principal components and clustered by k-means (`discretize`, with
+scikit-learn's `PCA` and `KMeans`); the plug-in joint of the two cluster codes and the class label is
+decomposed by the exact BROJA solver (`alignbook.info.exact`), and bootstrap resamples of the rows give
+percentile intervals (`estimate_pid`).
 """
 
 from __future__ import annotations
@@ -50,57 +51,38 @@ def _as_matrix(param: str, x) -> np.ndarray:
     return array
 
 
-def _pca(x: np.ndarray, n_components: int) -> np.ndarray:
-    """Project z-scored features on their top principal components (all of them if there are fewer)."""
+def pca_scores(x: np.ndarray, n_components: int) -> np.ndarray:
+    """Scores of the z-scored rows of `x` (n, d) on their top `n_components` principal components, by
+    scikit-learn's `PCA` (full SVD); the z-scored features themselves when there are no more than that."""
+    from sklearn.decomposition import PCA
+
     std = x.std(0)
     z = (x - x.mean(0)) / np.where(std > 0, std, 1.0)
     if z.shape[1] <= n_components:
         return z
-    _, _, vt = np.linalg.svd(z if z.shape[0] < z.shape[1] else z.T @ z, full_matrices=False)
-    return z @ vt[:n_components].T
+    return PCA(n_components=n_components, svd_solver="full").fit_transform(z)
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0, n_init: int = 3, max_iter: int = 100) -> np.ndarray:
-    """Cluster labels (0..k-1) of the rows of x: Lloyd's algorithm from k-means++ starts, best of n_init.
+    """Cluster labels (0..k-1, int array of length n) of the rows of `x` (n, d) by scikit-learn's `KMeans`.
 
-    Deterministic given `seed`. Empty clusters are re-seeded at the point farthest from its centre.
+    Lloyd's algorithm from k-means++ starts, best of `n_init`, at most `max_iter` iterations; `k` is capped
+    at the number of rows. Deterministic given `seed`: the starts are drawn from it, and the clustering runs
+    on one thread, because scikit-learn's multi-threaded sums depend on the number of threads.
     """
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
     x = np.asarray(x, dtype=np.float64)
     k = min(check_positive_int("n_clusters", k), len(x))
-    rng = np.random.default_rng(seed)
-    norms = (x**2).sum(1)
-    best_labels, best_inertia = None, np.inf
-    for _ in range(n_init):
-        centres = [x[rng.integers(len(x))]]
-        closest = ((x - centres[0]) ** 2).sum(1)
-        for _ in range(1, k):
-            total = closest.sum()
-            pick = rng.choice(len(x), p=closest / total) if total > 0 else rng.integers(len(x))
-            centres.append(x[pick])
-            closest = np.minimum(closest, ((x - x[pick]) ** 2).sum(1))
-        centres = np.array(centres)
-        labels = None
-        for _ in range(max_iter):
-            distances = norms[:, None] - 2 * x @ centres.T + (centres**2).sum(1)[None, :]
-            new_labels = distances.argmin(1)
-            if labels is not None and np.array_equal(new_labels, labels):
-                break
-            labels = new_labels
-            counts = np.bincount(labels, minlength=k)
-            sums = np.zeros_like(centres)
-            np.add.at(sums, labels, x)
-            for c in np.flatnonzero(counts == 0):  # empty cluster: move it to the worst-served point
-                far = distances[np.arange(len(x)), labels].argmax()
-                sums[c], counts[c] = x[far], 1
-            centres = sums / counts[:, None]
-        inertia = distances[np.arange(len(x)), labels].sum()
-        if inertia < best_inertia:
-            best_labels, best_inertia = labels, inertia
-    return best_labels
+    random_state = int(np.random.SeedSequence(int(seed)).generate_state(1)[0])  # any seed >= 0 to 32 bits
+    with threadpool_limits(1):
+        model = KMeans(n_clusters=k, n_init=n_init, max_iter=max_iter, random_state=random_state)
+        return model.fit_predict(x)
 
 
 def discretize(x, n_clusters: int, n_components: int = 4, seed: int = 0) -> np.ndarray:
-    """Cluster labels of samples x (n, ...): k-means on the top `n_components` PCA scores of z-scored x.
+    """Cluster labels of samples x (n, ...): `kmeans` on the top `n_components` PCA scores of z-scored x.
 
     Inputs with at most `n_clusters` distinct rows are not clustered: each distinct row gets its own code
     (0..r-1, in sorted order).
@@ -109,7 +91,7 @@ def discretize(x, n_clusters: int, n_components: int = 4, seed: int = 0) -> np.n
     rows, codes = np.unique(matrix, axis=0, return_inverse=True)
     if len(rows) <= n_clusters:
         return codes.reshape(-1)
-    return kmeans(_pca(matrix, n_components), n_clusters, seed=seed)
+    return kmeans(pca_scores(matrix, n_components), n_clusters, seed=seed)
 
 
 def _plugin_joints(codes1, codes2, labels, shape, index_sets) -> np.ndarray:
