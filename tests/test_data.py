@@ -57,6 +57,35 @@ def test_from_arrays_standardises_with_train_statistics_only():
     assert scaled.train.x1.dtype == np.float32
 
 
+def test_from_arrays_n_train_subsamples_training_only():
+    x1, x2, y = _arrays(n=400, classes=4)
+    full = from_arrays(x1, x2, y, seed=2)
+    frequency = np.bincount(full.train.y) / len(full.train)
+    for n in (4, 30, 280):
+        dataset = from_arrays(x1, x2, y, seed=2, n_train=n)
+        assert len(dataset.train) == n and dataset.params["n_train"] == n
+        assert np.abs(np.bincount(dataset.train.y, minlength=4) - n * frequency).max() < 1
+        for split in ("valid", "test"):  # z-scored with the whole training split: identical arrays
+            for array in ("x1", "x2", "y"):
+                assert np.array_equal(getattr(dataset.splits[split], array),
+                                      getattr(full.splits[split], array))
+        rows = {tuple(r) for r in full.train.x1}
+        assert {tuple(r) for r in dataset.train.x1} <= rows
+    regression = from_arrays(x1, x2, y.astype(float) - 1.5, task="regression", seed=2, n_train=1)
+    assert len(regression.train) == 1
+
+
+@pytest.mark.parametrize("n_train, match", [
+    (281, "n_train: is 281 but the training split holds only 280"),
+    (3, r"n_train: must be at least the number of classes \(4\)"),
+    (2.5, "n_train: must be an integer"),
+])
+def test_from_arrays_rejects_bad_n_train(n_train, match):
+    x1, x2, y = _arrays(n=400, classes=4)
+    with pytest.raises(ValueError, match=match):
+        from_arrays(x1, x2, y, n_train=n_train)
+
+
 def test_from_arrays_is_deterministic_under_its_seed():
     x1, x2, y = _arrays()
     assert from_arrays(x1, x2, y, seed=4).fingerprint() == from_arrays(x1, x2, y, seed=4).fingerprint()

@@ -148,6 +148,26 @@ def test_unknown_dataset_parameter_fails_before_training(folders, trainers):
     assert trainers.runs == []
 
 
+def test_n_train_is_a_dataset_grid_axis(folders, trainers, monkeypatch):
+    sizes = []
+    counting = trainers.fit_many
+
+    def fit_many(dataset, lams, seeds, config, **options):
+        sizes.append((len(dataset.train), len(dataset.test)))
+        return counting(dataset, lams, seeds, config, **options)
+
+    monkeypatch.setattr(sweep_run, "_fit_many", fit_many)
+    spec = spec_dict(dataset={"kind": "synthetic", "n_samples": 1024, "redundancy": 4},
+                     dataset_grid={"n_train": [40, 200]}, lams=[0.0, 1.0], seeds=[0])
+    result = run(spec)
+    assert sizes == [(40, 153), (200, 153)]  # 717 / 154 / 153 examples, the same test split
+    assert result.table["n_train"].tolist() == [40] * 4 + [200] * 4
+    assert result.table["dataset"].str.endswith(("n_train=40", "n_train=200")).all()
+    with pytest.raises(ValueError, match="^n_train: is 5000 but the training split holds only 717"):
+        run(dict(spec, dataset_grid={"n_train": [40, 5000]}, name="too_many"))
+    assert trainers.groups == 2  # the bad size stopped the sweep before it trained anything
+
+
 def test_spec_yaml_round_trip_expands_the_grid(folders, tmp_path):
     text = ("name: demo\ndataset: {kind: tiny}\ndataset_grid: {level: [0, 2], depth: [1, 3]}\n"
             "lams: [0, 0.5, 1]\nseeds: [0, 1, 2]\ntrain: {lr: 1e-3}\n")

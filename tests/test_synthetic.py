@@ -167,3 +167,73 @@ def test_exact_functions_validate_redundancy():
     for call in (synthetic.exact_joint, synthetic.exact_info, synthetic.label_model):
         with pytest.raises(ValueError, match="redundancy"):
             call(12)
+
+
+# ------------------------------------------------------------------------------------------ labelled-set size
+
+
+@pytest.fixture(scope="module")
+def by_n_train():
+    return {n: synthetic.make_dataset(6, depth=2, n_samples=4000, seed=3, n_train=n)
+            for n in (4, 37, 500, None)}
+
+
+def test_n_train_keeps_exactly_that_many_stratified_examples(by_n_train):
+    full = by_n_train[None]
+    frequency = np.bincount(full.train.y, minlength=4) / len(full.train)
+    for n in (4, 37, 500):
+        dataset = by_n_train[n]
+        assert len(dataset.train) == n and dataset.params["n_train"] == n
+        assert np.abs(np.bincount(dataset.train.y, minlength=4) - n * frequency).max() < 1
+    assert np.bincount(by_n_train[4].train.y).tolist() == [1, 1, 1, 1]
+    assert "n_train" not in full.params and by_n_train[37].name.endswith("n_train=37")
+
+
+def test_n_train_keeps_validation_and_test_arrays_and_nests_training_sets(by_n_train):
+    full = by_n_train[None]
+    rows = {tuple(row) for row in np.column_stack([full.train.x1, full.train.x2])}
+    previous: set = set()
+    for n in (4, 37, 500):
+        dataset = by_n_train[n]
+        for split in ("valid", "test"):
+            for array in ("x1", "x2", "y"):
+                assert np.array_equal(getattr(dataset.splits[split], array),
+                                      getattr(full.splits[split], array))
+        kept = {tuple(row) for row in np.column_stack([dataset.train.x1, dataset.train.x2])}
+        assert kept <= rows and previous <= kept  # a subset of the training split, nested as n grows
+        previous = kept
+    every = synthetic.make_dataset(6, depth=2, n_samples=4000, seed=3, n_train=len(full.train))
+    assert every.fingerprint() == full.fingerprint()  # all of the training split is the training split
+
+
+@pytest.mark.parametrize("n_train, match", [
+    (45876, "n_train: is 45876 but the training split holds only 45875"),
+    (3, r"n_train: must be at least the number of classes \(4\)"),
+    (0, "n_train: must be at least"),
+    (300.0, "n_train: must be an integer"),
+    ("300", "n_train: must be an integer"),
+    (True, "n_train: must be an integer"),
+])
+def test_bad_n_train_is_refused_before_sampling(n_train, match, monkeypatch):
+    monkeypatch.setattr(synthetic, "sample_latents", lambda *a: pytest.fail("sampled before validating"))
+    with pytest.raises(ValueError, match=match):
+        synthetic.make_dataset(4, n_train=n_train)
+
+
+def test_latents_are_the_bits_behind_each_example(by_n_train):
+    dataset = by_n_train[37]
+    for split in ("train", "test"):
+        bits = synthetic.latents(dataset, split)
+        x1_raw = np.concatenate([bits["xc"], bits["xu1"]], axis=1).astype(np.float64)
+        # modality 1 is the identity map of its bits, z-scored: the sign of each feature is its bit
+        assert np.array_equal(dataset.splits[split].x1 > 0, x1_raw > 0.5)
+        assert np.array_equal(bits["y"], dataset.splits[split].y)
+    roles = synthetic.bit_roles(4)
+    assert list(roles) == list(synthetic.LATENT_NAMES)
+    in_label = [name for name, role in roles.items() if role.endswith(", in label")]
+    assert in_label == ["xc1", "xc2", "xc6", "xc7", "xu1_2", "xu1_3", "xu2_2", "xu2_3"]  # red [7, 2, 1, 6]
+    assert sum(role.endswith(", in label") for role in synthetic.bit_roles(8).values()) == 8
+    with pytest.raises(ValueError, match="dataset: has no synthetic parameters"):
+        synthetic.latents(object())
+    with pytest.raises(ValueError, match="split: must be"):
+        synthetic.latents(dataset, "validation")

@@ -143,6 +143,60 @@ def split_indices(
     return tuple(rng.permutation(np.concatenate(p)) for p in parts)
 
 
+def stratified_order(y: np.ndarray, seed: int) -> np.ndarray:
+    """An order of the rows of `y` whose every prefix is stratified by class.
+
+    Each class's members are shuffled (from `seed`) and member j of a class with N members gets the key
+    `(j + 0.5) / N`; rows are sorted by key, ties by class. A prefix of any length n therefore holds about
+    `n * N / len(y)` members of each class (within a little over one example of it for a handful of
+    classes), and the prefix of n rows is contained in the prefix of every longer one.
+    """
+    rng = np.random.default_rng(seed)
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    keys = np.empty(len(y))
+    for c in range(len(classes)):
+        members = rng.permutation(np.flatnonzero(inverse == c))
+        keys[members] = (np.arange(len(members)) + 0.5) / counts[c]
+    return np.lexsort((inverse, keys))
+
+
+def check_n_train(n_train, available: int, num_classes: int | None) -> int | None:
+    """Validate a labelled-set size: None (keep every training example) or an integer from the number of
+    classes (1 for regression) up to the `available` training examples."""
+    if n_train is None:
+        return None
+    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)):
+        fail("n_train", f"must be an integer number of labelled training examples or None, got "
+                        f"{type(n_train).__name__} {n_train!r}")
+    smallest = int(num_classes) if num_classes else 1
+    if n_train < smallest:
+        what = f"the number of classes ({smallest})" if num_classes else "1"
+        fail("n_train", f"must be at least {what}, got {n_train}")
+    if n_train > available:
+        fail("n_train", f"is {n_train} but the training split holds only {available} examples",
+             "lower n_train, or give the dataset more examples")
+    return int(n_train)
+
+
+def labelled_subset(y_train: np.ndarray, n_train: int, seed: int, stratify: bool = True) -> np.ndarray:
+    """Sorted indices of `n_train` training rows kept as the labelled set: the first `n_train` of
+    `stratified_order(y_train, seed)` (classification), or of a permutation drawn from `seed` (regression).
+
+    Growing `n_train` only adds rows (the subsets are nested), and keeping every row returns every index in
+    order, so the full labelled set is the training split itself.
+    """
+    if stratify:
+        order = stratified_order(y_train, seed)
+    else:
+        order = np.random.default_rng(seed).permutation(len(y_train))
+    return np.sort(order[:n_train])
+
+
+def labelled_seed(seed: int) -> int:
+    """The seed that draws the labelled subset of a dataset built from `seed` (its own stream)."""
+    return int(np.random.SeedSequence([int(seed), 303]).generate_state(1)[0])
+
+
 def standardize(train: np.ndarray, *others: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
     """z-score every array with the train array's per-feature mean and standard deviation."""
     axes = tuple(range(train.ndim - 1))  # per feature: pool over samples (and time steps for sequences)
@@ -208,6 +262,7 @@ def from_arrays(
     name: str = "paired",
     standardize: bool = True,
     info: dict | None = None,
+    n_train: int | None = None,
 ) -> PairedDataset:
     """A `PairedDataset` from the user's own paired arrays: `x1[i]`, `x2[i]` and `y[i]` describe example `i`.
 
@@ -222,6 +277,11 @@ def from_arrays(
     The split is drawn from `seed` (`split_indices`). With `standardize`, each modality is z-scored with the
     train split's mean and standard deviation per last-axis feature (per channel for sequences), so no
     statistic of the valid or test split leaks into training.
+
+    `n_train` keeps only that many labelled training examples (`labelled_subset`: stratified by class for
+    classification, nested as `n_train` grows). Everything else is computed as without it: the same split,
+    z-scored with the statistics of the whole training split (its inputs are there; only labels are scarce),
+    so the validation and test arrays are identical for every `n_train` at the same `seed`.
     """
     if task not in TASKS:
         fail("task", f"must be one of {TASKS}, got {task!r}")
@@ -255,12 +315,17 @@ def from_arrays(
             fail("y", f"regression targets must be numeric, got dtype {y.dtype}")
         y = check_finite("y", y.astype(np.float32))
     parts = split_indices(y, tuple(split), seed, stratify=task == "classification")
+    n_train = check_n_train(n_train, len(parts[0]), num_classes)
     x1s, x2s = [x1[p] for p in parts], [x2[p] for p in parts]
     if standardize:
         x1s, x2s = _zscore(*x1s), _zscore(*x2s)
     else:
         x1s, x2s = [a.astype(np.float32) for a in x1s], [a.astype(np.float32) for a in x2s]
     splits = [PairedSplit(a, b, y[p]) for a, b, p in zip(x1s, x2s, parts, strict=True)]
+    if n_train is not None:
+        kept = labelled_subset(splits[0].y, n_train, labelled_seed(seed), stratify=task == "classification")
+        splits[0] = splits[0].subset(kept)
+        params["n_train"] = n_train
     return PairedDataset(*splits, task=task, num_classes=num_classes, name=name, info=info, params=params)
 
 

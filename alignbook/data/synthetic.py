@@ -18,7 +18,16 @@ import numpy as np
 import torch
 
 from alignbook.checks import check_depth, check_int_range, check_redundancy, check_seed, fail
-from alignbook.data.container import PairedDataset, PairedSplit, split_indices, split_sizes, standardize
+from alignbook.data.container import (
+    PairedDataset,
+    PairedSplit,
+    check_n_train,
+    labelled_seed,
+    labelled_subset,
+    split_indices,
+    split_sizes,
+    standardize,
+)
 from alignbook.info import exact
 
 NUM_SHARED = 8  # bits in xc
@@ -212,15 +221,31 @@ def sample_latents(redundancy: int, n_samples: int, seed: int) -> dict[str, np.n
     return {"xc": xc, "xu1": xu1, "xu2": xu2, "v": v, "y": y.astype(np.int64)}
 
 
+def _split_parts(y: np.ndarray, seed: int, split: tuple[float, float, float],
+                 n_train: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sample indices of the whole training split, the labelled training set, validation and test."""
+    split_seed = int(np.random.SeedSequence([seed, 202]).generate_state(1)[0])
+    pool, valid, test = split_indices(y, split, split_seed, stratify=True)
+    n_train = check_n_train(n_train, len(pool), NUM_CLASSES)
+    train = pool if n_train is None else pool[labelled_subset(y[pool], n_train, labelled_seed(seed))]
+    return pool, train, valid, test
+
+
 def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: int = 0,
-                 transform_seed: int = 0, split: tuple[float, float, float] = (0.7, 0.15, 0.15)
-                 ) -> PairedDataset:
+                 transform_seed: int = 0, split: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                 n_train: int | None = None) -> PairedDataset:
     """Sample the synthetic study's paired dataset.
 
     `redundancy` (0..8) is the number of shared label-relevant bits; `depth` (0..16) the depth of modality 2's
     frozen map (`frozen_map(depth, transform_seed)`); `seed` decides the samples and the split. The split is
     stratified by class (`split` fractions of train / valid / test), and both modalities are z-scored with
     their train split's mean and standard deviation. `info` holds `exact_info(redundancy, pid=False)`.
+
+    `n_train` keeps exactly that many labelled training examples, stratified by class and nested as it grows
+    (`alignbook.data.container.labelled_subset`); None keeps the whole training split. The samples, the
+    split and the z-scoring (with the whole training split's statistics: inputs are plentiful, labels are
+    scarce) do not depend on it, so every `n_train` is scored on the very same validation and test arrays.
+    The latent bits behind every example are returned by `latents(dataset, split)`.
     """
     r = check_redundancy("redundancy", redundancy)
     depth = check_depth("depth", depth)
@@ -231,7 +256,8 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
         split = tuple(float(f) for f in split)
     except (TypeError, ValueError):
         fail("split", f"must be three fractions, got {split!r}")
-    split_sizes(n_samples, split)  # validates the fractions
+    sizes = split_sizes(n_samples, split)  # validates the fractions
+    check_n_train(n_train, sizes[0], NUM_CLASSES)  # before any sampling
 
     latents = sample_latents(r, n_samples, seed)
     x1 = np.concatenate([latents["xc"], latents["xu1"]], axis=1).astype(np.float32)
@@ -240,13 +266,62 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
         x2 = frozen_map(depth, transform_seed)(torch.from_numpy(x2_raw)).numpy()
     y = latents["y"]
 
-    split_seed = int(np.random.SeedSequence([seed, 202]).generate_state(1)[0])
-    parts = split_indices(y, split, split_seed, stratify=True)
+    pool, train, valid, test = _split_parts(y, seed, split, n_train)
     # statistics in float64: x2's features can have a mean far larger than their spread
-    x1_parts = standardize(*(x1[index].astype(np.float64) for index in parts))
-    x2_parts = standardize(*(x2[index].astype(np.float64) for index in parts))
-    splits = [PairedSplit(a, b, y[index]) for a, b, index in zip(x1_parts, x2_parts, parts, strict=True)]
+    x1_parts = standardize(*(x1[index].astype(np.float64) for index in (pool, train, valid, test)))[1:]
+    x2_parts = standardize(*(x2[index].astype(np.float64) for index in (pool, train, valid, test)))[1:]
+    splits = [PairedSplit(a, b, y[index])
+              for a, b, index in zip(x1_parts, x2_parts, (train, valid, test), strict=True)]
     params = {"redundancy": r, "depth": depth, "n_samples": n_samples, "seed": seed,
               "transform_seed": transform_seed, "split": split}
-    return PairedDataset(*splits, task="classification", num_classes=NUM_CLASSES,
-                         name=f"synthetic r={r} d={depth}", info=exact_info(r, pid=False), params=params)
+    name = f"synthetic r={r} d={depth}"
+    if n_train is not None:
+        params["n_train"] = int(n_train)
+        name += f" n_train={int(n_train)}"
+    return PairedDataset(*splits, task="classification", num_classes=NUM_CLASSES, name=name,
+                         info=exact_info(r, pid=False), params=params)
+
+
+LATENT_NAMES = (*(f"xc{i}" for i in range(NUM_SHARED)), *(f"xu1_{i}" for i in range(NUM_UNIQUE)),
+                *(f"xu2_{i}" for i in range(NUM_UNIQUE)))
+
+
+def latents(dataset: PairedDataset, split: str = "test") -> dict[str, np.ndarray]:
+    """The latent bits behind every example of one split of a `make_dataset` dataset, row for row.
+
+    Returns `xc` (n, 8), `xu1` (n, 4), `xu2` (n, 4), the relevant-bit index `v` and the label `y`, drawn
+    again from the dataset's `params` (the same seed gives the same samples and split, so nothing is
+    stored twice). `bit_roles(redundancy)` says which of these bits the label uses.
+    """
+    if split not in ("train", "valid", "test"):
+        fail("split", f"must be 'train', 'valid' or 'test', got {split!r}")
+    params = getattr(dataset, "params", None)
+    needed = ("redundancy", "n_samples", "seed", "split")
+    if not isinstance(params, dict) or any(key not in params for key in needed):
+        fail("dataset", "has no synthetic parameters", "pass a dataset made by alignbook.data.synthetic."
+                                                       "make_dataset")
+    values = sample_latents(params["redundancy"], params["n_samples"], params["seed"])
+    _, train, valid, test = _split_parts(values["y"], params["seed"], tuple(params["split"]),
+                                         params.get("n_train"))
+    index = {"train": train, "valid": valid, "test": test}[split]
+    picked = {name: array[index] for name, array in values.items()}
+    if not np.array_equal(picked["y"], dataset.splits[split].y):
+        fail("dataset", f"its {split} labels are not those its parameters generate",
+             "pass a dataset made by alignbook.data.synthetic.make_dataset, unmodified")
+    return picked
+
+
+def bit_roles(redundancy: int) -> dict[str, str]:
+    """What each latent bit (`LATENT_NAMES`) is at this redundancy level.
+
+    Roles: "shared, in label" (the r bits of `xc` the label uses), "shared, not in label", "unique 1, in
+    label" / "unique 1, not in label" (bits of `xu1`, seen by modality 1 only), and the same for "unique 2".
+    """
+    model = label_model(redundancy)
+    roles = {}
+    for group, count, used in (("shared", NUM_SHARED, model.red), ("unique 1", NUM_UNIQUE, model.uni1),
+                               ("unique 2", NUM_UNIQUE, model.uni2)):
+        prefix = {"shared": "xc", "unique 1": "xu1_", "unique 2": "xu2_"}[group]
+        for i in range(count):
+            roles[f"{prefix}{i}"] = f"{group}, {'in' if i in used else 'not in'} label"
+    return roles
