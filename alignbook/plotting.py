@@ -1,8 +1,11 @@
 """Every figure of the book, in one house style.
 
 Style: one colour per encoder (`encoder_colors`, from the Okabe-Ito palette, safe for colour-blind readers)
-used in every figure; no titles inside figures (captions live in the notebooks); labelled axes with units;
-a thin grid; constrained layout; a book column is 6.5 inches wide, about 3.5 inches per row of panels.
+used in every figure; no figure titles (captions live in the notebooks), each panel named by a small label
+above it; legends outside the panels, above them, so they never cover data; labelled axes with units; a thin
+grid; constrained layout; an opaque white background, so figures stay legible on a dark page; text kept as
+text in SVG output. A book column is 6.5 inches wide, about 3.5 inches per row of panels; figures of three
+or more panels are drawn 10 inches wide for the page's full width (cells tagged `full-width`).
 
 Importing this module changes nothing: the style is applied only inside `style()`, which every function
 here enters while it builds its figure, and the matplotlib backend is never touched. Every function returns
@@ -42,6 +45,7 @@ pid_colors = {"R": OKABE_ITO["green"], "U1": encoder_colors[1], "U2": encoder_co
               "S": OKABE_ITO["purple"]}
 LAM_LABEL = r"alignment strength $\lambda$"
 FIG_WIDTH = 6.5  # inches: one book column
+WIDE_WIDTH = 10.0  # inches: the page's full width, for figures of three or more panels
 ROW_HEIGHT = 3.5  # inches for a single row of panels
 GRID_ROW_HEIGHT = 2.6  # inches per row when panels wrap onto several rows
 
@@ -64,6 +68,9 @@ STYLE = {
     "lines.linewidth": 1.4,
     "lines.markersize": 4,
     "image.cmap": "cividis",
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "svg.fonttype": "none",
 }
 
 
@@ -82,15 +89,17 @@ def style():
         plt.rcParams.update(saved)
 
 
-def _figsize(rows: int) -> tuple[float, float]:
-    return (FIG_WIDTH, ROW_HEIGHT if rows == 1 else GRID_ROW_HEIGHT * rows)
+def _figsize(rows: int, width: float = FIG_WIDTH) -> tuple[float, float]:
+    return (width, ROW_HEIGHT if rows == 1 else GRID_ROW_HEIGHT * rows)
 
 
 def _panels(n: int, ncols: int, sharey: bool = False, sharex: bool = False):
-    """A figure with `n` panels on a grid of `ncols` columns; unused cells are removed."""
+    """A figure with `n` panels on a grid of `ncols` columns; unused cells are removed. Three or more
+    panels take the page's full width."""
     ncols = min(n, ncols)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=_figsize(nrows), sharey=sharey, sharex=sharex,
+    width = WIDE_WIDTH if n >= 3 else FIG_WIDTH
+    fig, axes = plt.subplots(nrows, ncols, figsize=_figsize(nrows, width), sharey=sharey, sharex=sharex,
                              squeeze=False)
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -133,9 +142,53 @@ def _level_text(by: str | None, level) -> str:
 
 
 def _panel_label(ax, text: str) -> None:
-    """A small label in the panel's corner (not a title: captions live in the notebook)."""
+    """A small label above the panel's left corner, outside the data (the caption lives in the notebook)."""
     if text:
-        ax.text(0.02, 0.98, text, transform=ax.transAxes, ha="left", va="top", fontsize=8)
+        ax.set_title(text, loc="left", fontsize=8)
+
+
+def _legend(fig, axes, ncols: int | None = None) -> None:
+    """One legend for the figure, above its panels, with every distinct entry of `axes`."""
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels and not label.startswith("_"):
+                handles.append(handle)
+                labels.append(label)
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncols=ncols or min(len(labels), 6))
+
+
+def _dodge(lams, rank: int, count: int) -> np.ndarray:
+    """`lam` values shifted a little per curve (`rank` of `count`), so the error bars of curves drawn at
+    the same `lam` sit side by side instead of on top of each other."""
+    lams = np.asarray(lams, dtype=float)
+    steps = np.diff(np.unique(lams))
+    width = 0.3 * (steps.min() if len(steps) else 1.0)
+    return lams + (rank - (count - 1) / 2) * width / max(count, 1)
+
+
+def lam_curve_limits(summary, by: str | None = "redundancy", bounds=None, margin: float = 0.04) -> dict:
+    """Vertical limits per level of `by` that hold every curve of `summary` (all its other groups, such
+    as depths, together), their intervals and the `bounds`: pass them as `ylim` to figures that the
+    reader compares, so their panels share a scale."""
+    summary = _check_frame("summary", summary, ["encoder", "lam", "mean"])
+    limits = {}
+    for level in _levels(summary, by, "summary"):
+        part = _at_level(summary, by, level)
+        values = [part["mean"].to_numpy(dtype=float)]
+        for column in ("ci_low", "ci_high"):
+            if column in part.columns:
+                values.append(part[column].to_numpy(dtype=float))
+        for encoder in part["encoder"].unique():
+            bound = _per_level(bounds, level, encoder)
+            if bound is not None:
+                values.append(np.array([bound]))
+        values = np.concatenate(values)
+        low, high = np.nanmin(values), np.nanmax(values)
+        pad = margin * max(high - low, 1e-3)
+        limits[level] = (float(low - pad), float(high + pad))
+    return limits
 
 
 def _per_level(value, level, encoder=None):
@@ -182,14 +235,16 @@ def _check_one_curve(frame: pd.DataFrame, keys: list[str], param: str) -> None:
 
 
 def plot_lam_curves(summary, metric: str = "acc", by: str | None = "redundancy", ax=None, bounds=None,
-                    lam_star=None, sharey: bool = True, ncols: int = 3):
+                    lam_star=None, sharey: bool = True, ncols: int = 3, ylim=None):
     """Seed-mean `metric` against `lam`, one panel per level of `by`, error bars from `ci_low`/`ci_high`.
 
     `summary` is `analysis.curve_summary` output (columns encoder, lam, mean, optional ci_low/ci_high and
     metric). `bounds` draws dashed horizontal lines in each encoder's colour (e.g. Bayes accuracy): a number
     for all panels, `{encoder: value}`, or `{level: {encoder: value}}`. `lam_star` (`analysis.optimal_lam`
     output) marks each encoder's optimum with a triangle and shades its interval. `ax` draws a single
-    panel (`by=None` or one level) into an existing axes.
+    panel (`by=None` or one level) into an existing axes. `ylim` fixes the vertical limits: `(low, high)`
+    for every panel or `{level: (low, high)}` (see `lam_curve_limits`); panels then keep their own axes.
+    The two encoders' points are set a little apart along `lam` so their error bars do not overlap.
     """
     summary = _check_frame("summary", summary, ["encoder", "lam", "mean"])
     summary = _select_metric(summary, metric, "summary")
@@ -203,13 +258,15 @@ def plot_lam_curves(summary, metric: str = "acc", by: str | None = "redundancy",
                 fail("ax", f"draws one panel, but summary has {len(levels)} levels of {by!r}")
             fig, axes = ax.figure, [ax]
         else:
-            fig, axes = _panels(len(levels), ncols, sharey=sharey)
+            fig, axes = _panels(len(levels), ncols, sharey=sharey and ylim is None)
         for panel, level in zip(axes, levels, strict=True):
             part = _at_level(summary, by, level)
+            encoders = sorted(part["encoder"].unique())
             for encoder, curve in part.groupby("encoder", sort=True):
                 curve = curve.sort_values("lam")
                 color = encoder_colors.get(encoder, JOINT_COLOR)
-                panel.errorbar(curve["lam"], curve["mean"], yerr=_yerr(curve), color=color, marker="o",
+                x = _dodge(curve["lam"], encoders.index(encoder), len(encoders))
+                panel.errorbar(x, curve["mean"], yerr=_yerr(curve), color=color, marker="o",
                                capsize=0, elinewidth=0.8, label=encoder_labels.get(encoder, str(encoder)))
                 bound = _per_level(bounds, level, encoder)
                 if bound is not None:
@@ -219,10 +276,16 @@ def plot_lam_curves(summary, metric: str = "acc", by: str | None = "redundancy",
                                    encoder, curve, color)
             _panel_label(panel, _level_text(by, level))
             panel.set_xlabel(LAM_LABEL)
+            limits = ylim.get(level) if isinstance(ylim, Mapping) else ylim
+            if limits is not None:
+                panel.set_ylim(*limits)
         for panel in axes:
             if panel.get_subplotspec() is None or panel.get_subplotspec().is_first_col():
                 panel.set_ylabel(_label(metric))
-        axes[0].legend(loc="lower left")
+        if ax is None:
+            _legend(fig, axes)
+        else:
+            ax.legend(loc="best")
     return fig
 
 
@@ -262,10 +325,11 @@ def plot_alignment_curves(summary, metrics=("align_mutual_knn", "align_cka", "al
         fig, axes = _panels(len(levels), ncols, sharey=True)
         for panel, level in zip(axes, levels, strict=True):
             part = _at_level(summary, by, level)
-            for metric in metrics:
+            for rank, metric in enumerate(metrics):
                 curve = part[part["metric"] == metric].sort_values("lam")
                 color = metric_colors.get(metric, JOINT_COLOR)
-                panel.errorbar(curve["lam"], curve["mean"], yerr=_yerr(curve), color=color, marker="o",
+                x = _dodge(curve["lam"], rank, len(metrics))
+                panel.errorbar(x, curve["mean"], yerr=_yerr(curve), color=color, marker="o",
                                capsize=0, elinewidth=0.8, label=_label(metric))
                 level_chance = (chance or {}).get(metric)
                 if isinstance(level_chance, Mapping):
@@ -276,7 +340,7 @@ def plot_alignment_curves(summary, metrics=("align_mutual_knn", "align_cka", "al
             panel.set_xlabel(LAM_LABEL)
             if panel.get_subplotspec().is_first_col():
                 panel.set_ylabel("alignment score")
-        axes[0].legend(loc="lower right")
+        _legend(fig, axes)
     return fig
 
 
@@ -342,10 +406,7 @@ def plot_learning_curves(history_by_lam: Mapping):
                                         "validation accuracy"), strict=True):
             panel.set_xlabel("epoch")
             panel.set_ylabel(ylabel)
-        if axes[0].lines:
-            axes[0].legend(loc="upper right")
-        if axes[1].lines:
-            axes[1].legend(loc="upper right")
+        _legend(fig, axes, ncols=min(len(lams) + 2, 8))
     return fig
 
 
@@ -492,8 +553,8 @@ def plot_info_table(info_by_r, by: str = "redundancy"):
         right.set_ylabel("Bayes accuracy")
         for panel in (left, right):
             panel.set_xlabel(by)
-            panel.legend(loc="upper left")
-        right.set_ylim(0, 1.15)
+        _legend(fig, [right])  # one colour per source in both panels
+        right.set_ylim(0, 1.0)
     return fig
 
 
@@ -537,7 +598,7 @@ def plot_pid(pid_by_level, estimated=None, by: str = "redundancy", unit: str = "
                                   for v in exact.index])
         ax.set_xlabel(by)
         ax.set_ylabel(f"information ({unit})")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        _legend(fig, [ax])
     return fig
 
 
@@ -611,7 +672,7 @@ def plot_lam_star_vs_redundancy(points, predictor=None, x: str = "redundancy_fra
             ax.plot(grid, line, color=JOINT_COLOR, linestyle="--", linewidth=1.0, label="least-squares fit")
         ax.set_xlabel("redundancy fraction R / I12")
         ax.set_ylabel(r"optimal alignment strength $\lambda^*$")
-        ax.legend(loc="upper left")
+        _legend(fig, [ax], ncols=3)
     return fig
 
 
@@ -645,5 +706,5 @@ def plot_search_trace(history, grid_curve=None):
                     markeredgecolor="black", linestyle="none", zorder=4, label=r"chosen $\lambda^*$")
         ax.set_xlabel(LAM_LABEL)
         ax.set_ylabel("validation accuracy")
-        ax.legend(loc="best")
+        _legend(fig, [ax])
     return fig

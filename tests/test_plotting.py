@@ -49,10 +49,25 @@ def data_lines(ax) -> int:
 
 
 def assert_house_style(fig) -> None:
+    """No figure title (captions live in the notebook); panel labels above their panel, legends clear of
+    every panel, so neither covers data; a white background for dark pages."""
     assert isinstance(fig, matplotlib.figure.Figure)
-    for ax in fig.axes:
-        assert ax.get_title() == "" and ax.get_title(loc="left") == ""  # captions live in the notebook
     assert fig._suptitle is None
+    assert matplotlib.colors.to_hex(fig.get_facecolor()) == "#ffffff"
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    for ax in panels:
+        assert ax.get_title() == "" and ax.get_title(loc="right") == ""
+        label = ax._left_title
+        if label.get_text():
+            assert label.get_window_extent(renderer).y0 >= ax.get_window_extent(renderer).y1 - 1, (
+                f"panel label {label.get_text()!r} overlaps its panel")
+    legends = [*fig.legends, *(ax.get_legend() for ax in panels if ax.get_legend() is not None)]
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in panels:
+            assert not box.overlaps(ax.get_window_extent(renderer)), "a legend covers a panel"
 
 
 
@@ -203,3 +218,20 @@ def test_plot_search_trace():
     assert len(fig.axes[0].collections) == len({r for _, _, r in result.history})
     fig = plotting.plot_search_trace(result.history)
     assert data_lines(fig.axes[0]) == 0
+
+
+def test_compared_panels_share_a_scale_and_encoders_sit_apart(table):
+    summary = analysis.curve_summary(table, by="redundancy")
+    bounds = {level: {1: 0.95, 2: 0.9} for level in summary["redundancy"].unique()}
+    limits = plotting.lam_curve_limits(summary, by="redundancy", bounds=bounds)
+    for level, (low, high) in limits.items():
+        part = summary[summary["redundancy"] == level]
+        assert low < part["ci_low"].min() and high > 0.95  # every interval and the bound fit
+    fig = plotting.plot_lam_curves(summary, by="redundancy", bounds=bounds, ylim=limits)
+    assert_house_style(fig)
+    for ax, level in zip(fig.axes, sorted(limits), strict=True):
+        assert ax.get_ylim() == pytest.approx(limits[level])
+        first, second = (line.get_xdata() for line in ax.lines[:3:2])  # the two encoders' mean curves
+        lams = np.sort(summary["lam"].unique())
+        assert np.all(first < lams + 1e-12) and np.all(second > lams - 1e-12)
+        assert np.all(second - first > 0) and np.all(second - first < np.diff(lams).min() / 2)
