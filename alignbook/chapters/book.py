@@ -14,3 +14,28 @@ def glue(name: str, value, display: bool = False) -> None:
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()
     myst_glue(name, value, display=display)
+
+
+def with_interval(value: float, low: float, high: float, digits: int = 4) -> str:
+    """A value and its interval as one short cell, `0.0071 [0.0021, 0.0101]`; `–` for a missing interval."""
+    def number(x):
+        return "–" if x is None or x != x else f"{x:.{digits}f}"
+
+    return number(value) if low != low or high != high else f"{number(value)} [{number(low)}, {number(high)}]"
+
+
+def interval_columns(frame, columns: dict, digits: int = 4):
+    """`frame` with each `name: (value, low, high)` of `columns` formatted by `with_interval` into one
+    column `name` (the three source columns dropped), so tables of estimates fit the page's column."""
+    shown = frame.copy()
+    for name, (value, low, high) in columns.items():
+        shown[name] = [with_interval(v, lo, hi, digits)
+                       for v, lo, hi in zip(frame[value], frame[low], frame[high], strict=True)]
+    dropped = {c for triple in columns.values() for c in triple} - set(columns)
+    return shown.drop(columns=sorted(dropped & set(shown.columns)))
+
+
+def glue_all(values: dict) -> None:
+    """Glue every `name: value` of a mapping for the prose (see `glue`)."""
+    for name, value in values.items():
+        glue(name, value)

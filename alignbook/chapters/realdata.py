@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alignbook.analysis.claims import interval_verdict, shape_claim, verdict
+from alignbook.analysis.claims import claims_table, interval_verdict, shape_claim, trend_claim, verdict
 from alignbook.checks import fail
 from alignbook.data import MFEAT_VIEWS, MULTIBENCH_MODALITIES, PairedDataset
 
@@ -315,3 +315,30 @@ def sharing_claim_rows(cases: pd.DataFrame, n_bootstrap: int = 2000, seed: int =
                  "agree": int(low > 0), "cases": 1, "verdict": interval_verdict(low, high),
                  "rho": rho, "rho_low": low, "rho_high": high})
     return rows
+
+
+def real_claims(optimum: pd.DataFrame, cases: pd.DataFrame, trend: pd.DataFrame, datasets,
+                seed: int = 0) -> pd.DataFrame:
+    """Chapter 05's claim table: the paper's real-data claims, the general claim on the measured pairs
+    (`sharing_claim_rows`) and the rise of alignment with `lam` on every dataset in `datasets`."""
+    return claims_table([
+        *paper_claim_rows(optimum), *sharing_claim_rows(cases, seed=seed),
+        trend_claim("alignment metrics rise with lam on every dataset", "[S]", trend,
+                    {"dataset": list(datasets)}),
+    ])
+
+
+def gain_summary(cases: pd.DataFrame, summary: pd.DataFrame) -> dict:
+    """How large the gains and losses are: the mean gain at lam* of the mostly shared encoders and of the
+    others, the worst drop from lam = 0 to the largest lam, and how many weaker views gain (bootstrap
+    interval above 0) and stronger views fall, of how many."""
+    by_information = cases.groupby("information")["gain"].mean()
+    curve = summary.set_index(["dataset", "encoder", "lam"])["mean"]
+    lams = summary["lam"]
+    drop = curve.xs(lams.min(), level="lam") - curve.xs(lams.max(), level="lam")
+    weak, strong = cases[cases["role"] == "weaker"], cases[cases["role"] == "stronger"]
+    return {"gain_shared_mean": float(by_information.get("mostly shared", math.nan)),
+            "gain_unique_mean": float(by_information.get("much unique", math.nan)),
+            "max_drop": float(drop.max()),
+            "n_weak": len(weak), "n_weak_gain": int((weak["gain_low"] > 0).sum()),
+            "n_strong": len(strong), "n_strong_fall": int((strong["shape"] == "falls").sum())}

@@ -2,12 +2,19 @@
 
 Chapters that share a study (the synthetic sweep is trained in one chapter and analysed in another) build
 their sweep spec here from their parameters; equal parameters give equal specs and so the same cached runs.
+The synthetic and real-data chapters also summarise their sweeps the same way: run counts, the table of
+optima, the alignment curves and their trend test, shape counts, the glue of claim verdicts and the
+evidence behind them are computed here, once, for both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
+
+from alignbook import analysis
+from alignbook.chapters.book import interval_columns
 from alignbook.sweep import SweepSpec
 
 
@@ -23,3 +30,94 @@ def synthetic_sweep_spec(redundancies: Sequence[int], depths: Sequence[int], lam
         "seeds": list(seeds),
         "train": {"num_epochs": int(num_epochs), "batch_size": int(batch_size)},
     })
+
+
+# --------------------------------------------------------------------------------------------------------
+# What the synthetic sweep and the real-data chapters both do with a sweep's table
+
+ALIGN_METRICS = ("align_mutual_knn", "align_cka", "align_cknna", "align_svcca")
+OPTIMUM_COLUMNS = {"lam*": ("lam_star", "lam_low", "lam_high"), "gain": ("gain", "gain_low", "gain_high")}
+
+
+def run_counts(table: pd.DataFrame, lams: Sequence[float], seeds: Sequence[int]) -> dict:
+    """Runs, diverged runs, seeds and `lam` values of a sweep's table (two rows per run: one per encoder)."""
+    return {"n_runs": len(table) // 2, "n_failed": int((table["status"] != "ok").sum() // 2),
+            "n_seeds": len(seeds), "n_lams": len(lams)}
+
+
+def shape_counts(optimum: pd.DataFrame) -> dict:
+    """How many curves have each tested shape (`n_rises`, `n_flat`, ...), how many in all, and the
+    largest gain."""
+    shapes = optimum["shape"].value_counts()
+    counts = {f"n_{shape.replace(' ', '_')}": int(shapes.get(shape, 0)) for shape in analysis.SHAPES}
+    return {"n_curves": len(optimum), **counts, "max_gain": float(optimum["gain"].max())}
+
+
+def optimum_table(optimum: pd.DataFrame, keys: Sequence[str], digits: int = 4) -> pd.DataFrame:
+    """`lam*` (two decimals: it is a grid value) and the gain at `lam*` (`digits` decimals), each with its
+    interval in one column, and the curve's shape."""
+    shown = interval_columns(optimum, {"lam*": OPTIMUM_COLUMNS["lam*"]}, digits=2)
+    shown = interval_columns(shown, {"gain": OPTIMUM_COLUMNS["gain"]}, digits)
+    return shown.set_index([*keys, "encoder"])[[*OPTIMUM_COLUMNS, "shape"]]
+
+
+def alignment_study(table: pd.DataFrame, by, metrics: Sequence[str] = ALIGN_METRICS,
+                    chance_by: str | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """Seed summaries of each alignment metric against `lam`, their chance levels, and the rank test of
+    their rise with `lam`.
+
+    Chance levels are the seed means of the runs' `chance_<metric>` columns: one number per metric, or per
+    level of `chance_by` when given. Returns (summary, chance, trend).
+    """
+    summary = pd.concat([analysis.curve_summary(table, by=by, metric=m) for m in metrics])
+    chance_columns = {m: m.replace("align_", "chance_") for m in metrics}
+    if chance_by is None:
+        chance = {m: table[c].mean() for m, c in chance_columns.items()}
+    else:
+        chance = {m: table.groupby(chance_by)[c].mean().to_dict() for m, c in chance_columns.items()}
+    trend = pd.concat([analysis.alignment_trend(table, by=by, metric=m) for m in metrics])
+    return summary, chance, trend
+
+
+def trend_table(trend: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Spearman's rho of each alignment metric with `lam`, its interval, p-value and verdict, one row per
+    group and metric."""
+    shown = interval_columns(trend, {"rho": ("rho", "ci_low", "ci_high")}, digits=2)
+    shown["p_value"] = shown["p_value"].round(3)
+    return shown.set_index([*keys, "metric"])[["rho", "p_value", "rises"]]
+
+
+def trend_counts(trend: pd.DataFrame) -> dict:
+    """Cases tested, cases where alignment rises significantly, and the smallest rank correlation."""
+    return {"n_trends": len(trend), "n_rising": int(trend["rises"].sum()),
+            "min_rho": float(trend["rho"].min())}
+
+
+def claim_glue(claim_table: pd.DataFrame, prefix: str = "claim") -> dict:
+    """Each claim's verdict and agreeing cases, by position: `{prefix}{i}_verdict`, `{prefix}{i}_agree`."""
+    values = {}
+    for i, (_, row) in enumerate(claim_table.iterrows()):
+        values[f"{prefix}{i}_verdict"] = row["verdict"]
+        values[f"{prefix}{i}_agree"] = f"{row['agree']} of {row['cases']}"
+    return values
+
+
+def evidence(claim_table: pd.DataFrame) -> str:
+    """The evidence behind each verdict, one case per line."""
+    return "\n".join(f"{name}: {row['verdict']}\n  " + row["ours"].replace("; ", "\n  ")
+                     for name, row in claim_table.iterrows())
+
+
+def synthetic_claims(optimum: pd.DataFrame, trend: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The paper's synthetic claims checked on the sweep's optima and alignment trends (chapter 03); pass
+    the rows of one depth to get the verdicts of that regime alone."""
+    by = list(by)
+    return analysis.claims_table([
+        analysis.shape_claim("redundancy-dominated levels: accuracy rises with lam", "[S]", optimum,
+                             {"redundancy": [6, 8]}, ["rises", "interior optimum"], keys=by),
+        analysis.shape_claim("uniqueness-dominated levels: accuracy falls with lam", "[S]", optimum,
+                             {"redundancy": [0, 2]}, ["falls"], keys=by),
+        analysis.shape_claim("mixed level: inverted U with lam* near 0.4-0.6", "[S]", optimum,
+                             {"redundancy": [4]}, ["interior optimum"], lam_range=(0.4, 0.6), keys=by),
+        analysis.trend_claim("alignment metrics rise with lam at every level", "[S]", trend, keys=by),
+    ])

@@ -1,0 +1,99 @@
+"""The steps the synthetic and real-data chapters share (`chapters.studies`), intervals in tables
+(`chapters.book`) and the claim tables of the real-data and analysis chapters, on small tables whose answers
+are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alignbook.chapters import analysis as analysis_chapter
+from alignbook.chapters import book, realdata, studies
+
+
+def test_with_interval_is_one_short_cell():
+    assert book.with_interval(0.00712, 0.0021, 0.01011) == "0.0071 [0.0021, 0.0101]"
+    assert book.with_interval(0.4, 0.2, 0.6, digits=1) == "0.4 [0.2, 0.6]"
+    assert book.with_interval(0.4, math.nan, math.nan, digits=2) == "0.40"
+
+
+def test_interval_columns_replace_their_three_sources():
+    frame = pd.DataFrame({"group": ["a"], "lam_star": [0.5], "lam_low": [0.25], "lam_high": [1.0], "n": [3]})
+    shown = book.interval_columns(frame, {"lam*": ("lam_star", "lam_low", "lam_high")}, digits=2)
+    assert list(shown.columns) == ["group", "n", "lam*"]
+    assert shown.loc[0, "lam*"] == "0.50 [0.25, 1.00]"
+
+
+def optimum() -> pd.DataFrame:
+    return pd.DataFrame({"redundancy": [0, 0, 8, 8], "depth": [1, 1, 1, 1], "encoder": [1, 2, 1, 2],
+                         "lam_star": [0.0, 0.0, 1.0, 0.5], "lam_low": [0.0, 0.0, 0.5, 0.0],
+                         "lam_high": [0.5, 0.0, 2.0, 1.0], "gain": [0.0, 0.0, 0.02, 0.01],
+                         "gain_low": [0.0, 0.0, 0.01, -0.01], "gain_high": [0.0, 0.0, 0.03, 0.02],
+                         "shape": ["falls", "flat", "rises", "interior optimum"]})
+
+
+def test_run_and_shape_counts():
+    table = pd.DataFrame({"status": ["ok", "ok", "failed", "failed", "ok", "ok"]})
+    assert studies.run_counts(table, [0.0, 1.0, 2.0], [0]) == {"n_runs": 3, "n_failed": 1, "n_seeds": 1,
+                                                               "n_lams": 3}
+    assert studies.shape_counts(optimum()) == {"n_curves": 4, "n_rises": 1, "n_falls": 1,
+                                               "n_interior_optimum": 1, "n_flat": 1, "max_gain": 0.02}
+
+
+def test_optimum_table_puts_intervals_beside_values():
+    shown = studies.optimum_table(optimum(), ["redundancy", "depth"])
+    assert list(shown.columns) == ["lam*", "gain", "shape"]
+    assert shown.loc[(8, 1, 1), "lam*"] == "1.00 [0.50, 2.00]"
+    assert shown.loc[(8, 1, 2), "gain"] == "0.0100 [-0.0100, 0.0200]"
+
+
+def trend() -> pd.DataFrame:
+    return pd.DataFrame({"redundancy": [0, 8], "depth": [1, 1], "metric": ["align_cka"] * 2,
+                         "rho": [0.9, 0.1], "ci_low": [0.7, -0.5], "ci_high": [1.0, 0.6],
+                         "p_value": [0.0012, 0.4], "rises": [True, False]})
+
+
+def test_trend_table_and_counts():
+    shown = studies.trend_table(trend(), ["redundancy", "depth"])
+    assert shown.loc[(0, 1, "align_cka"), "rho"] == "0.90 [0.70, 1.00]"
+    assert shown.loc[(0, 1, "align_cka"), "p_value"] == 0.001
+    assert studies.trend_counts(trend()) == {"n_trends": 2, "n_rising": 1, "min_rho": 0.1}
+
+
+def test_synthetic_claims_glue_and_evidence():
+    claims = studies.synthetic_claims(optimum(), trend(), ["redundancy", "depth"])
+    assert list(claims["verdict"]) == ["confirmed", "partly confirmed", "not testable here",
+                                       "partly confirmed"]
+    glued = studies.claim_glue(claims)
+    assert glued["claim0_verdict"] == "confirmed" and glued["claim0_agree"] == "2 of 2"
+    assert glued["claim1_agree"] == "1 of 2"
+    text = studies.evidence(claims)
+    assert text.splitlines()[0] == "redundancy-dominated levels: accuracy rises with lam: confirmed"
+    assert "  redundancy=8 depth=1 encoder=1: rises, lam* = 1 [0.5, 2]" in text
+
+
+def test_gain_summary_of_the_real_data_chapter():
+    cases = pd.DataFrame({"information": ["mostly shared", "much unique", "mostly shared"],
+                          "gain": [0.02, -0.01, 0.04], "gain_low": [0.01, -0.02, -0.01],
+                          "role": ["weaker", "stronger", "weaker"], "shape": ["rises", "falls", "flat"]})
+    summary = pd.DataFrame({"dataset": ["a"] * 4, "encoder": [1, 1, 2, 2], "lam": [0.0, 4.0, 0.0, 4.0],
+                            "mean": [0.8, 0.7, 0.6, 0.65]})
+    assert realdata.gain_summary(cases, summary) == pytest.approx(
+        {"gain_shared_mean": 0.03, "gain_unique_mean": -0.01, "max_drop": 0.1, "n_weak": 2,
+         "n_weak_gain": 1, "n_strong": 1, "n_strong_fall": 1})
+
+
+def test_analysis_claims_one_row_per_claim():
+    real_check = pd.DataFrame({"predicted": [0.5, 3.0], "lam_low": [0.0, 0.0], "lam_high": [1.0, 1.0]})
+    estimates = pd.DataFrame({"source": ["raw", "raw", "representation"], "quantity": ["R", "S", "R"],
+                              "covered": [False, True, True]})
+    searched = pd.DataFrame({"within_noise": [True, True, False]})
+    table = analysis_chapter.analysis_claims((0.6, 0.2, 0.9), 12, 0.3, 0.5, real_check, estimates, searched)
+    assert list(table["verdict"]) == ["confirmed", "confirmed", "partly confirmed", "contradicted",
+                                      "confirmed", "partly confirmed"]
+    assert table.loc["lam* rises with redundancy", "ours"] == "rho = 0.60 [0.20, 0.90] over 12 points"
+    assert table.loc["the decomposition predicts lam* (real pairs)", "ours"] == "1 of 2 inside"
+    assert np.array_equal(table["source"], ["[A]", "[A, S]", "[A, S]", "ours", "ours", "[S] limitation"])
