@@ -16,7 +16,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: help venv mathjax sync execute timings reference-timings book smoke test browser lint clean
 
 help:
-	@echo "make book   install, execute every notebook (PROFILE=$(PROFILE)), build _build/html"
+	@echo "make book   install, execute every notebook (PROFILE=$(PROFILE)), build _build/html and its PDF"
 	@echo "make test   package tests, then smoke runs of the notebooks, strict build and browser checks"
 	@echo "make smoke  the whole book with the small parameters of configs/smoke.yaml"
 	@echo "make venv | mathjax | sync | execute | reference-timings | lint | clean"
@@ -60,8 +60,10 @@ timings:
 reference-timings:
 	$(PY) scripts/timings_table.py $(EXECUTED)/manifest.json book/reference_timings.md --reference
 
-book: venv mathjax sync execute timings
+# The site, then the same pages printed by headless Chromium into one PDF (_build/html/alignbook.pdf).
+book: venv mathjax browser sync execute timings
 	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(PY) scripts/book_pdf.py _build/html
 	@echo "Open $(CURDIR)/_build/html/index.html"
 
 smoke:

@@ -12,6 +12,11 @@ A notebook is skipped when its executed copy exists and nothing it depends on ch
 its parameters, the package's source, `pyproject.toml`, `requirements.txt` and the kernel. The wall time of
 each execution, the parameters and the machine are recorded in `<out>/manifest.json`; the reproducibility
 page's table of timings is generated from it (`scripts/timings_table.py`).
+
+Figures are drawn as SVG (the kernel's inline backend is told so), so they stay sharp when zoomed. After
+the runs, `alignbook.chapters.publish.collect` gathers what the chapters emitted into the output folder:
+the claims of the intro's scoreboard (`claims.json`), the tables offered for download (`data/*.csv`) and
+the headline figure; it also keeps one final line of each progress bar.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 MANIFEST = "manifest.json"
+# Kernel options: figures as SVG (vector output; the book's renderer shows SVG first)
+KERNEL_ARGUMENTS = ["--InlineBackend.figure_formats=svg"]
 
 
 def load_profile(profile: str) -> dict[str, dict]:
@@ -122,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             papermill.execute_notebook(
                 str(source), str(target), parameters=parameters, kernel_name=kernel,
-                cwd=str(source.parent), progress_bar=False,
+                cwd=str(source.parent), progress_bar=False, extra_arguments=KERNEL_ARGUMENTS,
             )
         except Exception as exc:  # papermill keeps the failing notebook in `target` for inspection
             failures.append(name)
@@ -138,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         print(f"{name}: done in {seconds:.1f} s")
+    from alignbook.chapters.publish import collect
+
+    collection = collect(out)
+    claims = sum(len(chapter["claims"]) for chapter in collection["chapters"].values())
+    print(f"collected {claims} claims of {len(collection['chapters'])} notebooks into {out / 'claims.json'}")
     if failures:
         print(f"failed: {', '.join(failures)} (executed copies with the error are in {out})", file=sys.stderr)
         return 1

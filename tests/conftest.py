@@ -114,6 +114,15 @@ def smoke_site(tmp_path_factory, smoke_executed) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smoke_pdf(smoke_site) -> Path:
+    """The smoke site printed to one PDF by `scripts/book_pdf.py`, where the intro links it."""
+    result = run([sys.executable, str(ROOT / "scripts" / "book_pdf.py"), str(smoke_site)])
+    if result.returncode != 0:
+        pytest.fail(f"printing the book to PDF failed:\n{result.stdout}\n{result.stderr}")
+    return smoke_site / "alignbook.pdf"
+
+
+@pytest.fixture(scope="session")
 def browser(tmp_path_factory):
     """Headless Debian Chromium driven by its own chromedriver; Selenium may never fetch a driver."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):

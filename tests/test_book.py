@@ -124,6 +124,47 @@ def test_smoke_configuration_names_real_parameters():
         assert not unknown, f"configs/smoke.yaml: {stem} has no parameters {sorted(unknown)}"
 
 
+def test_citation_file_and_how_to_cite_agree_with_the_book():
+    import yaml
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["message"] and citation["authors"]
+    assert citation["title"] == config["title"]
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert "## How to cite" in intro
+    block = intro.split("## How to cite", 1)[1].split("```bibtex", 1)[1].split("```", 1)[0]
+    assert f"title  = {{{config['title']}}}" in block
+    bib = (ROOT / "book" / "references.bib").read_text()
+    paper = bib[bib.index("@misc{fang2025align"):]
+    paper = paper[: paper.index("\n}\n") + 2]
+    assert paper in block, "the paper's BibTeX in the intro differs from book/references.bib"
+    assert citation["references"][0]["title"] in paper
+
+
+def test_notebook_code_fits_the_page_and_hides_its_bookkeeping():
+    """Code lines of at most 80 characters; cells that only glue values are removed from the page; nbval
+    instructions are cell tags, not comments the reader would see."""
+    import jupytext
+
+    problems = []
+    for source in SOURCES:
+        for index, cell in enumerate(jupytext.read(source.with_suffix(".md")).cells):
+            if cell.cell_type != "code":
+                continue
+            where = f"{source.stem}, code cell {index}"
+            problems += [f"{where}: {len(line)} characters: {line[:60]}..."
+                         for line in cell.source.splitlines() if len(line) > 80]
+            if "NBVAL" in cell.source:
+                problems.append(f"{where}: use the tag nbval-ignore-output, not a comment")
+            statements = ast.parse(cell.source).body
+            glues = [s for s in statements if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
+                     and getattr(s.value.func, "id", "") in ("glue", "glue_all")]
+            if glues and "remove-cell" not in cell.metadata.get("tags", []):
+                problems.append(f"{where}: glues values but is shown (tag it remove-cell)")
+    assert not problems, "\n".join(problems)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Runs, builds and the browser: minutes.
 
@@ -140,12 +181,26 @@ def test_smoke_run_succeeds(smoke_executed, source):
 
 @pytest.mark.book
 def test_reexecution_reproduces_text_outputs(smoke_executed, tmp_path, isolated_env):
-    """nbval re-executes the executed notebooks, with an empty cache, and compares every text output."""
+    """nbval re-executes the executed notebooks, with an empty cache, and compares every text output.
+
+    Figures are not compared: nbval skips PNG images, and the SVG copies the book draws are left out of
+    the reference (re-execution draws PNG in a kernel started with its defaults).
+    """
+    import nbformat
+
     sanitize = tmp_path / "sanitize.cfg"
     sanitize.write_text(SANITIZE)
     env = dict(isolated_env, ALIGNBOOK_CACHE=str(tmp_path / "cache"))
     env["ALIGNBOOK_RESULTS"] = str(tmp_path / "results")
-    notebooks = sorted(str(path) for path in smoke_executed.glob("*.ipynb"))
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for path in smoke_executed.glob("*.ipynb"):
+        notebook = read(path)
+        for cell in code_cells(notebook):
+            for output in cell.outputs:
+                output.get("data", {}).pop("image/svg+xml", None)
+        nbformat.write(notebook, reference / path.name)
+    notebooks = sorted(str(path) for path in reference.glob("*.ipynb"))
     result = run(
         [sys.executable, "-m", "pytest", "--nbval", f"--nbval-sanitize-with={sanitize}",
          f"--nbval-kernel-name={kernel_name()}", "-p", "no:cacheprovider", "-q", f"--rootdir={tmp_path}",
@@ -301,3 +356,212 @@ def test_screenshots_for_a_person_to_inspect(smoke_site, browser):
         assert browser.save_screenshot(str(target)), f"could not save {target}"
         assert target.stat().st_size > 10_000
     browser.set_window_size(1280, 1000)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a reader sees: the results at a glance, figures, columns, the PDF, dark mode.
+
+
+def recorded_claims(executed: Path) -> dict[str, list[str]]:
+    """The claims each executed chapter emitted, read from its outputs (not from the collection)."""
+    from alignbook.chapters.publish import CLAIMS, records
+
+    return {path.stem: [row["claim"] for record in records(read(path), CLAIMS) for row in record]
+            for path in sorted(executed.glob("*.ipynb"))}
+
+
+def chapter_titles(executed: Path) -> dict[str, str]:
+    from alignbook.chapters.publish import notebook_title
+
+    return {path.stem: notebook_title(read(path)) for path in sorted(executed.glob("*.ipynb"))}
+
+
+def open_page(browser, page: Path) -> None:
+    browser.set_window_size(1280, 1000)
+    browser.get(page.as_uri())
+    assert browser.execute_async_script(WAIT_FOR_PAGE) == "ok", page
+
+
+SCOREBOARD = """
+const section = document.querySelector("section#sec-results-at-a-glance");
+if (!section) { return null; }
+const rows = [...section.querySelectorAll("table tbody tr")];
+return {
+  claims: rows.map((row) => row.cells[0].textContent.trim()),
+  links: rows.map((row) => row.cells[row.cells.length - 1].querySelectorAll("a[href*='#']").length),
+  chapters: [...section.querySelectorAll("p > strong > a")].map((a) => a.getAttribute("href")),
+  tableTop: section.querySelector("table").getBoundingClientRect().top,
+  headline: [...section.querySelectorAll("figure img")].map((img) => img.src),
+  pdf: [...document.querySelectorAll("a")].filter((a) => a.href.endsWith("alignbook.pdf")).map((a) => a.href),
+};
+"""
+
+
+@pytest.mark.book
+def test_intro_opens_on_the_scoreboard_of_every_recorded_claim(smoke_executed, smoke_site, browser):
+    recorded = recorded_claims(smoke_executed)
+    assert sum(map(len, recorded.values())) >= 3, f"chapters recorded too few claims: {recorded}"
+    open_page(browser, smoke_site / "book" / "intro.html")
+    board = browser.execute_script(SCOREBOARD)
+    assert board is not None, "the intro has no 'Results at a glance' section"
+    expected = [claim for claims in recorded.values() for claim in claims]
+    assert board["claims"] == expected, "the scoreboard's rows are not the claims the chapters recorded"
+    assert all(count == 1 for count in board["links"]), "every row links the figure or table deciding it"
+    assert board["chapters"] == [f"../executed/{stem}.html" for stem, claims in recorded.items() if claims]
+    assert board["tableTop"] < 1000, "the scoreboard starts below the first screen"
+    assert len(board["headline"]) == 1 and board["headline"][0].endswith(".svg")
+    assert board["pdf"], "the intro does not link the PDF"
+    assert Path(board["pdf"][0].removeprefix("file://")) == smoke_site / "alignbook.pdf"
+
+
+FIGURES = """
+const images = [...document.querySelectorAll("article img")];
+return images.map((img) => ({src: img.src, loaded: img.complete && img.naturalWidth > 0}));
+"""
+
+
+@pytest.mark.book
+def test_every_figure_is_an_svg_that_loads(smoke_site, browser):
+    problems = []
+    for source in SOURCES:
+        page = smoke_site / "executed" / f"{source.stem}.html"
+        open_page(browser, page)
+        figures = browser.execute_script(FIGURES)
+        if not figures:
+            problems.append(f"{page.name}: no figure")
+        problems += [f"{page.name}: not SVG: {f['src']}" for f in figures if not f["src"].endswith(".svg")]
+        problems += [f"{page.name}: did not load: {f['src']}" for f in figures if not f["loaded"]]
+    assert not problems, "\n".join(problems)
+
+
+# Elements that scroll sideways, or stick out of the column they sit in (the cell, or the article)
+OVERFLOW = """
+const article = document.querySelector("article.bd-article");
+const problems = [];
+for (const el of article.querySelectorAll("pre, table")) {
+  const column = el.closest("div.cell") || article;
+  const what = `${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 60)}"`;
+  for (let node = el; node && node !== column.parentElement; node = node.parentElement) {
+    if (node.scrollWidth > node.clientWidth + 1 && getComputedStyle(node).overflowX !== "visible") {
+      problems.push(`${what} scrolls sideways (${node.scrollWidth} > ${node.clientWidth} px)`);
+      break;
+    }
+  }
+  const right = el.getBoundingClientRect().right, limit = column.getBoundingClientRect().right;
+  if (right > limit + 1) { problems.push(`${what} sticks out of its column by ${right - limit} px`); }
+}
+return problems;
+"""
+
+
+@pytest.mark.book
+def test_no_table_or_code_overflows_its_column_at_1280_px(smoke_site, browser):
+    problems = []
+    for page in site_pages(smoke_site):
+        if page.parent.name not in ("book", "executed"):
+            continue
+        open_page(browser, page)
+        width = browser.execute_script("return window.innerWidth")
+        assert width >= 1200, f"window is {width} px wide"
+        problems += [f"{page.name}: {p}" for p in browser.execute_script(OVERFLOW)]
+    assert not problems, "\n".join(problems)
+
+
+READER_VIEW = """
+const cells = [...document.querySelectorAll("div.cell")];
+return {
+  inputs: cells.map((c) => (c.querySelector("div.cell_input") || {}).textContent || ""),
+  outputs: [...document.querySelectorAll("div.cell_output pre")].map((p) => p.textContent),
+};
+"""
+PROGRESS_LINE = re.compile(r"\d+%\|")
+
+
+@pytest.mark.book
+def test_chapters_show_narrative_calls_and_results_only(smoke_site, browser):
+    """No glue-only or bookkeeping cell, no nbval comment, at most one line of each progress bar."""
+    problems = []
+    for source in SOURCES:
+        page = smoke_site / "executed" / f"{source.stem}.html"
+        open_page(browser, page)
+        seen = browser.execute_script(READER_VIEW)
+        for text in seen["inputs"]:
+            if re.search(r"^\s*glue(_all)?\(", text, re.MULTILINE):
+                problems.append(f"{page.name}: a cell that glues values is shown: {text.strip()[:80]!r}")
+            if "NBVAL" in text or "check_parameters(" in text:
+                problems.append(f"{page.name}: bookkeeping is shown: {text.strip()[:80]!r}")
+        for text in seen["outputs"]:
+            if len(PROGRESS_LINE.findall(text)) > 1:
+                problems.append(f"{page.name}: a progress bar prints several lines: {text[:160]!r}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.book
+def test_every_chapter_offers_its_results_as_csv(smoke_site, browser):
+    problems = []
+    for source in SOURCES:
+        page = smoke_site / "executed" / f"{source.stem}.html"
+        open_page(browser, page)
+        links = browser.execute_script(
+            "return [...document.querySelectorAll('a.download')].map((a) => a.href)"
+            ".filter((href) => href.endsWith('.csv'))")
+        if not links:
+            problems.append(f"{page.name}: no CSV to download")
+        for href in links:
+            target = Path(href.removeprefix("file://"))
+            if not target.is_file() or not target.read_text().strip():
+                problems.append(f"{page.name}: {href} is missing or empty")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.book
+def test_pdf_has_every_chapter(smoke_pdf, smoke_executed):
+    from pypdf import PdfReader
+
+    assert smoke_pdf.is_file(), "make book writes _build/html/alignbook.pdf"
+    reader = PdfReader(smoke_pdf)
+    titles = chapter_titles(smoke_executed)
+    assert len(reader.pages) >= len(titles) + 3  # every chapter, and the intro, method and references
+    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in reader.pages))
+    missing = [t for t in titles.values() if re.sub(r"\s+|`", "", t) not in text]
+    assert not missing, f"chapter titles missing from the PDF's text: {missing}"
+    outline = [item.title for item in reader.outline if not isinstance(item, list)]
+    assert len(outline) == len(titles) + 4, outline  # intro, method, reproducibility, references
+
+
+def luminance(image) -> float:
+    from PIL import ImageStat
+
+    return sum(ImageStat.Stat(image.convert("L")).mean) / 255
+
+
+@pytest.mark.book
+def test_dark_mode_keeps_figures_readable(smoke_site, browser):
+    """Screenshots of the intro and a chapter in each theme mode, kept for a person to look at; in dark
+    mode the page turns dark and the figures keep a light background with dark ink."""
+    import io
+
+    from PIL import Image
+
+    folder = ROOT / "_build" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    chapter = SOURCES[min(2, len(SOURCES) - 1)].stem
+    for page in (smoke_site / "book" / "intro.html", smoke_site / "executed" / f"{chapter}.html"):
+        open_page(browser, page)
+        for mode in ("light", "dark"):
+            for _ in range(3):  # the theme's button cycles light, dark and automatic
+                if browser.execute_script("return document.documentElement.dataset.theme") == mode:
+                    break
+                browser.execute_script("document.querySelector('.theme-switch-button').click()")
+            assert browser.execute_script("return document.documentElement.dataset.theme") == mode
+            height = browser.execute_script("return document.documentElement.scrollHeight")
+            browser.set_window_size(1280, min(max(height, 800), 8000))
+            assert browser.save_screenshot(str(folder / f"{page.stem}-{mode}.png"))
+            shot = Image.open(folder / f"{page.stem}-{mode}.png")
+            background = luminance(shot.crop((0, 0, 40, 40)))
+            assert (background < 0.3) if mode == "dark" else (background > 0.7), f"{page.name}: {mode} page"
+            figure = browser.find_element("css selector", "article figure img")
+            ink = Image.open(io.BytesIO(figure.screenshot_as_png)).convert("L")
+            assert luminance(ink) > 0.7, f"{page.name}, {mode} mode: the figure's background is not light"
+            assert ink.getextrema()[0] < 80, f"{page.name}, {mode} mode: the figure has no dark ink"
+            browser.set_window_size(1280, 1000)
