@@ -61,6 +61,7 @@ STYLE = {
     "xtick.labelsize": 8,
     "ytick.labelsize": 8,
     "axes.grid": True,
+    "axes.axisbelow": True,
     "grid.linewidth": 0.4,
     "grid.alpha": 0.5,
     "axes.spines.top": False,

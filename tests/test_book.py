@@ -439,7 +439,7 @@ OVERFLOW = """
 const article = document.querySelector("article.bd-article");
 const problems = [];
 for (const el of article.querySelectorAll("pre, table")) {
-  const column = el.closest("div.cell") || article;
+  const column = el.closest("div.cell, div.full-width") || article;
   const what = `${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 60)}"`;
   for (let node = el; node && node !== column.parentElement; node = node.parentElement) {
     if (node.scrollWidth > node.clientWidth + 1 && getComputedStyle(node).overflowX !== "visible") {
