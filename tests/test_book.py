@@ -524,11 +524,14 @@ def test_pdf_has_every_chapter(smoke_pdf, smoke_executed):
     reader = PdfReader(smoke_pdf)
     titles = chapter_titles(smoke_executed)
     assert len(reader.pages) >= len(titles) + 3  # every chapter, and the intro, method and references
-    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in reader.pages))
+    outline = [item for item in reader.outline if not isinstance(item, list)]
+    assert len(outline) == len(titles) + 4, outline  # intro, method, reproducibility, references
+    # each site page starts on the page its outline entry points to: its title is in that page's text
+    starts = [reader.get_destination_page_number(item) for item in outline]
+    assert starts == sorted(set(starts)), "site pages overlap in the PDF"
+    text = re.sub(r"\s+", "", "".join(reader.pages[number].extract_text() for number in starts))
     missing = [t for t in titles.values() if re.sub(r"\s+|`", "", t) not in text]
     assert not missing, f"chapter titles missing from the PDF's text: {missing}"
-    outline = [item.title for item in reader.outline if not isinstance(item, list)]
-    assert len(outline) == len(titles) + 4, outline  # intro, method, reproducibility, references
 
 
 def luminance(image) -> float:
