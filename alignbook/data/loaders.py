@@ -257,7 +257,7 @@ def load_multibench(
     - nonfinite: MultiBench features contain occasional inf / NaN (MOSEI audio). `"zero"` replaces them with 0
       and warns with their count (kept in `info["nonfinite_replaced"]`); `"error"` raises instead.
     - Features are z-scored per feature with train statistics over non-padded steps; all-zero (padding) steps
-      stay 0 (see `alignbook.sequence_models.TransformerEncoder`, which ignores them).
+      stay 0 (see `alignbook.models.sequence.TransformerEncoder`, which ignores them).
     """
     import pickle  # only here: unpickling is the one unsafe operation in the package
 
