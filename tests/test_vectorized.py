@@ -201,16 +201,6 @@ def test_bad_group_size(dataset):
         fit_many(dataset, [1.0], [0], CONFIG, group_runs=0)
 
 
-def test_bench_quick(capsys):
-    from alignbook.training.bench import main
-
-    assert main(["--quick"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1].startswith("speedup ") and lines[-1].endswith("x")
-    assert any(line.startswith("bound: ") for line in lines)
-    assert any(line.startswith("rounding floor") for line in lines)
-
-
 def test_bench_nudge_moves_training_inputs_by_one_ulp(dataset):
     from alignbook.training.bench import nudged
 
