@@ -27,6 +27,15 @@ Where the time goes and what is done about it:
 - The symmetric InfoNCE and AdamW are hand-written kernels (`alignbook.training.kernels`): the InfoNCE is
   about 40 % of a step; the batched matrix products of the layers are most of the rest.
 
+Levers measured and not taken (torch 2.13 on a 2-core AVX2 machine without AVX-512, the benchmark's
+workload): the step's matrix products alone, with nothing else, reach about 38 % of the float32 matmul
+peak (MKL's batched products of these small shapes), so no fusion of the elementwise work can bring the
+trainer much past that. `torch.compile` (gcc, fixed shapes) made the InfoNCE kernel about 2x slower (it
+recomputes the exp in each of three loops) and its GEMM templates were slower than MKL; compiling one
+kernel took as much CPU time as the whole workload. bfloat16 products have no hardware support here (2x to
+30x slower) and move first-epoch losses about 20x more than a one-ulp change of the inputs does. Smaller
+InfoNCE chunks (1 to 8 runs instead of 16) were no faster.
+
 Memory guard: a group's memory is about `RUN_BYTES_PER_EXAMPLE * batch_size` bytes per run (activations of
 both branches, their gradients and the gathered batch) plus one chunk of logits, so `fit_many` trains at most
 `max_group_runs(...)` runs at once (about `GROUP_MEMORY_BYTES` in all) and the rest in further groups.
