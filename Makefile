@@ -21,19 +21,20 @@ help:
 	@echo "make smoke  the whole book with the small parameters of configs/smoke.yaml"
 	@echo "make venv | mathjax | sync | execute | reference-timings | lint | clean"
 
-# Pinned environment. Skipped when requirements.txt and pyproject.toml are unchanged since the last install.
+# Pinned environment, with the optional Ray backend so that its tests run. Skipped when the requirement files
+# and pyproject.toml are unchanged since the last install.
 venv:
-	@hash=$$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1); \
+	@hash=$$(cat requirements.txt requirements-ray.txt pyproject.toml | sha256sum | cut -d' ' -f1); \
 	if [ -x $(PY) ] && [ "$$(cat $(STAMP) 2>/dev/null)" = "$$hash" ]; then \
 	  echo "venv: up to date"; \
 	else \
 	  set -e; \
 	  [ -x $(PY) ] || $(PYTHON) -m venv $(VENV); \
-	  $(PY) -m pip install --quiet -r requirements.txt; \
-	  $(PY) -m pip install --quiet -e .; \
+	  $(PY) -m pip install --quiet -r requirements.txt -r requirements-ray.txt; \
+	  $(PY) -m pip install --quiet -e ".[ray]"; \
 	  $(PY) -m ipykernel install --sys-prefix --name alignbook --display-name "Python (alignbook)" >/dev/null; \
 	  echo "$$hash" > $(STAMP); \
-	  echo "venv: installed requirements.txt and alignbook into $(VENV)"; \
+	  echo "venv: installed requirements.txt, requirements-ray.txt and alignbook into $(VENV)"; \
 	fi
 
 # MathJax served from the site itself, so equations render offline. One self-contained file.

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+FAILED = 1  # exit code of a sweep that could not run: Ray missing, a cluster unreachable or lost
 USAGE_ERROR = 2  # exit code of a malformed spec or bad arguments (as argparse uses)
 INTERRUPTED = 130
 
@@ -34,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("spec", help="sweep spec YAML file (see configs/)")
     sweep.add_argument("--workers", type=_workers, default="auto",
                        help="worker processes, or 'auto' (default: one per core when groups allow)")
+    sweep.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="where groups train: this machine's processes (default) or a Ray cluster")
+    sweep.add_argument("--address", metavar="HOST:PORT",
+                       help="with --backend ray: the Ray head to join, or 'auto' (default: start a local "
+                            "instance with this machine's cores)")
     sweep.add_argument("--force", action="store_true", help="retrain and overwrite cached runs")
     sweep.add_argument("--cache", metavar="DIR", help="cache folder (default: $ALIGNBOOK_CACHE)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar and no log lines")
@@ -43,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 success, 2 bad spec or arguments, 130 interrupted)."""
+    """Run the command line; return the exit code (0 success, 1 Ray backend unavailable or cluster lost, 2 bad
+    spec or arguments, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":  # the benchmark parses its own options
         from alignbook.training.bench import main as bench_main
@@ -72,10 +79,13 @@ def _sweep(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     try:
         result = run_sweep(spec, cache_dir=args.cache, workers=args.workers, progress=not args.quiet,
-                           force=args.force)
+                           force=args.force, backend=args.backend, address=args.address)
     except ValueError as exc:  # checks made before training: dataset parameters, cache and results folders
         print(f"alignbook sweep: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except (ImportError, ConnectionError) as exc:  # the Ray backend: not installed, no cluster, cluster lost
+        print(f"alignbook sweep: {exc}", file=sys.stderr)
+        return FAILED
     except KeyboardInterrupt:
         print("alignbook sweep: interrupted; finished runs are cached, run the same command to resume",
               file=sys.stderr)

@@ -250,7 +250,7 @@ def test_strict_build_has_every_page(smoke_site):
     pages = {path.relative_to(smoke_site).as_posix() for path in smoke_site.rglob("*.html")}
     for source in SOURCES:
         assert f"executed/{source.stem}.html" in pages
-    for page in ("intro", "method", "reproducibility", "references"):
+    for page in ("intro", "method", "reproducibility", "cluster", "references"):
         assert f"book/{page}.html" in pages
     log = (smoke_site.parent.parent / "build.log").read_text()
     assert "WARNING" not in log, log[-4000:]

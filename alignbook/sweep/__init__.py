@@ -2,7 +2,8 @@
 
 `spec` parses and validates what a sweep trains (`SweepSpec`), `cache` stores one entry per run keyed by
 everything that decides it (`RunCache`, `run_key`), `run` builds the datasets, trains the missing runs in
-this process or in workers and returns the results (`run_sweep`), `table` lays them out one row per run and
+this process or in workers and returns the results (`run_sweep`), `ray_backend` trains them on a Ray
+cluster instead (optional, imported only when asked for), `table` lays them out one row per run and
 encoder. The public names of each are re-exported here, with the dataset registry's.
 """
 

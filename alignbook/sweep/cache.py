@@ -33,11 +33,13 @@ CACHE_FORMAT = 1
 
 
 # Modules that only drive, analyse or present results: a cached run never passes through them (dataset
-# builders, trainers, metrics and the sweep do), so editing them keeps the cache. Data that a chapter module
+# builders, trainers, metrics and the sweep do; the Ray backend only carries runs and results), so editing
+# them keeps the cache. Data that a chapter module
 # builds still enters the key through the dataset's fingerprint. The deprecated aliases of moved modules
 # (`compat.MOVED`) only re-export.
 NOT_IN_RUN_KEYS = frozenset({
     "__main__.py", "cli.py", "compat.py", "paths.py", "plotting.py", "training/bench.py",
+    "sweep/ray_backend.py",
     "analysis/__init__.py", "analysis/claims.py", "analysis/curves.py", "analysis/predictor.py",
     "analysis/search.py",
     "chapters/__init__.py", "chapters/analysis.py", "chapters/book.py", "chapters/realdata.py",

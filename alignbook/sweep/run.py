@@ -7,13 +7,15 @@
 - looks every run up in the on-disk cache (`alignbook.sweep.cache`),
 - trains the missing runs: runs sharing a dataset are trained together by `training.vectorized.fit_many`
   when the configuration allows it (MLP encoders, fixed temperature), otherwise one at a time by
-  `training.single.fit`, in this process or in worker processes,
+  `training.single.fit`, in this process, in worker processes or, with `backend="ray"`, as tasks on a Ray
+  cluster (`alignbook.sweep.ray_backend`, which returns the results to this process),
 - writes each finished run's cache entry at once (an interrupted sweep resumes where it stopped), and
 - returns and stores the tidy table (`alignbook.sweep.table`), one row per run and encoder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -73,7 +75,20 @@ def _fit(dataset, lam, seed, config, *, keep_representations, threads):
 
 def _run_group(task: _GroupTask) -> dict[str, FitResult]:
     """Train one group, write each run's cache entry, return the results by cache key."""
+    results = _train_group(task)
+    _store_group(task, results)
+    return results
+
+
+def _store_group(task: _GroupTask, results: dict[str, FitResult]) -> None:
+    """Write the cache entry of each run of a trained group."""
     cache = RunCache(task.cache_root)
+    for lam, seed, key in task.runs:
+        cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
+
+
+def _train_group(task: _GroupTask) -> dict[str, FitResult]:
+    """Train one group, return the results by cache key; nothing is written (a Ray node may run this)."""
     results: dict[str, FitResult] = {}
     if task.vectorized:
         # configurations fit_many refuses never get here (vectorization_blocker): an error here is real;
@@ -86,7 +101,6 @@ def _run_group(task: _GroupTask) -> dict[str, FitResult]:
         if key not in results:
             results[key] = _fit(task.dataset, lam, seed, task.config,
                                 keep_representations=task.keep_representations, threads=task.threads)
-        cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
     return results
 
 
@@ -234,12 +248,15 @@ def _progress_bar(total: int, initial: int, enabled: bool, name: str):
 
 def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset | Mapping | None = None, *,
               cache_dir: str | os.PathLike | None = None, workers: int | str = "auto", progress: bool = True,
-              force: bool = False) -> SweepResult:
+              force: bool = False, backend: str = "local", address: str | None = None) -> SweepResult:
     """Train every run of `spec` not yet cached, then return and store the tidy results table.
 
     `spec` is a `SweepSpec`, a dict or a YAML path; `data` a `PairedDataset` (or dict name -> dataset) to use
     instead of the spec's dataset kind. `cache_dir` defaults to `paths.cache_dir()` ($ALIGNBOOK_CACHE);
     `force` retrains and overwrites cached runs; `workers` > 1 trains groups in that many processes.
+    `backend="ray"` trains the groups as tasks of a Ray cluster instead (`workers` is then unused): a local
+    instance with this machine's cores when `address` is None, the cluster at `address` ("HOST:PORT" of its
+    head, or "auto") otherwise; see `alignbook.sweep.ray_backend`.
     """
     import pandas as pd
 
@@ -249,6 +266,15 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
     jobs = _dataset_jobs(spec, data)
     if workers != "auto":
         resolve_workers(workers, 1)  # validate before any work
+    cluster = None
+    if backend == "ray":  # fails at once when Ray is missing or no cluster answers at `address`
+        from alignbook.sweep.ray_backend import RayBackend
+
+        cluster = RayBackend(address)
+    elif backend != "local":
+        fail("backend", f"must be 'local' or 'ray', got {backend!r}")
+    elif address is not None:
+        fail("address", f"names a Ray cluster ({address!r}), which only backend='ray' uses")
     cache = RunCache(Path(cache_dir) if cache_dir is not None else paths.cache_dir())
     cache.check_writable()
     results_folder = paths.results_dir()
@@ -297,20 +323,30 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
                                     cache.root, vectorized=not blocker))
         del dataset  # groups hold what they need; the rest can be freed
 
-    work = sum(len(t.runs) * config.num_epochs * len(t.dataset.train) for t in tasks)
-    n_workers = resolve_workers(workers, sum(len(t.runs) for t in tasks), work)
-    tasks = _split_for_workers(tasks, n_workers)
-    for task in tasks:
-        task.threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else 1
-    if tasks:
-        logger.info("%s: computing %d runs in %d groups with %d worker(s); %d runs from cache", spec.name,
-                    sum(len(t.runs) for t in tasks), len(tasks), n_workers, n_cached)
     computed: dict[str, FitResult] = {}
-    with _progress_bar(len(records), n_cached, progress, spec.name) as bar:
-        for task, group_results in _execute(tasks, n_workers):
-            computed.update(group_results)
-            bar.set_postfix_str(f"last: {task.label}", refresh=False)
-            bar.update(len(task.runs))
+    with contextlib.ExitStack() as stack:
+        if cluster is not None and tasks:
+            n_workers = stack.enter_context(cluster).cpus  # a task per CPU, one thread each
+            tasks = _split_for_workers(tasks, n_workers)
+            # closed before the cluster: groups still queued or running are cancelled first
+            finished = stack.enter_context(contextlib.closing(cluster.execute(tasks, _train_group)))
+        else:
+            work = sum(len(t.runs) * config.num_epochs * len(t.dataset.train) for t in tasks)
+            n_workers = resolve_workers(workers, sum(len(t.runs) for t in tasks), work)
+            tasks = _split_for_workers(tasks, n_workers)
+            for task in tasks:
+                task.threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else 1
+            finished = _execute(tasks, n_workers)
+        if tasks:
+            logger.info("%s: computing %d runs in %d groups with %d worker(s); %d runs from cache", spec.name,
+                        sum(len(t.runs) for t in tasks), len(tasks), n_workers, n_cached)
+        with _progress_bar(len(records), n_cached, progress, spec.name) as bar:
+            for task, group_results in finished:
+                if cluster is not None:  # Ray nodes return their results: this process stores them
+                    _store_group(task, group_results)
+                computed.update(group_results)
+                bar.set_postfix_str(f"last: {task.label}", refresh=False)
+                bar.update(len(task.runs))
 
     runs: list[FitResult] = []
     for record in records:
