@@ -101,6 +101,9 @@ class RayBackend:
 
     def __enter__(self) -> RayBackend:
         ray = self.ray
+        if ray.is_initialized():  # joining twice would fail, and stopping the caller's session is not ours
+            raise RuntimeError("Ray is already initialised in this process; call ray.shutdown() first: the "
+                               "sweep starts or joins its cluster itself")
         try:
             if self.address is None:
                 ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING)
