@@ -144,7 +144,9 @@ def folders(tmp_path, monkeypatch, ray_env):
 def reference(tmp_path_factory):
     """SPEC trained by the local backend in this process."""
     folder = tmp_path_factory.mktemp("local")
-    return run_sweep(SPEC, cache_dir=folder / "cache", workers=1, progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ALIGNBOOK_RESULTS", str(folder / "results"))
+        return run_sweep(SPEC, cache_dir=folder / "cache", workers=1, progress=False)
 
 
 def same_results(a, b) -> bool:
@@ -219,7 +221,7 @@ def test_unreachable_address_fails_at_once_naming_it(folders, capsys):
     assert "address" in capsys.readouterr().err
 
 
-def test_local_instance_matches_the_local_backend_and_shares_its_cache(folders, caplog):
+def test_local_instance_gives_the_local_backends_results_bit_for_bit_and_shares_its_cache(folders, caplog):
     spec = {**SPEC, "name": "ray_local", "lams": [1.0]}  # one run per group: no split, whatever the cores
     local = run_sweep(spec, cache_dir=folders / "local", workers=1, progress=False)
     with caplog.at_level("INFO", logger="alignbook"):
@@ -231,15 +233,7 @@ def test_local_instance_matches_the_local_backend_and_shares_its_cache(folders, 
     assert again.n_cached == 2 and same_results(again, local)
 
 
-def test_cluster_results_equal_the_local_backend_bit_for_bit(folders, head, reference, caplog):
-    with caplog.at_level("INFO", logger="alignbook"):
-        result = run_sweep(SPEC, backend="ray", address=head.address, progress=False)
-    assert f"joined the Ray cluster at {head.address}: 1 node(s), 2 CPUs, 0 GPUs" in caplog.text
-    assert result.n_computed == 4 and same_results(result, reference)
-    assert len(entries(folders / "cache")) == 4  # written by the driver
-
-
-def test_worker_killed_mid_sweep_is_retried_without_loss_or_double_counting(folders, head, reference):
+def test_worker_killed_mid_sweep_is_retried_without_loss_or_double_counting(folders, head, reference, caplog):
     killed: list[int] = []
 
     def kill_first_trainer():
@@ -258,12 +252,15 @@ def test_worker_killed_mid_sweep_is_retried_without_loss_or_double_counting(fold
 
     killer = threading.Thread(target=kill_first_trainer, daemon=True)
     killer.start()
-    result = run_sweep(SPEC, backend="ray", address=head.address, progress=False)
+    with caplog.at_level("INFO", logger="alignbook"):
+        result = run_sweep(SPEC, backend="ray", address=head.address, progress=False)
     killer.join(timeout=5)
+    assert f"joined the Ray cluster at {head.address}: 1 node(s), 2 CPUs, 0 GPUs" in caplog.text
     assert len(killed) == 1 and not psutil.pid_exists(killed[0])
+    # the same groups as one local process trains: the same results, bit for bit
     assert result.n_computed == 4 and same_results(result, reference)
     assert sorted(result.table["key"].value_counts().tolist()) == [2, 2, 2, 2]  # each run once (2 encoders)
-    assert len(entries(folders / "cache")) == 4
+    assert len(entries(folders / "cache")) == 4  # written by the driver
 
 
 def test_killed_driver_resumes_without_recomputing_finished_groups(folders, head, ray_env):
