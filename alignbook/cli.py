@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+FAILED = 1  # exit code of a sweep stopped by its environment (a full disk)
 USAGE_ERROR = 2  # exit code of a malformed spec or bad arguments (as argparse uses)
 INTERRUPTED = 130
 
@@ -43,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 success, 2 bad spec or arguments, 130 interrupted)."""
+    """Run the command line; return the exit code (0 success, 1 full disk, 2 bad spec or arguments, 130
+    interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":  # the benchmark parses its own options
         from alignbook.training.bench import main as bench_main
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from alignbook.sweep import SweepSpec, run_sweep
+    from alignbook.sweep.cache import DiskFullError
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -76,6 +79,9 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValueError as exc:  # checks made before training: dataset parameters, cache and results folders
         print(f"alignbook sweep: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except DiskFullError as exc:  # the disk filled up while training: finished runs are cached
+        print(f"alignbook sweep: {exc}", file=sys.stderr)
+        return FAILED
     except KeyboardInterrupt:
         print("alignbook sweep: interrupted; finished runs are cached, run the same command to resume",
               file=sys.stderr)
