@@ -197,13 +197,25 @@ def labelled_seed(seed: int) -> int:
     return int(np.random.SeedSequence([int(seed), 303]).generate_state(1)[0])
 
 
-def standardize(train: np.ndarray, *others: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
-    """z-score every array with the train array's per-feature mean and standard deviation."""
+def standardize(train: np.ndarray, *others: np.ndarray, eps: float = 1e-8,
+                param: str = "x") -> tuple[np.ndarray, ...]:
+    """z-score every array with the train array's per-feature mean and standard deviation.
+
+    Values near the largest number of their dtype overflow the statistics (float32 squares overflow from
+    ~1e19): that fails, naming `param`, instead of silently turning the features into zeros.
+    """
     axes = tuple(range(train.ndim - 1))  # per feature: pool over samples (and time steps for sequences)
-    mean = train.mean(axis=axes, keepdims=True)
-    std = train.std(axis=axes, keepdims=True)
-    std = np.where(std < eps, 1.0, std)  # constant features stay finite
-    return tuple(((a - mean) / std).astype(np.float32) for a in (train, *others))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected below, with a clear message
+        mean = train.mean(axis=axes, keepdims=True)
+        std = train.std(axis=axes, keepdims=True)
+        std = np.where(std < eps, 1.0, std)  # constant features stay finite
+        scaled = tuple(((a - mean) / std).astype(np.float32) for a in (train, *others))
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and all(np.isfinite(a).all() for a in scaled)):
+        wider = " or pass it as float64" if train.dtype.itemsize < 8 else ""
+        fail(param, f"overflows when standardised: its values reach {np.abs(train).max():.3g} in "
+                    f"{train.dtype}",
+             f"divide it by a constant first (e.g. its largest absolute value){wider}")
+    return scaled
 
 
 _zscore = standardize  # `from_arrays` has a `standardize` flag that shadows the function's name
@@ -249,7 +261,19 @@ def _check_features(param: str, x) -> np.ndarray:
     if x.ndim < 2:
         fail(param, f"must have shape (n, features...) with at least two dimensions, got shape {x.shape}",
              "for one feature per example use x[:, None]")
+    if 0 in x.shape[1:]:
+        fail(param, f"has no features: shape {x.shape}", "each example needs at least one value")
     return check_finite(param, x)
+
+
+def _as_float32(param: str, parts: list[np.ndarray]) -> list[np.ndarray]:
+    with np.errstate(over="ignore"):
+        cast = [a.astype(np.float32) for a in parts]
+    if not all(np.isfinite(a).all() for a in cast):
+        largest = max(np.abs(a).max() for a in parts)
+        fail(param, f"has values beyond the range of float32 (up to {largest:.3g})",
+             "divide it by a constant first")
+    return cast
 
 
 def from_arrays(
@@ -318,9 +342,9 @@ def from_arrays(
     n_train = check_n_train(n_train, len(parts[0]), num_classes)
     x1s, x2s = [x1[p] for p in parts], [x2[p] for p in parts]
     if standardize:
-        x1s, x2s = _zscore(*x1s), _zscore(*x2s)
+        x1s, x2s = _zscore(*x1s, param="x1"), _zscore(*x2s, param="x2")
     else:
-        x1s, x2s = [a.astype(np.float32) for a in x1s], [a.astype(np.float32) for a in x2s]
+        x1s, x2s = _as_float32("x1", x1s), _as_float32("x2", x2s)
     splits = [PairedSplit(a, b, y[p]) for a, b, p in zip(x1s, x2s, parts, strict=True)]
     if n_train is not None:
         kept = labelled_subset(splits[0].y, n_train, labelled_seed(seed), stratify=task == "classification")
