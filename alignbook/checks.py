@@ -8,6 +8,7 @@ input at the boundary; the functions they call trust it.
 
 from __future__ import annotations
 
+import ast
 import math
 
 import numpy as np
@@ -112,19 +113,50 @@ def check_same_rows(**arrays: np.ndarray) -> int:
     return next(iter(rows.values()))
 
 
-def _check_number_list(param: str, values, check) -> None:
-    if not isinstance(values, (list, tuple)) or len(values) == 0:
-        fail(param, f"must be a non-empty list, got {values!r}")
+def check_workers(param: str, value) -> int | str:
+    """A number of worker processes: a positive integer, or 'auto' (one per core)."""
+    if value == "auto":
+        return value
+    if not is_int(value) or value < 1:
+        fail(param, f"must be a positive integer or 'auto', got {value!r}")
+    return int(value)
+
+
+def literal_list(param: str, value) -> list:
+    """A list parameter, also when papermill passes it as text: `-p seeds "[0, 1]"` arrives as the string
+    '[0, 1]', which is read strictly as a Python list literal (`ast.literal_eval`: no names, calls or
+    arithmetic). A list or tuple is returned as a list; anything else fails, naming `param`."""
+    if isinstance(value, str):
+        text = value
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            fail(param, f"must be a list, got the text {text!r}, which is not a list literal",
+                 "write it like [0, 1, 2]")
+        if not isinstance(value, list):
+            fail(param, f"must be a list, got the text {text!r}", "write it like [0, 1, 2]")
+    if not isinstance(value, (list, tuple)):
+        fail(param, f"must be a list, got {type(value).__name__} {value!r}")
+    return list(value)
+
+
+def _check_number_list(param: str, values, check) -> list:
+    values = literal_list(param, values)
+    if not values:
+        fail(param, "must be a non-empty list")
     for value in values:
         check(param, value)
+    return values
 
 
-def check_parameters(**values) -> None:
-    """Validate a notebook's parameters by their house names, before any work starts.
+def check_parameters(**values) -> dict:
+    """Validate a notebook's parameters by their house names, before any work starts; return them checked.
 
     Papermill injects parameters as plain literals, so a typo such as `-p lam -1` or `-p redundancy 11`
     must stop the notebook in its first cell with a message naming the parameter, not deep in training.
-    Names outside the fixed vocabulary are not checked here.
+    A name with a prefix follows the rule of its house name (`real_lams` that of `lams`). Lists passed as
+    text are returned as lists (`literal_list`): a notebook rebinds its parameters to the returned values.
+    Names outside the vocabulary are returned unchanged.
     """
     def positive_number(param, v):
         if check_nonnegative(param, v) == 0:
@@ -134,11 +166,16 @@ def check_parameters(**values) -> None:
         "lam": check_lam, "redundancy": check_redundancy, "depth": check_depth,
         "seed": check_seed, "num_epochs": check_positive_int, "n_samples": check_positive_int,
         "batch_size": check_positive_int, "lr": positive_number, "temperature": positive_number,
+        "workers": check_workers,
     }
     list_rules = {"lams": check_lam, "redundancies": check_redundancy, "depths": check_depth,
                   "seeds": check_seed}
+    checked = {}
     for name, value in values.items():
-        if name in scalar_rules:
-            scalar_rules[name](name, value)
-        elif name in list_rules:
-            _check_number_list(name, value, list_rules[name])
+        house = name if name in scalar_rules or name in list_rules else name.partition("_")[2]
+        if house in scalar_rules:
+            scalar_rules[house](name, value)
+        elif house in list_rules:
+            value = _check_number_list(name, value, list_rules[house])
+        checked[name] = value
+    return checked

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from conftest import (
     notebook_sources,
     run,
     smoke_parameters,
+    tool,
 )
 
 SOURCES = notebook_sources()
@@ -244,6 +246,40 @@ def test_bad_parameter_fails_in_the_first_cell(source, tmp_path, isolated_env, m
         f"{source.name}: {name} = {bad} should fail in the first cell after the parameters (cell {first}), "
         f"not in cell {failed}"
     )
+
+
+def reproducibility_commands() -> list[list[str]]:
+    """The papermill commands book/reproducibility.md prints, split as a shell splits them."""
+    text = (ROOT / "book" / "reproducibility.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    return [shlex.split(line) for block in blocks for line in block.splitlines() if "papermill" in line]
+
+
+def test_the_reproducibility_page_prints_papermill_commands():
+    commands = reproducibility_commands()
+    assert len(commands) >= 3 and all(c[0].endswith("papermill") and c[2] == "out.ipynb" for c in commands)
+    assert any(value.startswith("[") for c in commands for value in c[3:]), "a list parameter is shown"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("command", reproducibility_commands(), ids=lambda c: " ".join(c[1:]))
+def test_the_commands_of_the_reproducibility_page_run_as_printed(command, tmp_path, isolated_env):
+    """Each command runs with its arguments as printed, on top of the notebook's smoke parameters (a `-p`
+    given later wins); one that names a placeholder path stops in the first cell, naming that parameter."""
+    import yaml
+
+    stem = Path(command[1]).stem
+    output = tmp_path / "out.ipynb"
+    smoke = yaml.safe_dump(smoke_parameters().get(stem, {}), default_flow_style=True)
+    result = run([tool("papermill"), command[1], str(output), "-k", kernel_name(), "--cwd", "notebooks",
+                  "-y", smoke, *command[3:]], cwd=ROOT, env=isolated_env)
+    placeholder = next((command[i - 1] for i, value in enumerate(command) if "/path/to/" in value), None)
+    if placeholder is None:
+        assert result.returncode == 0, result.stderr[-4000:]
+    else:
+        assert result.returncode != 0
+        errors = [o for c in read(output).cells for o in c.get("outputs", []) if o.output_type == "error"]
+        assert len(errors) == 1 and errors[0].evalue.startswith(f"{placeholder}:"), errors
 
 
 @pytest.mark.book

@@ -1,6 +1,7 @@
 """The real-data study: parameter checks, linear-probe information, the claims it builds."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,8 @@ def _paired(n=300, seed=0, shared=True):
 def test_check_view_pairs_accepts_pairs_and_names_the_parameter():
     pairs = rs.check_view_pairs("mfeat_pairs", [["fac", "kar"], ("pix", "fou")])
     assert pairs == [("fac", "kar"), ("pix", "fou")]
-    for bad in ("fac", [["fac"]], [["fac", "fac"]], [["fac", "xyz"]], [["fac", "kar"], ["fac", "kar"]]):
+    assert rs.check_view_pairs("mfeat_pairs", "[['fac', 'kar']]") == [("fac", "kar")]  # papermill's text
+    for bad in ("fac", [], [["fac"]], [["fac", "fac"]], [["fac", "xyz"]], [["fac", "kar"], ["fac", "kar"]]):
         with pytest.raises(ValueError, match="^mfeat_pairs"):
             rs.check_view_pairs("mfeat_pairs", bad)
 
@@ -32,11 +34,16 @@ def test_other_parameter_checks():
     for bad in ("vision", ["vision"], ["vision", "vision"], ["vision", "smell"]):
         with pytest.raises(ValueError, match="^m:"):
             rs.check_modality_pair("m", bad)
-    assert rs.check_optional_path("p", "") == ""
+    assert rs.check_optional_path("p", "", "file") == ""
+    assert rs.check_optional_path("p", __file__, "file") == __file__
     with pytest.raises(ValueError, match="^p:.*does not exist"):
-        rs.check_optional_path("p", "/no/such/file.pkl")
+        rs.check_optional_path("p", "/no/such/file.pkl", "file")
+    with pytest.raises(ValueError, match="^p:.*is a folder, not a file"):
+        rs.check_optional_path("p", str(Path(__file__).parent), "file")
+    with pytest.raises(ValueError, match="^p:.*is a file, not a folder"):
+        rs.check_optional_path("p", __file__, "folder")
     with pytest.raises(ValueError, match="^p:"):
-        rs.check_optional_path("p", None)
+        rs.check_optional_path("p", None, "file")
     with pytest.raises(ValueError, match="^t:"):
         rs.check_fraction("t", 1.5)
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from alignbook import info
 from alignbook.analysis import claims
-from alignbook.checks import check_int_range, check_positive_int, fail
+from alignbook.checks import check_int_range, check_positive_int, fail, literal_list
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
 from alignbook.sweep import SweepSpec, run_sweep
@@ -37,12 +37,14 @@ SEARCH_EVAL_SAMPLES = 64
 
 
 def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, search_grid, search_eta,
-                           search_budget, real_search_budget) -> None:
-    """Validate the chapter's estimator and search settings; each error names its parameter."""
+                           search_budget, real_search_budget) -> dict:
+    """Validate the chapter's estimator and search settings; each error names its parameter. Returns them
+    by name, `cluster_grid` as a list (papermill may pass it as text)."""
     check_int_range("n_clusters", n_clusters, 2, 4096)
     check_positive_int("n_components", n_components)
-    if not isinstance(cluster_grid, (list, tuple)) or not cluster_grid:
-        fail("cluster_grid", f"must be a non-empty list of cluster counts, got {cluster_grid!r}")
+    cluster_grid = literal_list("cluster_grid", cluster_grid)
+    if not cluster_grid:
+        fail("cluster_grid", "must be a non-empty list of cluster counts")
     for k in cluster_grid:
         check_int_range("cluster_grid", k, 2, 4096)
     check_positive_int("n_bootstrap", n_bootstrap)
@@ -50,6 +52,9 @@ def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, 
     check_int_range("search_eta", search_eta, 2, 1000)
     check_positive_int("search_budget", search_budget)
     check_positive_int("real_search_budget", real_search_budget)
+    return {"n_clusters": n_clusters, "n_components": n_components, "cluster_grid": cluster_grid,
+            "n_bootstrap": n_bootstrap, "search_grid": search_grid, "search_eta": search_eta,
+            "search_budget": search_budget, "real_search_budget": real_search_budget}
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from alignbook.analysis.claims import claims_table, interval_verdict, shape_claim, trend_claim, verdict
-from alignbook.checks import fail
+from alignbook.checks import fail, literal_list
 from alignbook.data import MFEAT_VIEWS, MULTIBENCH_MODALITIES, PairedDataset
 
 # --------------------------------------------------------------------------------------------------------
@@ -90,9 +90,11 @@ def study_spec(kind: str, lams, seeds, num_epochs: int, name: str | None = None)
 
 
 def check_view_pairs(param: str, pairs, known: Sequence[str] = tuple(MFEAT_VIEWS)) -> list[tuple[str, str]]:
-    """A list of distinct pairs of distinct view names from `known`; the error names `param`."""
-    if not isinstance(pairs, (list, tuple)):
-        fail(param, f"must be a list of pairs of view names, got {type(pairs).__name__} {pairs!r}")
+    """A non-empty list of distinct pairs of distinct view names from `known` (text from papermill is read as
+    a list literal); the error names `param`."""
+    pairs = literal_list(param, pairs)
+    if not pairs:
+        fail(param, "must name at least one pair of views, such as [['fac', 'kar']]")
     checked = []
     for pair in pairs:
         if isinstance(pair, str) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
@@ -110,7 +112,8 @@ def check_view_pairs(param: str, pairs, known: Sequence[str] = tuple(MFEAT_VIEWS
 
 def check_modality_pair(param: str, modalities,
                         known: Sequence[str] = MULTIBENCH_MODALITIES) -> tuple[str, str]:
-    """Two different modality names from `known`."""
+    """Two different modality names from `known` (text from papermill is read as a list literal)."""
+    modalities = literal_list(param, modalities)
     if isinstance(modalities, str) or not isinstance(modalities, (list, tuple)) or len(modalities) != 2:
         fail(param, f"must be two modality names from {list(known)}, got {modalities!r}")
     unknown = [m for m in modalities if m not in known]
@@ -119,12 +122,15 @@ def check_modality_pair(param: str, modalities,
     return tuple(modalities)
 
 
-def check_optional_path(param: str, value) -> str:
-    """An empty string (nothing to load) or the path of an existing file or folder."""
+def check_optional_path(param: str, value, kind: str) -> str:
+    """An empty string (nothing to load) or the path of an existing `kind` ('file' or 'folder')."""
     if not isinstance(value, str):
         fail(param, f"must be a path as a string ('' for none), got {type(value).__name__} {value!r}")
     if value and not Path(value).exists():
-        fail(param, f"{value} does not exist", "give the path of the file or folder, or '' to skip it")
+        fail(param, f"{value} does not exist", f"give the path of the {kind}, or '' to skip it")
+    if value and (Path(value).is_dir() if kind == "file" else not Path(value).is_dir()):
+        found = "a folder" if Path(value).is_dir() else "a file"
+        fail(param, f"{value} is {found}, not a {kind}", f"give the path of the {kind}, or '' to skip it")
     return value
 
 
