@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-FAILED = 1  # exit code of a sweep that could not run: Ray missing, a cluster unreachable or lost
+FAILED = 1  # exit code of a sweep that could not run: Ray missing, a cluster unreachable or lost, a full disk
 USAGE_ERROR = 2  # exit code of a malformed spec or bad arguments (as argparse uses)
 INTERRUPTED = 130
 
@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 success, 1 Ray backend unavailable or cluster lost, 2 bad
-    spec or arguments, 130 interrupted)."""
+    """Run the command line; return the exit code (0 success, 1 Ray backend unavailable, cluster lost or
+    disk full, 2 bad spec or arguments, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":  # the benchmark parses its own options
         from alignbook.training.bench import main as bench_main
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from alignbook.sweep import SweepSpec, run_sweep
+    from alignbook.sweep.cache import DiskFullError
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -83,7 +84,7 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValueError as exc:  # checks made before training: dataset parameters, cache and results folders
         print(f"alignbook sweep: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    except (ImportError, ConnectionError) as exc:  # the Ray backend: not installed, no cluster, cluster lost
+    except (ImportError, ConnectionError, DiskFullError) as exc:  # Ray missing or lost; a disk filled up
         print(f"alignbook sweep: {exc}", file=sys.stderr)
         return FAILED
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
 """Sweeps: spec validation, caching, resuming, the tidy table and the command line.
 
 Most tests replace the trainers with a counting fake (`sweep.run._fit_many`, `sweep.run._fit`) and use a tiny
-registered dataset kind, so they run in seconds; one end-to-end test trains real (tiny) models.
+registered dataset kind (the `folders` and `trainers` fixtures of conftest.py), so they run in seconds; one
+end-to-end test trains real (tiny) models.
 """
 
 from __future__ import annotations
@@ -13,103 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FakeTrainers, spec_dict, tiny_dataset
+from conftest import run_tiny as run
 
 from alignbook import sweep
 from alignbook.cli import main as cli_main
 from alignbook.config import TrainConfig
-from alignbook.data import PairedDataset, PairedSplit, registry
+from alignbook.data import registry
 from alignbook.sweep import SweepSpec, run_sweep
 from alignbook.sweep import cache as sweep_cache
 from alignbook.sweep import run as sweep_run
-from alignbook.training.results import FitResult
-
-# ------------------------------------------------------------------------------------------------ fixtures
-
-
-def tiny_dataset(level: int = 0, depth: int = 1, seed: int = 0) -> PairedDataset:
-    rng = np.random.default_rng([level, depth, seed])
-    splits = []
-    for n in (40, 10, 10):
-        y = np.arange(n) % 2
-        splits.append(PairedSplit(rng.normal(size=(n, 3)).astype(np.float32) + y[:, None],
-                                  rng.normal(size=(n, 2)).astype(np.float32), y))
-    return PairedDataset(*splits, num_classes=2, name=f"tiny-{level}-{depth}",
-                         info={"modalities": ["a", "b"]},
-                         params={"level": level, "depth": depth, "seed": seed})
-
-
-def fake_result(lam: float, seed: int, config: TrainConfig, keep: bool) -> FitResult:
-    """A deterministic stand-in for a trained run."""
-    score = 0.5 + 0.01 * seed + 0.1 * lam
-    result = FitResult(lam=float(lam), seed=int(seed), config=config, acc1=score, acc2=score / 2,
-                       loss1=1 - score, loss2=2.0, val_acc1=score, val_acc2=0.4, best_epoch1=1, best_epoch2=0,
-                       alignment={"cka": lam / 10, "knn": 0.3}, alignment_chance={"cka": 0.01, "knn": 0.1},
-                       history=[{"epoch": 0, "loss": np.float32(1.5)}], time_s=0.1)
-    if keep:
-        result.z1 = np.full((4, 3), lam, dtype=np.float32)
-        result.z2 = np.full((4, 3), seed, dtype=np.float32)
-    return result
-
-
-class FakeTrainers:
-    """Counts trained runs and groups; can raise KeyboardInterrupt when a given group starts."""
-
-    def __init__(self, interrupt_at_group: int | None = None):
-        self.runs: list[tuple[float, int]] = []
-        self.groups = 0
-        self.single = 0
-        self.threads: list[int] = []  # passed to each call
-        self.interrupt_at_group = interrupt_at_group
-
-    def fit_many(self, dataset, lams, seeds, config, *, keep_representations, threads):
-        self.threads.append(threads)
-        if self.interrupt_at_group is not None and self.groups == self.interrupt_at_group:
-            raise KeyboardInterrupt
-        self.groups += 1
-        results = [fake_result(lam, seed, config, keep_representations)
-                   for lam, seed in zip(lams, seeds, strict=True)]
-        self.runs += [(r.lam, r.seed) for r in results]
-        return results
-
-    def fit(self, dataset, lam, seed, config, *, keep_representations, threads):
-        self.threads.append(threads)
-        self.single += 1
-        self.runs.append((lam, seed))
-        return fake_result(lam, seed, config, keep_representations)
-
-
-@pytest.fixture
-def folders(tmp_path, monkeypatch):
-    """Cache and results in tmp_path, a `tiny` dataset kind, trainers allowed to vectorise."""
-    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setitem(registry._BUILDERS, "tiny", registry._Builder(tiny_dataset))
-    monkeypatch.setattr(sweep_run, "vectorization_blocker",
-                        lambda config: "" if config.encoder == "mlp" else "not an MLP")
-    return tmp_path
-
-
-@pytest.fixture
-def trainers(monkeypatch):
-    fake = FakeTrainers()
-    monkeypatch.setattr(sweep_run, "_fit_many", fake.fit_many)
-    monkeypatch.setattr(sweep_run, "_fit", fake.fit)
-    return fake
-
-
-def spec_dict(**changes) -> dict:
-    values = {"name": "tiny_sweep", "dataset": {"kind": "tiny"},
-              "dataset_grid": {"level": [0, 2], "depth": [1, 3]}, "lams": [0.0, 0.5, 1.0], "seeds": [0, 1],
-              "train": {"num_epochs": 2}}
-    values.update(changes)
-    return values
-
-
-def run(spec: dict, **kwargs):
-    kwargs.setdefault("workers", 1)
-    kwargs.setdefault("progress", False)
-    return run_sweep(spec, **kwargs)
-
 
 # ------------------------------------------------------------------------------------------- validation
 

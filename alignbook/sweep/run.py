@@ -11,6 +11,11 @@
   cluster (`alignbook.sweep.ray_backend`, which returns the results to this process),
 - writes each finished run's cache entry at once (an interrupted sweep resumes where it stopped), and
 - returns and stores the tidy table (`alignbook.sweep.table`), one row per run and encoder.
+
+Locally, every run is claimed while it is trained (`RunCache.claim`): a second sweep on the same cache leaves
+the runs the first one is training to it and waits for their entries, and takes over the runs of a sweep
+that died. Nothing is trained unless its entry can be stored: the cache must be writable and have room for
+the runs to compute (`cache.entry_size`); a fully cached sweep only reads, so a read-only cache serves it.
 """
 
 from __future__ import annotations
@@ -27,13 +32,25 @@ from pathlib import Path
 from typing import Any
 
 from alignbook import paths
-from alignbook.checks import fail, is_int
+from alignbook.checks import check_workers, fail
 from alignbook.config import TrainConfig
 from alignbook.data.container import PairedDataset
 from alignbook.data.registry import CUSTOM_KIND, accepted_params, build_dataset, builder_for, is_deterministic
-from alignbook.sweep.cache import RunCache, atomic_write, check_writable, run_key
+from alignbook.sweep.cache import (
+    DiskFullError,
+    RunCache,
+    atomic_write,
+    check_space,
+    check_writable,
+    entry_size,
+    group_material,
+    material_key,
+    remove_stale_temporaries,
+    run_material,
+)
 from alignbook.sweep.spec import SweepSpec, load_spec
 from alignbook.sweep.table import results_table
+from alignbook.sweep.workers import process_pool
 from alignbook.training.results import FitResult
 
 logger = logging.getLogger("alignbook")
@@ -50,11 +67,12 @@ class _GroupTask:
     dataset: PairedDataset
     config: TrainConfig
     runs: list[tuple[float, int, str]]  # (lam, seed, cache key)
-    inputs: dict  # key inputs shared by the runs, stored in each entry for inspection
+    inputs: dict  # key material the runs share (`cache.group_material`); each entry stores its run's
     keep_representations: bool
     cache_root: Path
     vectorized: bool
     threads: int = 1  # torch and BLAS threads while training this group
+    force: bool = False  # retrain even a run another sweep finished meanwhile
 
 
 def _fit_many(dataset, lams, seeds, config, *, keep_representations, threads):
@@ -74,9 +92,36 @@ def _fit(dataset, lam, seed, config, *, keep_representations, threads):
 
 
 def _run_group(task: _GroupTask) -> dict[str, FitResult]:
-    """Train one group, write each run's cache entry, return the results by cache key."""
-    results = _train_group(task)
-    _store_group(task, results)
+    """Train the group's runs no other sweep is training, write each one's cache entry, return the results
+    by cache key (in this process or a local worker).
+
+    Runs another live sweep has claimed are left out of the results (`run_sweep` waits for them); a run
+    another sweep finished since the lookup is read, not trained again.
+    """
+    cache = RunCache(task.cache_root)
+    results: dict[str, FitResult] = {}
+    claims = []
+    try:
+        todo = []
+        for lam, seed, key in task.runs:
+            claim = cache.claim(key)
+            if claim is None:
+                continue
+            claims.append(claim)
+            # quiet: a damaged entry was reported at the lookup
+            found = None if task.force else cache.read(key, lam, seed, task.keep_representations, warn=False)
+            if found is None:
+                todo.append((lam, seed, key))
+            else:
+                results[key] = found
+        if todo:
+            todo_task = dataclasses.replace(task, runs=todo)
+            trained = _train_group(todo_task)
+            _store_group(todo_task, trained)
+            results.update(trained)
+    finally:
+        for claim in claims:
+            claim.release()
     return results
 
 
@@ -84,7 +129,7 @@ def _store_group(task: _GroupTask, results: dict[str, FitResult]) -> None:
     """Write the cache entry of each run of a trained group."""
     cache = RunCache(task.cache_root)
     for lam, seed, key in task.runs:
-        cache.write(key, results[key], {**task.inputs, "lam": lam, "seed": seed})
+        cache.write(key, results[key], run_material(task.inputs, lam, seed))
 
 
 def _train_group(task: _GroupTask) -> dict[str, FitResult]:
@@ -209,14 +254,18 @@ def _describe(dataset: PairedDataset, job: _DatasetJob) -> dict:
 def _lookup_runs(spec: SweepSpec, config: TrainConfig, job: _DatasetJob, cache: RunCache, fingerprint: str,
                  force: bool) -> list[tuple[tuple[float, int, str], FitResult | None]]:
     """Each run of one dataset, in table order, with its cache key and its cached result (or None)."""
+    group = group_material(job.kind, job.params, fingerprint, config, spec.keep_representations)
     found = []
     for lam in spec.lams:
         for seed in spec.seeds:
-            key = run_key(job.kind, job.params, fingerprint, config, lam, seed, spec.keep_representations)
+            key = material_key(run_material(group, lam, seed))
             result = None if force else cache.read(key, lam, seed, spec.keep_representations)
             found.append(((lam, seed, key), result))
     return found
 
+
+# Bytes a results table takes per row (an encoder of a run), generously: a dozen numbers, two hashes.
+TABLE_ROW_BYTES = 1024
 
 # Below this much training (runs x epochs x training examples) 'auto' stays in one process: starting spawned
 # workers (each imports torch) costs seconds, more than such a sweep takes.
@@ -231,13 +280,11 @@ def resolve_workers(workers: int | str, n_runs: int, work: int | None = None) ->
     single-threaded workers took 197 s, one two-threaded process 420 s; the small MLPs of the synthetic study
     are dominated by per-operation overhead, which threads do not share out but processes do.
     """
-    if workers == "auto":
+    if check_workers("workers", workers) == "auto":
         if work is not None and work < AUTO_PARALLEL_MIN_WORK:
             return 1
         return max(1, min(os.cpu_count() or 1, n_runs))
-    if not is_int(workers) or workers < 1:
-        fail("workers", f"must be a positive integer or 'auto', got {workers!r}")
-    return int(workers)
+    return check_workers("workers", workers)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool, name: str):
@@ -275,10 +322,14 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
         fail("backend", f"must be 'local' or 'ray', got {backend!r}")
     elif address is not None:
         fail("address", f"names a Ray cluster ({address!r}), which only backend='ray' uses")
+    if cache_dir is not None and not str(cache_dir).strip():
+        fail("cache_dir", "is empty", "give a folder, or None for $ALIGNBOOK_CACHE")
     cache = RunCache(Path(cache_dir) if cache_dir is not None else paths.cache_dir())
-    cache.check_writable()
     results_folder = paths.results_dir()
-    check_writable(results_folder, "ALIGNBOOK_RESULTS", "results_dir")
+    check_writable(results_folder, "ALIGNBOOK_RESULTS", "results_dir")  # every sweep writes its table
+    removed = cache.remove_stale_temporaries() + remove_stale_temporaries(results_folder)
+    if removed:
+        logger.info("removed %d temporary files that killed sweeps left behind", removed)
 
     blocker = vectorization_blocker(config)
     if blocker:
@@ -303,8 +354,8 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
                 lookup = _lookup_runs(spec, config, job, cache, described["fingerprint"], force)
         if dataset is not None and job.deterministic:
             cache.remember_dataset(job.kind, job.params, described)
-        inputs = {"dataset_kind": job.kind, "dataset_params": job.params,
-                  "fingerprint": described["fingerprint"], "config_key": config.key()}
+        inputs = group_material(job.kind, job.params, described["fingerprint"], config,
+                                spec.keep_representations)
         missing: list[tuple[float, int, str]] = []
         for (lam, seed, key), result in lookup:
             n_cached += result is not None
@@ -320,9 +371,15 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
         run_groups = [missing] if not blocker else [[run] for run in missing]
         for runs in run_groups:
             tasks.append(_GroupTask(job.label, dataset, config, runs, inputs, spec.keep_representations,
-                                    cache.root, vectorized=not blocker))
+                                    cache.root, vectorized=not blocker, force=force))
         del dataset  # groups hold what they need; the rest can be freed
 
+    if tasks:
+        # nothing is trained that could not be stored: a full or read-only disk fails here, not after hours
+        cache.check_writable()
+        cache.check_space(sum(entry_size(config, len(t.dataset.test), spec.keep_representations) * len(t.runs)
+                              for t in tasks))
+    check_space(results_folder, TABLE_ROW_BYTES * 2 * len(records), "ALIGNBOOK_RESULTS", "results_dir")
     computed: dict[str, FitResult] = {}
     with contextlib.ExitStack() as stack:
         if cluster is not None and tasks:
@@ -346,7 +403,13 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
                     _store_group(task, group_results)
                 computed.update(group_results)
                 bar.set_postfix_str(f"last: {task.label}", refresh=False)
-                bar.update(len(task.runs))
+                bar.update(len(group_results))
+            # local groups leave out the runs another sweep on this cache was training: wait for those,
+            # and train those it did not finish
+            while tasks := _wait_for_other_sweeps(tasks, computed, cache, bar):
+                for _, group_results in _execute(tasks, n_workers):
+                    computed.update(group_results)
+                    bar.update(len(group_results))
 
     runs: list[FitResult] = []
     for record in records:
@@ -363,21 +426,44 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
     return SweepResult(spec, table, runs, path, n_cached, len(computed), seconds)
 
 
+def _wait_for_other_sweeps(tasks: list[_GroupTask], computed: dict[str, FitResult], cache: RunCache,
+                           bar) -> list[_GroupTask]:
+    """Wait for the runs of `tasks` that another sweep was training, read their entries into `computed`, and
+    return, as groups, those it did not finish (it died or failed): they are trained next."""
+    waiting = [(task, run) for task in tasks for run in task.runs if run[2] not in computed]
+    if not waiting:
+        return []
+    logger.info("waiting for %d runs that another sweep on this cache is training", len(waiting))
+    unfinished: dict[int, list[tuple[float, int, str]]] = {}
+    for task, (lam, seed, key) in waiting:
+        claim = cache.claim(key, wait=True)  # returns once the other sweep released the run or died
+        try:
+            found = cache.read(key, lam, seed, task.keep_representations)
+        finally:
+            claim.release()
+        if found is None:
+            unfinished.setdefault(id(task), []).append((lam, seed, key))
+        else:
+            computed[key] = found
+            bar.update(1)
+    return [dataclasses.replace(task, runs=unfinished[id(task)]) for task in tasks if id(task) in unfinished]
+
+
 def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask, dict[str, FitResult]]]:
-    """Yield each group with its results as it finishes: in this process, or in a spawn process pool."""
+    """Yield each group with its results as it finishes: in this process, or in a spawn process pool whose
+    workers die with this process (`alignbook.sweep.workers`)."""
     if not tasks:
         return
     if workers == 1:
         for task in tasks:
             yield task, _run_group(task)
         return
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    # each task trains on task.threads threads: workers do not oversubscribe the cores
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
+    # each task trains on task.threads threads: workers do not oversubscribe the cores; if this generator
+    # stops early (an error, Ctrl-C), the pool stops the workers: finished groups are cached
+    with process_pool(workers) as pool:
         pending = {pool.submit(_run_group, task): task for task in tasks}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -390,9 +476,6 @@ def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask
                         "a sweep worker process died (out of memory, killed, or the calling script lacks "
                         "an `if __name__ == '__main__':` guard, which spawned workers need); finished groups "
                         "are cached: rerun, or pass workers=1") from exc
+                except DiskFullError as exc:
+                    raise exc from None  # its one line says it all; the worker's traceback does not help
                 yield task, group_results
-    except BaseException:
-        # Interrupted or a group failed: drop what has not started; finished groups are already cached.
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)

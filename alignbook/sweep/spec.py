@@ -163,13 +163,15 @@ class SweepSpec:
 
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_bytes().decode("utf-8")
         except OSError as exc:
             fail("spec", f"cannot read {path} ({exc.strerror or exc})")
+        except UnicodeDecodeError as exc:
+            fail("spec", f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})")
         try:
             values = yaml.load(text, Loader=_spec_loader())
         except yaml.YAMLError as exc:
-            fail("spec", f"{path} is not valid YAML ({exc})")
+            fail("spec", f"{path} is not valid YAML ({' '.join(str(exc).split())})")
         return cls.from_dict(values if values is not None else {})
 
     def to_dict(self) -> dict:
@@ -218,11 +220,22 @@ class SweepSpec:
 
 @functools.cache
 def _spec_loader() -> type:
-    """A safe YAML loader that also reads `1e-3` as a number (YAML 1.1 reads it as a string)."""
+    """A safe YAML loader that also reads `1e-3` as a number (YAML 1.1 reads it as a string) and refuses a
+    key given twice in one mapping (YAML would silently keep the last value)."""
     import yaml
 
     class Loader(yaml.SafeLoader):
-        pass
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) and key != "<<":  # merges may repeat keys
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                            key_node.start_mark)
+                    seen[key] = key_node.start_mark.line
+            return super().construct_mapping(node, deep=deep)
 
     float_pattern = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", float_pattern, list("-+0123456789"))
