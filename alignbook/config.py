@@ -12,6 +12,7 @@ from alignbook.checks import fail
 
 ENCODERS = ("mlp", "transformer", "patch")
 SCHEDULES = ("constant", "warmup", "linear")
+PROJECTIONS = ("mlp", "linear", "none")
 LAYERS = ("last", "best")
 
 
@@ -29,6 +30,7 @@ class TrainConfig:
     depth: int = 2  # hidden layers of each encoder (MLP) or blocks (transformer)
     repr_dim: int = 32  # size of the representation z each encoder outputs
     proj_dim: int = 32  # size of the projection head's output used by the alignment loss
+    projection: str = "mlp"  # projection head: mlp (Linear, ReLU, Linear) | linear | none (z itself)
     num_heads: int = 2  # attention heads (transformer only)
     patch_size: int = 7  # patch side (patch encoder only)
     # alignment
@@ -39,6 +41,8 @@ class TrainConfig:
     schedule_epochs: int = 0  # epochs of warm-up or ramp
     # optimisation
     num_epochs: int = 15  # both encoders converge by then at r = 8 (measured, synthetic data)
+    num_steps: int = 0  # > 0: train exactly this many optimiser steps instead of num_epochs epochs
+    num_checkpoints: int = 0  # validations: 0 after every epoch; K > 0 at K geometrically spaced steps
     batch_size: int = 512
     lr: float = 1e-2
     weight_decay: float = 1e-4
@@ -49,7 +53,8 @@ class TrainConfig:
     eval_max_samples: int = 2000  # alignment metrics use the first this-many test examples (cost ~ n^2)
 
     def __post_init__(self):
-        choices = {"encoder": ENCODERS, "lam_schedule": SCHEDULES, "metric_layer": LAYERS}
+        choices = {"encoder": ENCODERS, "lam_schedule": SCHEDULES, "metric_layer": LAYERS,
+                   "projection": PROJECTIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 fail(name, f"must be one of {allowed}, got {getattr(self, name)!r}")
@@ -58,8 +63,10 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 fail(name, f"must be a positive integer, got {value!r}")
-        if not isinstance(self.schedule_epochs, int) or self.schedule_epochs < 0:
-            fail("schedule_epochs", f"must be an integer >= 0, got {self.schedule_epochs!r}")
+        for name in ("schedule_epochs", "num_steps", "num_checkpoints"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                fail(name, f"must be an integer >= 0, got {value!r}")
         for name in ("temperature", "min_temperature", "lr", "grad_clip"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

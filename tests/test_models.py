@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from alignbook.config import TrainConfig
-from alignbook.models import Branch, MLPEncoder, build_branch, projection_head
+from alignbook.models import Branch, MLPEncoder, build_branch
 
 
 def test_mlp_encoder_layout_follows_the_convention():
@@ -34,9 +34,29 @@ def test_build_branch_draws_encoder_then_head_then_projection_from_the_seed():
     config = TrainConfig(width=8, depth=2, repr_dim=6, proj_dim=4)
     branch = build_branch(config, (12,), out_dim=4, seed=123)
     torch.manual_seed(123)
-    expected = Branch(MLPEncoder(12, 8, 2, 6), nn.Linear(6, 4), projection_head(6, 4))
+    expected = Branch(MLPEncoder(12, 8, 2, 6), nn.Linear(6, 4),
+                      nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 4)))
     for (name, a), (_, b) in zip(branch.state_dict().items(), expected.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("projection, shapes", [
+    ("mlp", [(4, 6), (4,), (4, 4), (4,)]), ("linear", [(4, 6), (4,)]), ("none", [])])
+def test_projection_heads_and_the_encoder_they_leave_alone(projection, shapes):
+    config = TrainConfig(width=8, depth=2, repr_dim=6, proj_dim=4, projection=projection)
+    branch = build_branch(config, (12,), out_dim=4, seed=7)
+    assert [tuple(p.shape) for p in branch.projection.parameters()] == shapes
+    z = torch.randn(5, 6)
+    if projection == "none":
+        assert torch.equal(branch.projection(z), z)
+    else:
+        assert branch.projection(z).shape == (5, 4)
+    reference = build_branch(TrainConfig(width=8, depth=2, repr_dim=6, proj_dim=4), (12,), out_dim=4, seed=7)
+    for part in ("encoder", "head"):  # drawn first: the same weights whatever the projection head
+        pairs = zip(getattr(branch, part).parameters(), getattr(reference, part).parameters(), strict=True)
+        assert all(torch.equal(a, b) for a, b in pairs)
+    with pytest.raises(ValueError, match="^projection: must be one of"):
+        TrainConfig(projection="deep")
 
 
 def test_build_branch_is_deterministic_and_leaves_the_global_rng_alone():

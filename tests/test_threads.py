@@ -49,16 +49,17 @@ def caller():
 
 @pytest.fixture
 def seen(monkeypatch):
-    """The thread settings at every mini-batch draw of either trainer (each draws its batches per epoch)."""
+    """The thread settings at every mini-batch draw of either trainer (each draws its batches between
+    checkpoints)."""
     record: list[tuple[int, set[int]]] = []
     for module in (single, vectorized):
-        original = module.batch_indices
+        original = module.run_batches
 
         def draw(*args, _original=original, **kwargs):
             record.append(thread_settings())
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(module, "batch_indices", draw)
+        monkeypatch.setattr(module, "run_batches", draw)
     return record
 
 

@@ -100,9 +100,46 @@ def test_history_has_one_row_per_epoch_with_the_scheduled_lam(toy):
     assert [row["epoch"] for row in result.history] == [0, 1, 2]
     assert [row["lam"] for row in result.history] == [0.0, 2.0, 2.0]
     assert math.isnan(result.history[0]["train_align"]) and result.history[1]["train_align"] > 0
-    keys = {"epoch", "lam", "train_task1", "train_task2", "train_align", "val_acc1", "val_acc2",
+    keys = {"epoch", "step", "lam", "train_task1", "train_task2", "train_align", "val_acc1", "val_acc2",
             "val_loss1", "val_loss2", "temperature"}
     assert set(result.history[0]) == keys
+    assert [row["step"] for row in result.history] == [9, 18, 27]  # 600 examples in batches of 64
+
+
+def test_a_step_budget_of_whole_epochs_trains_exactly_those_epochs(toy):
+    by_epochs = fit(toy, lam=1.0, seed=2, **SMALL)
+    by_steps = fit(toy, lam=1.0, seed=2, **{**SMALL, "num_epochs": 1, "num_steps": 27})
+    assert _same_numbers(by_epochs.history, by_steps.history)
+    assert (by_epochs.acc1, by_epochs.acc2) == (by_steps.acc1, by_steps.acc2)
+
+
+def test_step_budget_with_geometric_checkpoints(toy):
+    from alignbook.training.seeding import batch_indices, checkpoint_steps, run_batches
+
+    result = fit(toy, lam=0.5, seed=0, **{**SMALL, "num_steps": 50, "num_checkpoints": 5})
+    assert [row["step"] for row in result.history] == checkpoint_steps(50, 9, 5) == [1, 3, 7, 19, 50]
+    assert [row["epoch"] for row in result.history] == [0, 0, 0, 2, 5]
+    for m in (1, 2):  # the earliest checkpoint of the best validation accuracy, with its step and epoch
+        accs = [row[f"val_acc{m}"] for row in result.history]
+        best = int(np.argmax(accs))
+        assert getattr(result, f"best_step{m}") == result.history[best]["step"]
+        assert getattr(result, f"best_epoch{m}") == result.history[best]["epoch"]
+    # steps 5..20 cross two epoch boundaries: epochs 0, 1, 2 of batch_indices, one after another
+    expected = [*batch_indices(600, 64, 4, 0)[5:], *batch_indices(600, 64, 4, 1),
+                *batch_indices(600, 64, 4, 2)[:2]]
+    assert all(np.array_equal(a, b) for a, b in zip(run_batches(600, 64, 4, 5, 20), expected, strict=True))
+    assert checkpoint_steps(1000, 3, 16)[:3] == [10, 14, 18] and checkpoint_steps(20, 9, 0) == [9, 18, 20]
+    with pytest.raises(ValueError, match="^num_steps: must be an integer >= 0"):
+        TrainConfig(num_steps=-1)
+
+
+@pytest.mark.parametrize("changes", [{"projection": "none"}, {"projection": "linear"}, {"temperature": 0.5}])
+def test_lam_zero_does_not_depend_on_the_alignment_module(toy, changes):
+    reference = fit(toy, lam=0.0, seed=4, **SMALL)
+    other = fit(toy, lam=0.0, seed=4, **SMALL, **changes)
+    assert (other.acc1, other.acc2, other.val_acc1) == (reference.acc1, reference.acc2, reference.val_acc1)
+    aligned = fit(toy, lam=1.0, seed=4, **SMALL, **changes)
+    assert aligned.ok and not math.isnan(aligned.history[-1]["train_align"])
 
 
 def test_learnable_temperature_moves(toy):

@@ -12,11 +12,12 @@ from alignbook.models.branch import (
     MLPEncoder,
     build_branch,
     build_encoder,
+    projection_dims,
     projection_head,
     task_head,
 )
 
 __all__ = [
     "SEQUENCE_ENCODERS", "Branch", "ContrastiveAligner", "MLPEncoder", "build_branch", "build_encoder",
-    "info_nce", "lam_schedule", "projection_head", "symmetric_info_nce", "task_head",
+    "info_nce", "lam_schedule", "projection_dims", "projection_head", "symmetric_info_nce", "task_head",
 ]

@@ -7,13 +7,14 @@ these runs:
   `[Linear(width, width), ReLU]`, then `Linear(width, repr_dim)`; its output is the representation `z`.
   Inputs with more than two dimensions are flattened to `(batch, in_dim)`.
 - Task head: `Linear(repr_dim, num_classes)` for classification, `Linear(repr_dim, 1)` for regression.
-- Projection head (used only by the alignment loss): `Linear(repr_dim, proj_dim), ReLU, Linear(proj_dim,
-  proj_dim)`.
+- Projection head (used only by the alignment loss), `config.projection`: "mlp" is `Linear(repr_dim,
+  proj_dim), ReLU, Linear(proj_dim, proj_dim)`, "linear" is `Linear(repr_dim, proj_dim)`, "none" passes `z`
+  itself to the loss (`projection_dims` lists the layers).
 - `build_branch(config, input_shape, out_dim, seed)` seeds torch's RNG with `seed` inside
   `torch.random.fork_rng` (the caller's RNG state is untouched) and constructs, in this order, the encoder,
   the task head and the projection head, each with PyTorch's default initialisation. Every layer of the
-  encoder is created in forward order, so the draws are: encoder layers first to last, head, projection
-  layer 1, projection layer 2.
+  encoder is created in forward order, so the draws are: encoder layers first to last, head, then the
+  projection's layers: the encoder and head start from the same weights whatever the projection head.
 """
 
 from __future__ import annotations
@@ -67,9 +68,21 @@ def task_head(repr_dim: int, out_dim: int) -> nn.Linear:
     return nn.Linear(repr_dim, out_dim)
 
 
-def projection_head(repr_dim: int, proj_dim: int) -> nn.Sequential:
-    """Two-layer projection whose output enters the contrastive loss (never the task head)."""
-    return nn.Sequential(nn.Linear(repr_dim, proj_dim), nn.ReLU(), nn.Linear(proj_dim, proj_dim))
+def projection_dims(config: TrainConfig) -> list[tuple[int, int]]:
+    """(in, out) of each linear layer of the projection head `config.projection` (ReLU between them)."""
+    return {"mlp": [(config.repr_dim, config.proj_dim), (config.proj_dim, config.proj_dim)],
+            "linear": [(config.repr_dim, config.proj_dim)], "none": []}[config.projection]
+
+
+def projection_head(config: TrainConfig) -> nn.Sequential:
+    """The projection whose output enters the contrastive loss (never the task head): `projection_dims`
+    linear layers with a ReLU between consecutive ones; no layer at all (identity) for "none"."""
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in projection_dims(config):
+        if layers:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(fan_in, fan_out))
+    return nn.Sequential(*layers)
 
 
 class Branch(nn.Module):
@@ -123,5 +136,5 @@ def build_branch(config: TrainConfig, input_shape: tuple[int, ...], out_dim: int
         torch.manual_seed(int(seed))
         encoder = build_encoder(config, tuple(input_shape))
         head = task_head(config.repr_dim, out_dim)
-        projection = projection_head(config.repr_dim, config.proj_dim)
+        projection = projection_head(config)
     return Branch(encoder, head, projection)

@@ -8,7 +8,7 @@ from typing import Any
 from alignbook.data.registry import CUSTOM_KIND
 from alignbook.training.results import FitResult
 
-_ENCODER_FIELDS = ("acc", "loss", "val_acc", "best_epoch")
+_ENCODER_FIELDS = ("acc", "loss", "val_acc", "best_epoch", "best_step")
 
 
 def results_table(spec, records: list[dict], pd) -> Any:
@@ -52,9 +52,9 @@ def table_columns(param_keys: Iterable[str] = (), align_names: Iterable[str] = (
     """Columns of a sweep table, in order.
 
     spec, dataset_kind, dataset (name), one column per dataset parameter (grid ones first; the data's seed as
-    data_seed), lam, seed (of the run), encoder (1 or 2), modality, acc, loss, val_acc, best_epoch (of that
-    encoder), align_<metric> and chance_<metric> (of the run, repeated on both encoder rows), time_s, status
-    ("ok"/"failed"), error, config (TrainConfig.key()), key (cache key of the run), run (index into
+    data_seed), lam, seed (of the run), encoder (1 or 2), modality, acc, loss, val_acc, best_epoch, best_step
+    (of that encoder), align_<metric> and chance_<metric> (of the run, repeated on both encoder rows), time_s,
+    status ("ok"/"failed"), error, config (TrainConfig.key()), key (cache key of the run), run (index into
     SweepResult.runs).
     """
     return ["spec", "dataset_kind", "dataset", *param_keys, "lam", "seed", "encoder", "modality",

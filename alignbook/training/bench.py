@@ -89,24 +89,29 @@ def workload_flops(config, lams, n_train: int, n_valid: int, in_dims: tuple[int,
 
     Per step and branch: forward `2 B sum(in * out)` over the encoder and head, backward twice that; with the
     alignment term also the projection head (same rule) and the InfoNCE: `2 B^2 p` for the logits and
-    `4 B^2 p` for the two gradient products. Per epoch: a validation forward of each branch. The exp over
+    `4 B^2 p` for the two gradient products. Per checkpoint: a validation forward of each branch. The exp over
     the B x B logits and elementwise work are not counted.
     """
     from alignbook.models.alignment import lam_schedule
+    from alignbook.models.branch import projection_dims
+    from alignbook.training.common import step_plan
 
     batch = min(config.batch_size, n_train)
-    steps = max(n_train // config.batch_size, 1)
+    per_epoch, steps, checkpoints = step_plan(n_train, config)
     hidden = [config.width] * config.depth
     body = [sum(a * b for a, b in zip([d, *hidden, config.repr_dim], [*hidden, config.repr_dim, out_dim],
                                       strict=True)) for d in in_dims]
-    projection = config.repr_dim * config.proj_dim + config.proj_dim**2
+    layers = projection_dims(config)
+    projection = sum(a * b for a, b in layers)
+    aligned_dim = config.proj_dim if layers else config.repr_dim
     total = 0.0
-    for epoch in range(config.num_epochs):
-        for lam in lams:
+    for lam in lams:
+        for epoch in range(-(-steps // per_epoch)):
             per_step = 3 * 2 * batch * sum(body)
             if lam_schedule(lam, config.lam_schedule, config.schedule_epochs, epoch) > 0:
-                per_step += 3 * 2 * batch * 2 * projection + 6 * batch * batch * config.proj_dim
-            total += steps * per_step + 2 * n_valid * sum(body)
+                per_step += 3 * 2 * batch * 2 * projection + 6 * batch * batch * aligned_dim
+            total += min(per_epoch, steps - epoch * per_epoch) * per_step
+        total += len(checkpoints) * 2 * n_valid * sum(body)
     return total
 
 

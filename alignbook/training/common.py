@@ -17,6 +17,7 @@ from alignbook.checks import check_finite, check_seed, fail
 from alignbook.config import TrainConfig
 from alignbook.data.container import PairedDataset
 from alignbook.models.branch import Branch
+from alignbook.training.seeding import checkpoint_steps, steps_per_epoch
 
 # Evaluation runs in chunks of this many examples (one chunk for the synthetic splits); rows are independent.
 EVAL_CHUNK = 16384
@@ -153,3 +154,17 @@ def divergence_message(where: str, what: str, value: float, lam: float, config: 
     """The error text of a run whose `what` became `value` at `where`, with the hint both trainers give."""
     return (f"training diverged at {where}: {what} is {value} (lam={lam}, lr={config.lr}). "
             "Lower lam or lr, or raise grad_clip")
+
+
+def step_plan(n_train: int, config: TrainConfig) -> tuple[int, int, list[int]]:
+    """(steps per epoch, steps of the run, steps after which it is validated) for `n_train` examples.
+
+    A run takes `config.num_steps` optimiser steps, or `config.num_epochs` epochs when that is 0, walking
+    through the epochs' mini-batches in order (`seeding.run_batches`); it is validated at
+    `seeding.checkpoint_steps(..., config.num_checkpoints)`. With the defaults (`num_steps = 0`,
+    `num_checkpoints = 0`) that is after every epoch, and `num_steps` equal to whole epochs trains exactly
+    what as many epochs train.
+    """
+    per_epoch = steps_per_epoch(n_train, config.batch_size)
+    total = config.num_steps or config.num_epochs * per_epoch
+    return per_epoch, total, checkpoint_steps(total, per_epoch, config.num_checkpoints)

@@ -31,9 +31,11 @@ class FitResult:
     val_acc2: float = float("nan")
     best_epoch1: int = -1
     best_epoch2: int = -1
+    best_step1: int = -1  # optimiser steps done at each encoder's chosen checkpoint
+    best_step2: int = -1
     alignment: dict = field(default_factory=dict)
     alignment_chance: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)  # one dict per epoch
+    history: list = field(default_factory=list)  # one dict per checkpoint (by default per epoch)
     time_s: float = float("nan")
     status: str = "ok"
     error: str = ""
@@ -50,6 +52,7 @@ class FitResult:
         row = {"lam": self.lam, "seed": self.seed, "acc1": self.acc1, "acc2": self.acc2,
                "loss1": self.loss1, "loss2": self.loss2, "val_acc1": self.val_acc1,
                "val_acc2": self.val_acc2, "best_epoch1": self.best_epoch1, "best_epoch2": self.best_epoch2,
+               "best_step1": self.best_step1, "best_step2": self.best_step2,
                "time_s": self.time_s, "status": self.status, "error": self.error}
         row.update({f"align_{k}": v for k, v in self.alignment.items()})
         row.update({f"chance_{k}": v for k, v in self.alignment_chance.items()})

@@ -5,7 +5,8 @@ Conventions shared with the vectorised trainer (`alignbook.training.vectorized` 
 - Initial weights: branch m in (1, 2) is `build_branch(config, input_shape_m, out_dim, branch_seed(seed, m))`
   (`alignbook.models`); `out_dim` is the number of classes, or 1 for regression.
 - Mini-batches: `batch_indices(n_train, batch_size, seed, epoch)` (`alignbook.training.seeding`), epochs
-  0-based; both branches see the same examples at every step.
+  0-based, taken one after another (`run_batches`); both branches see the same examples at every step. A
+  run lasts `num_epochs` epochs, or exactly `num_steps` steps when that is set (`common.step_plan`).
 - Loss per step: `task_m = cross_entropy(head_m(z_m), y)` (mean; classification) or
   `l1(head_m(z_m).squeeze(-1), y)` (regression); `total = task1 + task2 + lam_t * align` with
   `lam_t = aligner.lam_at(epoch)` and `align = info_nce(proj1(z1), proj2(z2), T)`. `align` is computed only
@@ -17,10 +18,11 @@ Conventions shared with the vectorised trainer (`alignbook.training.vectorized` 
   `total.backward()`, each branch's gradient is clipped on its own with
   `clip_grad_norm_(branch.parameters(), grad_clip)`, then each optimiser steps (branch 1, branch 2,
   temperature). Gradients are reset to None before each backward.
-- Checkpoints: after every epoch each branch is evaluated on the full validation split (eval mode, no grad);
-  its best state is kept separately, "best" meaning strictly higher validation accuracy (classification) or
-  strictly lower validation L1 (regression), so ties keep the earliest epoch. After training each branch is
-  restored to its own best state before testing.
+- Checkpoints: at every checkpoint step (`seeding.checkpoint_steps`: after every epoch by default, or at
+  `num_checkpoints` geometrically spaced steps) each branch is evaluated on the full validation split (eval
+  mode, no grad); its best state is kept separately, "best" meaning strictly higher validation accuracy
+  (classification) or strictly lower validation L1 (regression), so ties keep the earliest checkpoint.
+  After training each branch is restored to its own best state before testing.
 - Accuracy for regression is sign accuracy: `mean(sign(pred) == sign(y))` over the examples with `y != 0`.
 - Alignment is measured between the restored encoders' test representations on the first
   `config.eval_max_samples` test examples: `metrics.all_scores(z1, z2, k=knn_k)` (`metric_layer="last"`) or
@@ -54,10 +56,11 @@ from alignbook.training.common import (
     out_dim,
     representations,
     resolve_config,
+    step_plan,
     task_loss,
 )
 from alignbook.training.results import FitResult
-from alignbook.training.seeding import batch_indices, branch_seed
+from alignbook.training.seeding import branch_seed, run_batches
 from alignbook.training.threads import DEFAULT_THREADS, limited_threads
 
 DIVERGENCE_MODES = ("raise", "mark")
@@ -78,6 +81,7 @@ class _Member:
     best_score: float = math.inf  # lower is better: -accuracy (classification) or L1 (regression)
     best_state: dict | None = None
     best_epoch: int = -1
+    best_step: int = -1
     best_val_acc: float = float("nan")
 
 
@@ -97,27 +101,31 @@ def _state_copy(module: nn.Module) -> dict:
 
 def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveAligner | None, seed: int,
            config: TrainConfig, lam: float, progress: bool, history: list[dict]) -> None:
-    """Run every epoch on `members` (one or two branches), appending to `history`; raise TrainingDiverged."""
+    """Run every step on `members` (one or two branches), validating at each checkpoint and appending to
+    `history`; raise TrainingDiverged."""
     task = dataset.task
     y_train, y_valid = as_target(dataset.train.y, task), as_target(dataset.valid.y, task)
     temperature_optimizer = None
     if aligner is not None and aligner.learn_temperature:
         temperature_optimizer = torch.optim.AdamW([aligner.log_temperature], lr=config.lr, weight_decay=0.0,
                                                   foreach=False)
-    epochs = range(config.num_epochs)
+    n_train = len(dataset.train)
+    per_epoch, _, stops = step_plan(n_train, config)
+    periods = zip([0, *stops[:-1]], stops, strict=True)
     if progress:
         from tqdm import tqdm  # only when asked: importing train must stay cheap
 
-        epochs = tqdm(epochs, desc=f"lam={lam:g} seed={seed}", unit="epoch")
+        periods = tqdm(periods, total=len(stops), desc=f"lam={lam:g} seed={seed}", unit="checkpoint")
     for member in members:
         member.branch.train()
-    for epoch in epochs:
-        lam_t = aligner.lam_at(epoch) if aligner is not None else 0.0
-        sums, align_sum = [0.0] * len(members), 0.0
-        batches = batch_indices(len(dataset.train), config.batch_size, seed, epoch)
-        names = [f"task loss of enc{m.modality}" for m in members]  # of the values checked at each step
-        names += ["alignment loss"] * (lam_t > 0) + ["total loss"]
-        for step, index in enumerate(batches):
+    for start, stop in periods:
+        sums, align_sum, align_steps = [0.0] * len(members), 0.0, 0
+        batches = run_batches(n_train, config.batch_size, seed, start, stop)
+        for global_step, index in zip(range(start, stop), batches, strict=True):
+            epoch, step = divmod(global_step, per_epoch)
+            lam_t = aligner.lam_at(epoch) if aligner is not None else 0.0
+            names = [f"task loss of enc{m.modality}" for m in members]  # of the values checked at each step
+            names += ["alignment loss"] * (lam_t > 0) + ["total loss"]
             index = torch.from_numpy(index)
             y = y_train[index]
             outputs = [m.branch(m.x_train[index]) for m in members]  # (z, head output) per branch
@@ -148,12 +156,13 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
                 temperature_optimizer.step()
             sums = [s + v for s, v in zip(sums, values, strict=False)]
             if lam_t > 0:
-                align_sum += values[-2]
-        record = {"epoch": epoch, "lam": lam_t}
+                align_sum, align_steps = align_sum + values[-2], align_steps + 1
+        epoch = (stop - 1) // per_epoch
+        record = {"epoch": epoch, "step": stop, "lam": lam_t}
         for member, task_sum in zip(members, sums, strict=False):
-            record[f"train_task{member.modality}"] = task_sum / len(batches)
+            record[f"train_task{member.modality}"] = task_sum / (stop - start)
         if aligner is not None:
-            record["train_align"] = align_sum / len(batches) if lam_t > 0 else float("nan")
+            record["train_align"] = align_sum / align_steps if align_steps else float("nan")
         for member in members:
             acc, loss = evaluate(member.branch, member.x_valid, y_valid, task)
             if not math.isfinite(loss):
@@ -163,14 +172,15 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
             record[f"val_acc{member.modality}"] = acc
             record[f"val_loss{member.modality}"] = loss
             score = -acc if task == "classification" else loss
-            if score < member.best_score:  # strictly better: ties keep the earliest epoch
+            if score < member.best_score:  # strictly better: ties keep the earliest checkpoint
                 member.best_score, member.best_epoch, member.best_val_acc = score, epoch, acc
+                member.best_step = stop
                 member.best_state = _state_copy(member.branch)
         if aligner is not None:
             record["temperature"] = float(torch.as_tensor(aligner.temperature).detach())
         history.append(record)
         if progress:
-            epochs.set_postfix({k: round(v, 4) for k, v in record.items() if k.startswith("val_acc")})
+            periods.set_postfix({k: round(v, 4) for k, v in record.items() if k.startswith("val_acc")})
     for member in members:
         member.branch.load_state_dict(member.best_state)
         member.branch.eval()
@@ -185,11 +195,12 @@ def fit(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainCo
     """Train enc1 and enc2 jointly with `lam * L_align` and return their test scores and alignment.
 
     `config` is a `TrainConfig` (default: `TrainConfig()`); keyword `overrides` replace its fields, e.g.
-    `fit(ds, lam=0.5, num_epochs=10)`. `lam = 0` is independent training. `history` holds one dict per epoch
-    (0-based `epoch`, scheduled `lam`, mean `train_task1/2`, `train_align` (NaN where skipped), `val_acc1/2`,
-    `val_loss1/2`, `temperature`). With `keep_representations`, `z1`/`z2` are the test representations the
-    alignment metrics used. If a loss becomes non-finite, raises `TrainingDiverged`, or with
-    `on_divergence="mark"` returns a result with `status="failed"`, the error text and NaN scores.
+    `fit(ds, lam=0.5, num_epochs=10)`. `lam = 0` is independent training. `history` holds one dict per
+    checkpoint (by default one per epoch: 0-based `epoch` of its last step, `step` = steps done, scheduled
+    `lam`, mean `train_task1/2` and `train_align` (NaN where skipped) since the previous checkpoint,
+    `val_acc1/2`, `val_loss1/2`, `temperature`). With `keep_representations`, `z1`/`z2` are the test
+    representations the alignment metrics used. If a loss becomes non-finite, raises `TrainingDiverged`, or
+    with `on_divergence="mark"` returns a result with `status="failed"`, the error text and NaN scores.
     Trains on `threads` torch and BLAS threads (default one, whoever calls it: the models are small) and
     restores the caller's settings afterwards. See the module docstring for every convention.
     """
@@ -224,6 +235,7 @@ def _fit(dataset: PairedDataset, lam: float, seed: int, config: TrainConfig | No
         setattr(result, f"loss{m}", loss)
         setattr(result, f"val_acc{m}", member.best_val_acc)
         setattr(result, f"best_epoch{m}", member.best_epoch)
+        setattr(result, f"best_step{m}", member.best_step)
     if len(test):
         _measure_alignment(result, members[0].branch, members[1].branch, test.x1, test.x2, config, seed,
                            keep_representations)

@@ -4,7 +4,7 @@ The synthetic study trains hundreds of tiny models (two 12-wide MLP branches eac
 almost all per-operation overhead; here G runs are stacked on a leading "lane" axis (2G lanes: both branches
 of every run) and every layer of every run is one batched matrix product. What stays per run is exactly
 `single.fit`'s recipe (see its module docstring): the same initial weights (`models.build_branch`), the same
-mini-batches (`seeding.batch_indices`), the same losses, AdamW arithmetic, clipping per branch, checkpoint per
+mini-batches (`seeding.run_batches`), the same losses, AdamW arithmetic, clipping per branch, checkpoint per
 branch, divergence handling and measurements. Only float rounding differs (batched instead of single matrix
 products), so results agree with `single.fit` to rounding as amplified by training: on the synthetic data,
 where ReLU units and checkpoint choices near a tie are decided by rounding, single runs end about as far
@@ -56,7 +56,7 @@ from alignbook.checks import check_lam, check_positive_int, check_seed, fail
 from alignbook.config import TrainConfig
 from alignbook.data.container import PairedDataset
 from alignbook.models.alignment import lam_schedule
-from alignbook.models.branch import build_branch
+from alignbook.models.branch import build_branch, projection_dims
 from alignbook.training.common import (
     as_target,
     check_run_args,
@@ -64,10 +64,11 @@ from alignbook.training.common import (
     divergence_message,
     out_dim,
     resolve_config,
+    step_plan,
 )
 from alignbook.training.kernels import AlignmentStep, LaneAdamW
 from alignbook.training.results import FitResult
-from alignbook.training.seeding import batch_indices, branch_seed
+from alignbook.training.seeding import branch_seed, run_batches
 from alignbook.training.threads import DEFAULT_THREADS, limited_threads
 
 # Budget for one group of runs trained together, and the bytes per run per batch example it is split by.
@@ -99,7 +100,8 @@ class _Slot:
 class _Layout:
     """Where each weight (`(out, in)` as in nn.Linear) and bias (`(out, 1)`) sits in the flat buffers.
 
-    Body: every encoder layer then the task head; projection: its two layers. The first layer has
+    Body: every encoder layer then the task head; projection: its layers (`projection_dims`, none for
+    `projection="none"`). The first layer has
     `in_dim = max(in_dim1, in_dim2)` columns; the narrower modality's extra columns are zero and stay zero
     (its inputs are zero-padded, so they get zero gradient and AdamW keeps them at 0): padding is exact.
     """
@@ -115,7 +117,7 @@ class _Layout:
         self.body_size = offset
         self.projection: list[tuple[_Slot, _Slot]] = []
         offset = 0
-        for fan_in, fan_out in ((config.repr_dim, config.proj_dim), (config.proj_dim, config.proj_dim)):
+        for fan_in, fan_out in projection_dims(config):
             weight, bias = _Slot(offset, fan_out, fan_in), _Slot(offset + fan_in * fan_out, fan_out, 1)
             self.projection.append((weight, bias))
             offset += weight.size + bias.size
@@ -230,9 +232,9 @@ class _Group:
                 branch = build_branch(config, shapes[modality - 1], data.out_dim, branch_seed(seed, modality))
                 lane = 2 * run + modality - 1
                 modules = [*branch.encoder.hidden, branch.encoder.out, branch.head]
+                linear = [layer for layer in branch.projection if isinstance(layer, torch.nn.Linear)]
                 for flat, slots, parts in ((body, layout.body, modules),
-                                           (projection, layout.projection,
-                                            [branch.projection[0], branch.projection[2]])):
+                                           (projection, layout.projection, linear)):
                     for (w_slot, b_slot), module in zip(slots, parts, strict=True):
                         weight, bias = _linear_weights(module, w_slot.cols)
                         flat[lane, w_slot.start : w_slot.start + w_slot.size] = weight.reshape(-1)
@@ -249,6 +251,7 @@ class _Group:
         self.best_body = body.clone()
         self.best_score = torch.full((self.lanes,), math.inf, dtype=torch.float64)
         self.best_epoch = np.full(self.lanes, -1, dtype=np.int64)
+        self.best_step = np.full(self.lanes, -1, dtype=np.int64)
         self.best_val_acc = np.full(self.lanes, np.nan)
         self.failed = np.zeros(self.runs, dtype=bool)
         self.errors = [""] * self.runs
@@ -259,8 +262,9 @@ class _Group:
         self.y_flat = torch.cat([data.y_train, data.y_train])
         self.lane_offsets = torch.tensor([0, n_train]).view(1, 2, 1)
         self.align = None
+        aligned_dim = config.proj_dim if layout.projection else config.repr_dim  # "none": z enters the loss
         if any(lam > 0 for lam in lams):
-            self.align = AlignmentStep(self.runs, config.proj_dim, batch, config.temperature)
+            self.align = AlignmentStep(self.runs, aligned_dim, batch, config.temperature)
         lanes, width = self.lanes, config.width
         self.lane_index = torch.empty(self.runs, 2, batch, dtype=torch.int64)
         self.x = torch.empty(lanes * batch, data.in_dim)
@@ -271,9 +275,9 @@ class _Group:
         self.d_out = torch.empty(lanes, data.out_dim, batch)
         self.log_probs = torch.empty(lanes, data.out_dim, batch)
         self.minus_ones = torch.full((lanes, 1, batch), -1.0)
-        self.q = torch.empty(lanes, config.proj_dim, batch)  # projection hidden layer
-        self.p = torch.empty(lanes, config.proj_dim, batch)
-        self.d_q = torch.empty(lanes, config.proj_dim, batch)
+        # each projection layer's output, and the gradient into each layer's input but the first's (z's)
+        self.proj_acts = [torch.empty(lanes, w.rows, batch) for w, _ in layout.projection]
+        self.d_proj = [torch.empty(lanes, w.cols, batch) for w, _ in layout.projection[1:]]
         self.squares = torch.empty(lanes, 1, 1)
         self.squares_projection = torch.empty(lanes, 1, 1)
 
@@ -281,26 +285,34 @@ class _Group:
 
     def train(self, progress: bool = False, label: str = "") -> None:
         config, data = self.config, self.data
-        epochs = range(config.num_epochs)
+        n_train = data.y_train.shape[0]
+        per_epoch, _, stops = step_plan(n_train, config)
+        periods = zip([0, *stops[:-1]], stops, strict=True)
         if progress:
             from tqdm import tqdm  # only when asked
 
-            epochs = tqdm(epochs, desc=label or f"{self.runs} runs", unit="epoch")
-        n_train = data.y_train.shape[0]
-        for epoch in epochs:
-            lam_t = np.array([lam_schedule(lam, config.lam_schedule, config.schedule_epochs, epoch)
-                              for lam in self.lams])
-            order = self._epoch_batches(n_train, epoch)  # (runs, steps, batch)
+            periods = tqdm(periods, total=len(stops), desc=label or f"{self.runs} runs", unit="checkpoint")
+        lam_by_epoch: dict[int, np.ndarray] = {}
+        for start, stop in periods:
+            order = self._run_batches(n_train, start, stop)  # (runs, steps, batch)
             sums = torch.zeros(4, self.runs, dtype=torch.float64)
-            for step in range(order.shape[1]):
-                values = self._step(order[:, step], lam_t)
+            align_steps = np.zeros(self.runs, dtype=np.int64)
+            for offset in range(stop - start):
+                epoch, step = divmod(start + offset, per_epoch)
+                if epoch not in lam_by_epoch:
+                    lam_by_epoch[epoch] = np.array([lam_schedule(lam, config.lam_schedule,
+                                                                 config.schedule_epochs, epoch)
+                                                    for lam in self.lams])
+                lam_t = lam_by_epoch[epoch]
+                values = self._step(order[:, offset], lam_t)
                 sums += values
+                align_steps += lam_t > 0
                 self._check_finite(values, epoch, step)
-            self._end_epoch(epoch, lam_t, sums / order.shape[1])
-        self.body.copy_(self.best_body)  # each branch of each run back to its best validation epoch
+            self._end_period(epoch, stop, lam_t, sums / (stop - start), align_steps / (stop - start))
+        self.body.copy_(self.best_body)  # each branch of each run back to its best validation checkpoint
 
-    def _epoch_batches(self, n_train: int, epoch: int) -> torch.Tensor:
-        by_seed = {seed: np.stack(batch_indices(n_train, self.config.batch_size, seed, epoch))
+    def _run_batches(self, n_train: int, start: int, stop: int) -> torch.Tensor:
+        by_seed = {seed: np.stack(run_batches(n_train, self.config.batch_size, seed, start, stop))
                    for seed in set(self.seeds)}  # runs sharing a seed share their batches
         return torch.from_numpy(np.stack([by_seed[seed] for seed in self.seeds]))
 
@@ -323,21 +335,26 @@ class _Group:
         align = torch.zeros(runs)
         totals = task_pairs[:, 0] + task_pairs[:, 1]  # per run, as single.fit sums them
         if n:  # projection heads and InfoNCE of the first `active` runs
-            (w1, b1), (w2, b2) = self.projection_views
-            q = torch.baddbmm(b1[:n], w1[:n], z[:n], out=self.q[:n]).relu_()
-            p = torch.baddbmm(b2[:n], w2[:n], q, out=self.p[:n])
+            views, last = self.projection_views, len(self.projection_views) - 1
+            p = z[:n]
+            inputs = []
+            for i, (weight, bias) in enumerate(views):
+                inputs.append(p)
+                p = torch.baddbmm(bias[:n], weight[:n], p, out=self.proj_acts[i][:n])
+                if i < last:
+                    p = p.relu_()
             weights = torch.from_numpy(lam_t[:active]).to(torch.float32)
             align_loss = self.align(p, weights)  # gradient of sum(weights * loss) w.r.t. p in align.grad
             align[:active] = align_loss
             totals[:active] += weights * align_loss
-            d_p = self.align.grad[:n]
-            (g_w1, g_b1), (g_w2, g_b2) = self.projection_grad_views
-            torch.bmm(d_p, q.transpose(1, 2), out=g_w2[:n])
-            torch.sum(d_p, dim=2, keepdim=True, out=g_b2[:n])
-            d_q = torch.bmm(w2[:n].transpose(1, 2), d_p, out=self.d_q[:n])
-            _relu_backward(d_q, q)
-            torch.bmm(d_q, z[:n].transpose(1, 2), out=g_w1[:n])
-            torch.sum(d_q, dim=2, keepdim=True, out=g_b1[:n])
+            d_p = self.align.grad[:n]  # into the projection's output; after the loop, into its first layer's
+            for i in range(last, -1, -1):
+                g_weight, g_bias = self.projection_grad_views[i]
+                torch.bmm(d_p, inputs[i].transpose(1, 2), out=g_weight[:n])
+                torch.sum(d_p, dim=2, keepdim=True, out=g_bias[:n])
+                if i > 0:
+                    d_p = torch.bmm(views[i][0][:n].transpose(1, 2), d_p, out=self.d_proj[i - 1][:n])
+                    _relu_backward(d_p, inputs[i])
         # backward of the bodies, head first
         d = self.d_out
         for i in range(len(self.body_views) - 1, -1, -1):
@@ -350,22 +367,24 @@ class _Group:
                 break
             if i == len(self.body_views) - 1:  # into z: the head's term, plus the projection's
                 d_next = torch.bmm(weight.transpose(1, 2), d, out=self.d_z)
-                if n:
-                    d_next[:n].baddbmm_(w1[:n].transpose(1, 2), d_q)
+                if n and views:  # plus the first projection layer's backward, fused
+                    d_next[:n].baddbmm_(views[0][0][:n].transpose(1, 2), d_p)
+                elif n:  # no projection: the loss's gradient goes to z directly
+                    d_next[:n].add_(d_p)
             else:
                 d_next = torch.bmm(weight.transpose(1, 2), d, out=self.d_hidden[i % 2])
                 _relu_backward(d_next, self.acts[i - 1])
             d = d_next
         # clip_grad_norm_ per branch (lane), then AdamW; the projection only where it got a gradient
         squares = torch.bmm(self.body_grad[:, None, :], self.body_grad[:, :, None], out=self.squares)
-        if n:
-            projection_grad = self.projection_grad[:n]
+        projection_grad = self.projection_grad[:n]
+        if n and projection_grad.shape[1]:
             squares[:n] += torch.bmm(projection_grad[:, None, :], projection_grad[:, :, None],
                                      out=self.squares_projection[:n])
         clip = (config.grad_clip / (squares.view(lanes, 1).sqrt() + 1e-6)).clamp_(max=1.0)
         self.body_grad.mul_(clip)
         self.body_opt.step(self.body_grad)
-        if n:
+        if n and projection_grad.shape[1]:
             projection_grad.mul_(clip[:n])
             self.projection_opt.step(self.projection_grad, n)
         return torch.stack([task_pairs[:, 0], task_pairs[:, 1], align, totals]).double()
@@ -398,8 +417,13 @@ class _Group:
         self.failed[run] = True
         self.errors[run] = message
 
-    def _end_epoch(self, epoch: int, lam_t: np.ndarray, means: torch.Tensor) -> None:
-        """Validate every lane, keep best checkpoints, append each run's history record."""
+    def _end_period(self, epoch: int, step: int, lam_t: np.ndarray, means: torch.Tensor,
+                    align_share: np.ndarray) -> None:
+        """Validate every lane, keep best checkpoints, append each run's history record.
+
+        `means` are the (4, runs) losses averaged over the period's steps (the alignment loss counted as 0
+        where it was off), `align_share` the share of those steps on which each run's alignment was on.
+        """
         data = self.data
         accuracy, loss = self.evaluate(data.x_valid, data.y_valid)
         for run in np.flatnonzero(~self.failed):
@@ -412,20 +436,21 @@ class _Group:
                     break
         score = -torch.from_numpy(accuracy) if data.task == "classification" else torch.from_numpy(loss)
         lane_ok = torch.from_numpy(np.repeat(~self.failed, 2))
-        improved = (score < self.best_score) & lane_ok  # strictly better: ties keep the earliest epoch
+        improved = (score < self.best_score) & lane_ok  # strictly better: ties keep the earliest one
         if improved.any():
             self.best_score[improved] = score[improved]
             self.best_body[improved] = self.body[improved].detach()
             which = improved.numpy()
             self.best_epoch[which] = epoch
+            self.best_step[which] = step
             self.best_val_acc[which] = accuracy[which]
         means = means.tolist()
         for run in np.flatnonzero(~self.failed):
-            on = lam_t[run] > 0
+            share = float(align_share[run])
             self.histories[run].append({
-                "epoch": epoch, "lam": float(lam_t[run]),
+                "epoch": epoch, "step": step, "lam": float(lam_t[run]),
                 "train_task1": means[0][run], "train_task2": means[1][run],
-                "train_align": means[2][run] if on else float("nan"),
+                "train_align": means[2][run] / share if share > 0 else float("nan"),
                 "val_acc1": float(accuracy[2 * run]), "val_loss1": float(loss[2 * run]),
                 "val_acc2": float(accuracy[2 * run + 1]), "val_loss2": float(loss[2 * run + 1]),
                 "temperature": float(torch.as_tensor(self.config.temperature)),  # as single.fit records it
@@ -486,6 +511,7 @@ class _Group:
                 setattr(result, f"loss{modality}", float(loss[lane]))
                 setattr(result, f"val_acc{modality}", float(self.best_val_acc[lane]))
                 setattr(result, f"best_epoch{modality}", int(self.best_epoch[lane]))
+                setattr(result, f"best_step{modality}", int(self.best_step[lane]))
             if n_test:
                 layers1, layers2 = self.layers(run, x_align)
                 result.alignment, result.alignment_chance = metrics.pair_alignment(
