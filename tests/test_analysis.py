@@ -256,3 +256,32 @@ def test_predict_lam_from_pid_recovers_a_line():
     assert own.slope > 0
     with pytest.raises(ValueError, match="lam_star"):
         analysis.predict_lam_from_pid(pid, lam_table.drop(columns="lam_star"))
+
+
+# ------------------------------------------------------------------------------------------ linear probes
+
+
+def test_probe_accuracy_reads_linear_bits_and_not_hidden_ones():
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, size=(2000, 3))
+    hidden = rng.integers(0, 2, size=2000)
+    # mixed, but linear: each bit is a linear function of the first three features
+    z = np.column_stack([bits[:, 0] * 2.0 - 1, bits[:, 1] - 0.5 * bits[:, 0], bits[:, 2] + 0.3 * bits[:, 1],
+                         rng.normal(size=(2000, 4))])
+    z[:, :3] += 0.05 * rng.normal(size=(2000, 3))
+    accuracy = analysis.probe_accuracy(z, np.column_stack([bits, hidden, bits[:, 0] ^ bits[:, 1]]), seed=1)
+    assert accuracy[:3] == pytest.approx([1.0, 1.0, 1.0], abs=0.01)  # linearly readable bits
+    assert abs(accuracy[3] - 0.5) < 0.05  # a bit the representation does not hold: chance
+    assert abs(accuracy[4] - 0.5) < 0.05  # XOR of two held bits: not linearly readable
+    assert np.array_equal(accuracy, analysis.probe_accuracy(z, np.column_stack(
+        [bits, hidden, bits[:, 0] ^ bits[:, 1]]), seed=1))
+
+
+def test_probe_accuracy_refuses_bad_input():
+    z = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="^bits: must hold 0/1"):
+        analysis.probe_accuracy(z, np.full((10, 1), 2))
+    with pytest.raises(ValueError, match="^z/bits: must be 2-d"):
+        analysis.probe_accuracy(z[:, 0], np.zeros((10, 1)))
+    with pytest.raises(ValueError, match="^z: needs at least 4"):
+        analysis.probe_accuracy(z[:3], np.zeros((3, 1)))

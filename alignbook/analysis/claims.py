@@ -5,6 +5,10 @@ Each function takes the tables of `alignbook.analysis` and returns one row per c
 "confirmed" (every tested case agrees), "partly confirmed" (some do), "contradicted" (none does and
 some show the opposite), "not confirmed" (none does, and none shows the opposite either: the tests cannot
 tell) or "not testable here" (the sweep holds no case the claim is about).
+
+A verdict is a statement about a regime: given a claim's verdict at every value of an axis (for instance
+the labelled-set size) within groups (depth, encoder), `regime_boundaries` says up to where it holds and
+from where it does not.
 """
 
 from __future__ import annotations
@@ -97,3 +101,67 @@ def trend_claim(claim: str, source: str, trends: pd.DataFrame, where: Mapping | 
 def claims_table(rows: Iterable[dict]) -> pd.DataFrame:
     """Claims as a table, in the order given."""
     return pd.DataFrame(list(rows)).set_index("claim")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# verdicts per regime
+
+
+def regime_boundaries(regimes: pd.DataFrame, axis: str = "n_train", by: Iterable[str] = ()) -> pd.DataFrame:
+    """Where a claim stops holding along `axis`, per `by` group of a table of verdicts (columns `by`,
+    `axis` and `verdict`, one row per group and axis value).
+
+    `holds_up_to` is the largest value X such that the claim is "confirmed" at every value <= X (NaN when
+    it is not confirmed at the smallest); `fails_from` the smallest value Y such that no case agrees
+    ("contradicted" or "not confirmed") at every value >= Y (NaN when some case agrees at the largest).
+    `summary` says it in words, run by run of equal verdicts ("contradicted" and "not confirmed" counted
+    together), e.g. "confirmed for n_train <= 1,000; partly confirmed at n_train = 3,000; not confirmed for
+    n_train >= 10,000".
+    """
+    by = list(by)
+    rows = []
+    groups = regimes.groupby(by, sort=False) if by else [((), regimes)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        part = part.sort_values(axis)
+        values, verdicts = part[axis].tolist(), part["verdict"].tolist()
+        holds = [v == "confirmed" for v in verdicts]
+        fails = [v in ("contradicted", "not confirmed") for v in verdicts]
+        n_hold = next((i for i, h in enumerate(holds) if not h), len(holds))
+        n_fail = next((i for i, f in enumerate(fails[::-1]) if not f), len(fails))
+        up_to = values[n_hold - 1] if n_hold else np.nan
+        fails_from = values[len(values) - n_fail] if n_fail else np.nan
+        rows.append({**dict(zip(by, key, strict=True)), "holds_up_to": up_to, "fails_from": fails_from,
+                     "summary": _boundary_text(axis, values, verdicts)})
+    return pd.DataFrame(rows)
+
+
+def _boundary_text(axis: str, values: list, verdicts: list[str]) -> str:
+    """The verdicts along `axis` in runs of consecutive values, e.g. "confirmed for n_train <= 1,000;
+    partly confirmed at n_train = 3,000; not confirmed for n_train >= 10,000"."""
+    def size(value) -> str:
+        return f"{value:,}" if isinstance(value, (int, np.integer)) else f"{value:g}"
+
+    def category(verdict: str) -> str:
+        return "not confirmed" if verdict in ("contradicted", "not confirmed") else verdict
+
+    runs: list[list[int]] = []
+    for i, verdict in enumerate(verdicts):
+        if runs and category(verdicts[runs[-1][0]]) == category(verdict):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    words = []
+    for number, run in enumerate(runs):
+        label = category(verdicts[run[0]])
+        if label == "not confirmed" and all(verdicts[i] == "contradicted" for i in run):
+            label = "contradicted"
+        if len(runs) == 1:
+            words.append(f"{label} at every {axis} ({size(values[0])} to {size(values[-1])})")
+        elif number == 0:
+            words.append(f"{label} for {axis} <= {size(values[run[-1]])}")
+        elif number == len(runs) - 1:
+            words.append(f"{label} for {axis} >= {size(values[run[0]])}")
+        else:
+            words.append(f"{label} at {axis} = {', '.join(size(values[i]) for i in run)}")
+    return "; ".join(words)

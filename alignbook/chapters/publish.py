@@ -40,6 +40,7 @@ VERDICTS = ("confirmed", "partly confirmed", "not confirmed", "contradicted", "n
 COLUMN_MEANINGS = {
     "redundancy": "redundancy level r: label bits that both modalities see (0 to 8)",
     "depth": "heterogeneity depth d of modality 2's frozen random map",
+    "n_train": "labelled training examples the encoders were trained on",
     "dataset": "dataset name (for view pairs: x1 view and x2 view)",
     "modality": "name of the encoder's modality",
     "encoder": "1 (modality x1) or 2 (modality x2)",

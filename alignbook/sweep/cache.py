@@ -59,9 +59,9 @@ NOT_IN_RUN_KEYS = frozenset({
     "__main__.py", "cli.py", "compat.py", "paths.py", "plotting.py", "training/bench.py",
     "sweep/ray_backend.py",
     "analysis/__init__.py", "analysis/claims.py", "analysis/curves.py", "analysis/predictor.py",
-    "analysis/search.py",
+    "analysis/probes.py", "analysis/search.py",
     "chapters/__init__.py", "chapters/analysis.py", "chapters/book.py", "chapters/realdata.py",
-    "chapters/studies.py",
+    "chapters/regime.py", "chapters/studies.py",
     *(f"{old}.py" for old in MOVED),
 })
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
