@@ -3,21 +3,31 @@
 Every metric takes `z1` of shape (n, d1) and `z2` of shape (n, d2), numpy arrays or torch tensors whose row
 `i` describes the same example `i`, computes in float64 and returns a Python float:
 
-    mutual_knn    share of the k nearest (cosine) neighbours found in both spaces   (Huh et al. 2024)
+    mutual_knn    share of the k nearest neighbours found in both spaces            (Huh et al. 2024)
     cka           centred kernel alignment, linear or RBF, biased HSIC              (Kornblith et al. 2019)
     cka_unbiased  `cka(..., unbiased=True)`: unbiased HSIC                          (Song et al. 2012)
-    cknna         CKA restricted to pairs that are mutual k-nearest neighbours      (Huh et al. 2024)
+    cknna         unbiased HSIC of the kernels restricted to mutual neighbours      (Huh et al. 2024)
     svcca         mean canonical correlation of the top singular directions         (Raghu et al. 2017)
 
-All of them are 1 for identical inputs and are symmetric in `z1`, `z2`. None materialises an n x n matrix:
-similarities and kernel values are processed in blocks of rows, so n = 20,000 runs in bounded memory.
+They compute the statistics of the reference implementation of Huh et al. (the `platonic-rep` code, also
+used by Fang et al.) on their inputs as given. That code never measures raw features: it first clips each
+representation at its 95 % absolute-value quantile and scales every row to unit length, which is
+`prepare`. So `metric(prepare(z1), prepare(z2))` is the reference's number, and `pair_alignment`, what the
+trainers record, measures prepared representations. Where the reference approximates or guards a value,
+these functions compute it exactly: its CKA and CKNNA add 1e-6 to their denominators (here: the exact ratio,
+NaN for 0/0), its SVCCA uses a randomised SVD and an iterative CCA (here: full SVD and exact canonical
+correlations). Ties among neighbours, which the reference leaves to `torch.topk`, go to the lower index.
+
+All of them are 1 for identical inputs and symmetric in `z1`, `z2`, but for CKNNA, which moves slightly when
+the two swap (as the reference's does). None materialises an n x n matrix: similarities and kernel values
+are processed in blocks of rows, so n = 20,000 runs in bounded memory.
 A representation that does not vary across examples (a collapsed encoder) has nothing to align: CKA, CKNNA,
 SVCCA and mutual k-NN then return NaN rather than raise, so a training sweep can record it and go on.
 
 `chance_level` gives the score of unrelated representations where it is known analytically,
 `permutation_baseline` estimates it by pairing `z1` with row-shuffled `z2`. `all_scores` and `chance_levels`
-compute every metric at once (what a trainer records after each run); `best_layer_scores` searches all pairs
-of layers.
+compute every metric at once; `best_layer_scores` searches all pairs of layers; `pair_alignment` does what a
+trainer does after each run.
 """
 
 from __future__ import annotations
@@ -44,6 +54,11 @@ _BLOCK_ENTRIES = 2**22
 _MEDIAN_ROWS = 2000
 # A representation whose centred norm is below this fraction of its norm is treated as constant.
 _CONSTANT_RTOL = 1e-12
+# The reference's constants: the smallest row norm `prepare` divides by (torch.nn.functional.normalize)
+# and what SVCCA adds to each feature's standard deviation (constant features stay 0, near-constant ones
+# are damped).
+_NORM_FLOOR = 1e-12
+_STD_OFFSET = 1e-8
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -103,69 +118,66 @@ def _is_constant(x: np.ndarray, centred: np.ndarray) -> bool:
     return bool(np.linalg.norm(centred) <= _CONSTANT_RTOL * np.linalg.norm(x))
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    # All-zero rows stay zero (cosine 0 to everything) instead of dividing by zero.
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(x.dtype).tiny)
-
-
 def _block_rows(n: int, block_rows: int | None) -> int:
     return block_rows if block_rows is not None else max(1, min(n, _BLOCK_ENTRIES // n))
 
 
-def _knn_indices(x: np.ndarray, k: int, block_rows: int | None = None) -> np.ndarray:
-    """(n, k) indices of each row's k most cosine-similar other rows (unordered), self excluded.
+def _neighbours(x: np.ndarray, k: int, block_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k largest inner products with the other rows: (n, k) indices and (n, k) values.
 
-    The similarity matrix is formed `block_rows` rows at a time into one reused buffer and reduced with
-    `torch.topk`, so memory is O(block_rows * n + n * k) and no row is ever fully sorted.
+    The neighbours of the reference (`topk` of X X^T with the diagonal at -inf, so an example is never its
+    own neighbour; on unit rows these are the cosine neighbours). Where equal values straddle the k-th place
+    the lower indices are taken, so the sets are well defined (the reference leaves such ties to `topk`).
+    X X^T is formed `block_rows` rows at a time into one reused buffer and reduced with `torch.topk`, so
+    memory is O(block_rows * n + n * k) and no row is ever fully sorted. Order within a row is unspecified.
     """
-    unit = torch.from_numpy(_unit_rows(x))
-    unit_t = unit.T.contiguous()
-    n = unit.shape[0]
+    data = torch.from_numpy(x)
+    data_t = data.T.contiguous()
+    n = data.shape[0]
     rows = _block_rows(n, block_rows)
-    buffer = torch.empty((rows, n), dtype=unit.dtype)
-    neighbours = torch.empty((n, k), dtype=torch.long)
+    buffer = torch.empty((rows, n), dtype=data.dtype)
+    indices = torch.empty((n, k), dtype=torch.long)
+    values = torch.empty((n, k), dtype=data.dtype)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        similarity = torch.matmul(unit[start:stop], unit_t, out=buffer[: stop - start])
+        similarity = torch.matmul(data[start:stop], data_t, out=buffer[: stop - start])
         local = torch.arange(stop - start)
         similarity[local, local + start] = -math.inf  # an example is not its own neighbour
-        neighbours[start:stop] = torch.topk(similarity, k, dim=1, sorted=False).indices
-    return neighbours.numpy()
+        # One place more than needed tells whether the k-th value is tied with a value left out (k + 1 <= n
+        # always: at k = n - 1 the extra place is the diagonal's -inf).
+        top = torch.topk(similarity, k + 1, dim=1, sorted=True)
+        indices[start:stop], values[start:stop] = top.indices[:, :k], top.values[:, :k]
+        for row in torch.nonzero(top.values[:, k] == top.values[:, k - 1]).flatten().tolist():
+            row_values, kth = similarity[row], top.values[row, k - 1]
+            above = torch.nonzero(row_values > kth).flatten()
+            tied = torch.nonzero(row_values == kth).flatten()[: k - len(above)]  # nonzero is ascending
+            chosen = torch.cat([above, tied])
+            indices[start + row], values[start + row] = chosen, row_values[chosen]
+    return indices.numpy(), values.numpy()
 
 
-def _shared_neighbours(knn1: np.ndarray, knn2: np.ndarray) -> np.ndarray:
-    """Boolean (n, k): whether neighbour `knn1[i, a]` of example i is also among its neighbours `knn2[i]`.
+def _positions(knn1: np.ndarray, knn2: np.ndarray) -> np.ndarray:
+    """(n, k): where neighbour `knn1[i, a]` of example i stands in its neighbour list `knn2[i]`, -1 if absent.
 
-    A block of rows at a time marks each row's `knn2` in a (rows, n) boolean table and reads it at `knn1`:
-    O(n k) work beyond clearing the table, no sorting.
+    A block of rows at a time writes each row's `knn2` positions (plus one, so that the zeroed table means
+    absent) into a (rows, n) table and reads it at `knn1`: O(n k) work beyond allocating the table.
     """
-    n = knn1.shape[0]
+    n, k = knn1.shape
     rows = _block_rows(n, None)
-    table = np.zeros((rows, n), dtype=bool)
-    shared = np.empty(knn1.shape, dtype=bool)
+    table = np.zeros((rows, n), dtype=np.min_scalar_type(k))  # small: cheap to allocate and to clear
+    places = np.broadcast_to(np.arange(1, k + 1, dtype=table.dtype), (rows, k))
+    positions = np.empty(knn1.shape, dtype=np.int32)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         local = np.arange(stop - start)[:, None]
-        table[local, knn2[start:stop]] = True
-        shared[start:stop] = table[local, knn1[start:stop]]
-        table[local, knn2[start:stop]] = False  # clear only what was marked
-    return shared
-
-
-def _pair_products(centred: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """(n, k) centred linear kernel values <c_i, c_j> for j = neighbours[i, a], in blocks of rows."""
-    n, k = neighbours.shape
-    rows = max(1, _BLOCK_ENTRIES // (k * centred.shape[1]))
-    products = np.empty((n, k))
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        block = neighbours[start:stop]
-        products[start:stop] = np.einsum("bd,bkd->bk", centred[start:stop], centred[block])
-    return products
+        table[local, knn2[start:stop]] = places[: stop - start]
+        positions[start:stop] = table[local, knn1[start:stop]]
+        table[local, knn2[start:stop]] = 0  # clear only what was written
+    return positions - 1
 
 
 def _ratio(cross: float, self1: float, self2: float) -> float:
-    """cross / sqrt(self1 * self2), NaN when either self-similarity vanishes (nothing to compare)."""
+    """cross / sqrt(self1 * self2), NaN when either self-similarity is not positive (nothing to compare)."""
     if not (self1 > 0 and self2 > 0):
         return float("nan")
     return float(cross / math.sqrt(self1 * self2))
@@ -173,7 +185,7 @@ def _ratio(cross: float, self1: float, self2: float) -> float:
 
 def _hsic(s_kl: float, r_k: np.ndarray, r_l: np.ndarray, d_k: np.ndarray, d_l: np.ndarray,
           unbiased: bool) -> float:
-    """HSIC of kernel matrices K, L from sum_ij K_ij L_ij, their row sums r and diagonals d.
+    """HSIC of symmetric kernel matrices K, L from sum_ij K_ij L_ij, their row sums r and diagonals d.
 
     These few statistics are all either estimator needs, so no n x n matrix has to be kept.
     Biased: tr(K H L H) / (n - 1)^2 with H = I - 11^T / n (Gretton et al. 2005, as used by Kornblith et al.).
@@ -186,8 +198,32 @@ def _hsic(s_kl: float, r_k: np.ndarray, r_l: np.ndarray, d_k: np.ndarray, d_l: n
         return centred_trace / (n - 1) ** 2
     rk, rl = r_k - d_k, r_l - d_l  # row sums of K~, L~
     trace = s_kl - float(d_k @ d_l)
-    total = float(rk.sum()) * float(rl.sum()) / ((n - 1) * (n - 2))
-    return (trace + total - 2.0 / (n - 2) * float(rk @ rl)) / (n * (n - 3))
+    return _unbiased_hsic(n, trace, float(rk.sum()), float(rl.sum()), float(rk @ rl))
+
+
+def _unbiased_hsic(n: int, trace: float, total_k: float, total_l: float, product: float) -> float:
+    """Song et al.'s unbiased HSIC from tr(K~ L~), 1^T K~ 1, 1^T L~ 1, 1^T K~ L~ 1 (zero-diagonal K~, L~)."""
+    return (trace + total_k * total_l / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * product) / (n * (n - 3))
+
+
+def _sparse_unbiased_hsic(n: int, rows: np.ndarray, cols: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Unbiased HSIC of n x n matrices A, B that are zero except A[rows, cols] = a, B[rows, cols] = b.
+
+    A and B need not be symmetric (a neighbour relation is not), so the terms are those of the reference's
+    formula for any zero-diagonal A, B: tr(A B) = sum_ij A_ij B_ji pairs each entry with its transposed one
+    (found by sorting the entries' keys), 1^T A B 1 = (column sums of A) . (row sums of B). O(e log e) for e
+    entries, no n x n matrix.
+    """
+    if len(rows) == 0:
+        return 0.0
+    keys = rows * n + cols
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    at = np.minimum(np.searchsorted(sorted_keys, cols * n + rows), len(keys) - 1)
+    transposed = sorted_keys[at] == cols * n + rows
+    trace = float(a[transposed] @ b[order[at[transposed]]])
+    product = float(np.bincount(cols, weights=a, minlength=n) @ np.bincount(rows, weights=b, minlength=n))
+    return _unbiased_hsic(n, trace, float(a.sum()), float(b.sum()), product)
 
 
 def _linear_cka(c1: np.ndarray, c2: np.ndarray, unbiased: bool) -> float:
@@ -263,26 +299,39 @@ def _rbf_cka(c1: np.ndarray, c2: np.ndarray, sigma1: float, sigma2: float, unbia
                   _hsic(s22, r2, r2, ones, ones, unbiased))
 
 
-def _cknna_from_neighbours(c1: np.ndarray, c2: np.ndarray, knn1: np.ndarray, knn2: np.ndarray) -> float:
-    return _cknna_from_products(_pair_products(c1, knn1), _pair_products(c2, knn2),
-                                _pair_products(c2, knn1), _shared_neighbours(knn1, knn2))
+def _self_hsic(neighbours: np.ndarray, similarities: np.ndarray) -> float:
+    """CKNNA's HSIC of one space with itself: the kernel restricted to that space's own neighbour relation."""
+    n, k = neighbours.shape
+    rows = np.repeat(np.arange(n), k)
+    return _sparse_unbiased_hsic(n, rows, neighbours.ravel(), similarities.ravel(), similarities.ravel())
 
 
-def _cknna_from_products(k1: np.ndarray, k2: np.ndarray, l_on_1: np.ndarray, mutual: np.ndarray) -> float:
-    """CKNNA from K_ij for j in kNN_1(i) (`k1`), L_ij for j in kNN_2(i) (`k2`) and for j in kNN_1(i)
-    (`l_on_1`), and which of kNN_1(i) are also in kNN_2(i) (`mutual`)."""
-    cross = float(np.sum((k1 * l_on_1)[mutual]))
-    return _ratio(cross, float(np.sum(k1**2)), float(np.sum(k2**2)))
+def _cross_hsic(neighbours1: np.ndarray, similarities1: np.ndarray, similarities2: np.ndarray,
+                positions: np.ndarray) -> float:
+    """CKNNA's HSIC between the spaces: both kernels restricted to pairs (i, j) with j a neighbour of i in
+    both. `positions` (from `_positions`) says where each neighbour of space 1 stands among those of space 2,
+    so L_ij is read from space 2's own neighbour similarities."""
+    mutual = positions >= 0
+    rows = np.nonzero(mutual)[0]  # row-major, as boolean indexing orders the entries
+    return _sparse_unbiased_hsic(len(neighbours1), rows, neighbours1[mutual], similarities1[mutual],
+                                 similarities2[rows, positions[mutual]])
 
 
-def _svcca_basis(centred: np.ndarray, dim: int) -> np.ndarray:
-    """Orthonormal basis (n, r) of the top r = min(dim, d, rank) left singular directions.
+def _svcca_input(centred: np.ndarray, standardise: bool) -> np.ndarray:
+    # The reference divides each centred feature by its standard deviation (n - 1 denominator) plus 1e-8.
+    if not standardise:
+        return centred
+    return centred / (centred.std(axis=0, ddof=1) + _STD_OFFSET)
+
+
+def _svcca_basis(data: np.ndarray, dim: int) -> np.ndarray:
+    """Orthonormal basis (n, r) of the top r = min(dim, d, rank) left singular directions of centred data.
 
     Directions with singular value below the usual rank tolerance (s_max * max(n, d) * eps) are dropped: their
     singular vectors are numerical noise and would add spurious canonical correlations.
     """
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    tolerance = s[0] * max(centred.shape) * np.finfo(centred.dtype).eps
+    u, s, _ = np.linalg.svd(data, full_matrices=False)
+    tolerance = s[0] * max(data.shape) * np.finfo(data.dtype).eps
     keep = min(dim, int(np.sum(s > tolerance)))
     return u[:, :keep]
 
@@ -300,17 +349,48 @@ def _svcca_from_bases(u1: np.ndarray, u2: np.ndarray) -> float:
 # Public metrics
 
 
+def _check_quantile(clip_quantile) -> float:
+    number = (int, float, np.integer, np.floating)
+    if isinstance(clip_quantile, bool) or not isinstance(clip_quantile, number) or not 0 < clip_quantile <= 1:
+        fail("clip_quantile", f"must be a number in (0, 1], got {clip_quantile!r}", "use 1 not to clip")
+    return float(clip_quantile)
+
+
+def _prepared(param: str, z, clip_quantile: float) -> np.ndarray:
+    x = _as_matrix(param, z)
+    if clip_quantile < 1:
+        at = min(int(clip_quantile * x.size), x.size - 1)
+        bound = np.partition(np.abs(x).ravel(), at)[at]
+        x = np.clip(x, -bound, bound)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), _NORM_FLOOR)
+
+
+def prepare(z, clip_quantile: float = 0.95) -> np.ndarray:
+    """The reference's preprocessing of a representation (n, d): clip, then scale every row to unit length.
+
+    With a the absolute values of all n * d entries sorted ascending, the bound is
+    t = a[floor(clip_quantile * n * d)], the `clip_quantile` quantile without interpolation; every entry is
+    clipped to [-t, t], so a few extreme activations cannot dominate the geometry. Each row is then divided
+    by its L2 norm, or by 1e-12 if smaller (an all-zero row stays zero). `clip_quantile=1` skips clipping.
+    This is the reference's exact quantile (the one of its library interface); its fast path instead
+    averages per-row interpolated quantiles. If more than a `clip_quantile` share of the entries are 0 (a
+    mostly silent ReLU layer), t = 0 clips everything to 0, and the metrics of the result are NaN, as they
+    are in the reference. Returns a new float64 array.
+    """
+    return _prepared("z", z, _check_quantile(clip_quantile))
+
+
 def mutual_knn(z1, z2, k: int = 10, block_rows: int | None = None) -> float:
     """Mutual k-nearest-neighbour alignment (Huh et al. 2024, "The platonic representation hypothesis").
 
         mutual_knn = 1/n sum_i |kNN_1(i) ∩ kNN_2(i)| / k,
 
-    where kNN_m(i) are the k examples most cosine-similar to example i in representation m (rows
-    L2-normalised), i itself excluded. 1 when both spaces agree on every neighbourhood; unrelated
-    representations score k / (n - 1) on average (`chance_level`). Invariant to rotations and to rescaling
-    each example, not to translations. `block_rows` rows of the similarity matrix are held at once (default:
-    about 32 MB worth), so memory is O(n k) beyond that block. Ties between equally similar neighbours are
-    broken by `torch.topk`, identically in both spaces when they coincide.
+    where kNN_m(i) are the k examples with the largest inner product <z_m,i, z_m,j> with example i, i itself
+    excluded, as in the reference; on `prepare`d (unit) rows they are the cosine neighbours. 1 when both
+    spaces agree on every neighbourhood; unrelated representations score k / (n - 1) on average
+    (`chance_level`). Invariant to rotations and to rescaling a whole space, not to translations.
+    `block_rows` rows of the similarity matrix are held at once (default: about 32 MB worth), so memory is
+    O(n k) beyond that block. Equal similarities at the k-th place go to the lower index.
     """
     x1, x2 = _pair(z1, z2)
     k = _check_k(k, x1.shape[0])
@@ -318,8 +398,8 @@ def mutual_knn(z1, z2, k: int = 10, block_rows: int | None = None) -> float:
         block_rows = check_positive_int("block_rows", block_rows)
     if _is_constant(x1, _centre(x1)) or _is_constant(x2, _centre(x2)):
         return float("nan")
-    shared = _shared_neighbours(_knn_indices(x1, k, block_rows), _knn_indices(x2, k, block_rows))
-    return int(shared.sum()) / shared.size
+    positions = _positions(_neighbours(x1, k, block_rows)[0], _neighbours(x2, k, block_rows)[0])
+    return int(np.count_nonzero(positions >= 0)) / positions.size
 
 
 def cka(z1, z2, unbiased: bool = False, kernel: str = "linear",
@@ -366,39 +446,43 @@ def cka(z1, z2, unbiased: bool = False, kernel: str = "linear",
 
 def cknna(z1, z2, k: int = 10) -> float:
     """Centred kernel nearest-neighbour alignment, CKNNA (Huh et al. 2024, "The platonic representation
-    hypothesis").
+    hypothesis"), as their reference implementation computes it.
 
-    CKA whose sum over pairs of examples is restricted to mutual nearest neighbours:
+    With the linear kernels K = Z1 Z1^T, L = Z2 Z2^T of the inputs as given and the neighbour sets kNN_m(i)
+    of `mutual_knn` (largest inner products, i excluded), let a_ij = 1 if j is in both kNN_1(i) and
+    kNN_2(i), else 0, and a^m_ij = 1 if j is in kNN_m(i). Then
 
-        Align(K, L) = sum_i sum_j a(i, j) K_ij L_ij,
-        a(i, j)     = 1 if j != i, j in kNN_1(i) and j in kNN_2(i), else 0,
-        CKNNA       = Align(K, L) / sqrt(Align_1(K, K) Align_2(L, L)),
+        CKNNA = HSIC(a∘K, a∘L) / sqrt(HSIC(a^1∘K, a^1∘K) HSIC(a^2∘L, a^2∘L)),
 
-    with K, L the centred linear kernels (K_ij = <z1_i - mean, z1_j - mean>) and kNN_m the cosine neighbour
-    sets of `mutual_knn`. In the normalisation each space is compared with itself, so Align_1(K, K) sums
-    K_ij^2 over j in kNN_1(i) and Align_2(L, L) sums L_ij^2 over j in kNN_2(i). By Cauchy-Schwarz the score
-    lies in [-1, 1]; it is 1 for identical inputs. Where mutual_knn only counts shared neighbours, CKNNA also
-    asks that their similarities agree. Admitting every pair (k = n - 1) gives linear CKA without its i = j
-    terms. Huh et al. L2-normalise features before every metric; do so before calling to follow them exactly.
-    Unrelated representations score above 0 (neighbours have positive similarity in both spaces), so use
-    `permutation_baseline` for chance. Memory O(n k) beyond a 32 MB similarity block.
+    HSIC the unbiased estimator of Song et al. 2012 (see `cka`) applied to these masked, zero-diagonal and
+    generally non-symmetric matrices, with tr(A B) = sum_ij A_ij B_ji: a pair counts in that term only when
+    each example is a mutual neighbour of the other. The term 1^T A B 1 changes when A and B swap, so
+    cknna(z1, z2) and cknna(z2, z1) differ slightly (about 1e-4 on prepared representations). 1 for
+    identical inputs; with k = n - 1 every pair counts and CKNNA is unbiased linear CKA. Not translation
+    invariant (the neighbour sets and the masked kernels are not): measure `prepare`d representations to
+    follow Huh et al. Needs n >= 4 (the reference also asks k >= 2; k = 1 is allowed here); memory O(n k)
+    beyond a 32 MB similarity block. Unrelated representations do not score 0: use `permutation_baseline`.
     """
-    x1, x2 = _pair(z1, z2)
+    x1, x2 = _pair(z1, z2, min_rows=4)
     k = _check_k(k, x1.shape[0])
-    c1, c2 = _centre(x1), _centre(x2)
-    if _is_constant(x1, c1) or _is_constant(x2, c2):
+    if _is_constant(x1, _centre(x1)) or _is_constant(x2, _centre(x2)):
         return float("nan")
-    return _cknna_from_neighbours(c1, c2, _knn_indices(x1, k), _knn_indices(x2, k))
+    (knn1, sim1), (knn2, sim2) = _neighbours(x1, k), _neighbours(x2, k)
+    return _ratio(_cross_hsic(knn1, sim1, sim2, _positions(knn1, knn2)), _self_hsic(knn1, sim1),
+                  _self_hsic(knn2, sim2))
 
 
-def svcca(z1, z2, dim: int = 10) -> float:
-    """Singular vector canonical correlation analysis, SVCCA (Raghu et al. 2017).
+def svcca(z1, z2, dim: int = 10, standardise: bool = True) -> float:
+    """Singular vector canonical correlation analysis, SVCCA (Raghu et al. 2017), as in the reference.
 
-    Centre each representation, keep its top r_m = min(dim, d_m, rank) singular directions (full
-    deterministic SVD), run CCA between the two reduced representations and return the mean of the
-    min(r_1, r_2) canonical correlations. 1 when one reduced space contains the other; invariant to
-    invertible linear maps of the kept subspaces (rotations, scaling). Needs n > r_1 + r_2 examples: at or
-    below that, canonical correlations are forced to 1 by the dimensions alone.
+    Standardise each feature (subtract its mean, divide by its standard deviation, n - 1 denominator, plus
+    1e-8 as the reference does, so a constant feature stays 0); `standardise=False` only centres. Keep each
+    representation's top r_m = min(dim, d_m, rank) singular directions (full deterministic SVD), run CCA
+    between the two reduced representations and return the mean of the min(r_1, r_2) canonical
+    correlations. The reference gets the same quantities approximately (randomised SVD, iterative CCA).
+    1 when one reduced space contains the other. Standardised, it is invariant to translating and rescaling
+    single features (up to the 1e-8); centred only, to rotations and isotropic scaling instead. Needs
+    n > r_1 + r_2 examples: at or below that, canonical correlations are forced to 1 by the dimensions alone.
     """
     dim = check_positive_int("dim", dim)
     x1, x2 = _pair(z1, z2)
@@ -406,7 +490,9 @@ def svcca(z1, z2, dim: int = 10) -> float:
     c1, c2 = _centre(x1), _centre(x2)
     if _is_constant(x1, c1) or _is_constant(x2, c2):
         return float("nan")
-    return _svcca_from_bases(_svcca_basis(c1, dim), _svcca_basis(c2, dim))
+    standardise = bool(standardise)
+    return _svcca_from_bases(_svcca_basis(_svcca_input(c1, standardise), dim),
+                             _svcca_basis(_svcca_input(c2, standardise), dim))
 
 
 _METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
@@ -490,78 +576,80 @@ def permutation_baseline(metric, z1, z2, n_permutations: int = 5, seed: int = 0,
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class _Summary:
     """What every metric needs from one representation, computed once: shared by all pairings."""
 
     centred: np.ndarray
     constant: bool
     neighbours: np.ndarray
-    neighbour_products: np.ndarray  # <c_i, c_j> for j in neighbours[i]
-    basis: np.ndarray
+    similarities: np.ndarray  # <z_i, z_j> for j in neighbours[i]
+    self_hsic: float  # CKNNA's normalising HSIC, unchanged when the examples are relabelled
+    basis: np.ndarray  # SVCCA's, of the standardised features
 
 
-# The last few preparations, keyed by content: a trainer calls all_scores then chance_levels on the same
+# The last few summaries, keyed by content: a trainer calls all_scores then chance_levels on the same
 # representations, and the neighbour searches and SVDs (most of their cost) need not be done twice.
-_PREPARED_CACHE: dict[tuple, _Prepared] = {}
-_PREPARED_CACHE_SIZE = 4
+_SUMMARY_CACHE: dict[tuple, _Summary] = {}
+_SUMMARY_CACHE_SIZE = 4
 
 
-def _prepare(x: np.ndarray, k: int, svcca_dim: int) -> _Prepared:
+def _summarise(x: np.ndarray, k: int, svcca_dim: int) -> _Summary:
     key = (x.shape, k, svcca_dim, hashlib.blake2b(x.tobytes(), digest_size=16).digest())
-    cached = _PREPARED_CACHE.get(key)
+    cached = _SUMMARY_CACHE.get(key)
     if cached is not None:
         return cached
     centred = _centre(x)
-    neighbours = _knn_indices(x, k)
-    prepared = _Prepared(centred, _is_constant(x, centred), neighbours, _pair_products(centred, neighbours),
-                         _svcca_basis(centred, svcca_dim))
-    for array in (prepared.centred, prepared.neighbours, prepared.neighbour_products, prepared.basis):
+    neighbours, similarities = _neighbours(x, k)
+    summary = _Summary(centred, _is_constant(x, centred), neighbours, similarities,
+                       _self_hsic(neighbours, similarities),
+                       _svcca_basis(_svcca_input(centred, True), svcca_dim))
+    for array in (summary.centred, summary.neighbours, summary.similarities, summary.basis):
         array.flags.writeable = False  # shared between callers: nobody may change it in place
-    if len(_PREPARED_CACHE) >= _PREPARED_CACHE_SIZE:
-        _PREPARED_CACHE.pop(next(iter(_PREPARED_CACHE)))
-    _PREPARED_CACHE[key] = prepared
-    return prepared
+    if len(_SUMMARY_CACHE) >= _SUMMARY_CACHE_SIZE:
+        _SUMMARY_CACHE.pop(next(iter(_SUMMARY_CACHE)))
+    _SUMMARY_CACHE[key] = summary
+    return summary
 
 
-def _shuffled(rep: _Prepared, order: np.ndarray) -> _Prepared:
+def _shuffled(rep: _Summary, order: np.ndarray) -> _Summary:
     """`rep` with its examples reordered as `order`, neighbour lists relabelled instead of recomputed."""
     new_label = np.empty_like(order)
     new_label[order] = np.arange(len(order))
     return replace(rep, centred=rep.centred[order], neighbours=new_label[rep.neighbours[order]],
-                   neighbour_products=rep.neighbour_products[order], basis=rep.basis[order])
+                   similarities=rep.similarities[order], basis=rep.basis[order])
 
 
-def _scores(a: _Prepared, b: _Prepared) -> dict[str, float]:
+def _scores(a: _Summary, b: _Summary) -> dict[str, float]:
     if a.constant or b.constant:
         return {name: float("nan") for name in METRICS}
-    shared = _shared_neighbours(a.neighbours, b.neighbours)
+    positions = _positions(a.neighbours, b.neighbours)
     cka, cka_unbiased = _linear_ckas(a.centred, b.centred, (False, True))
     return {
-        "mutual_knn": int(shared.sum()) / shared.size,
+        "mutual_knn": int(np.count_nonzero(positions >= 0)) / positions.size,
         "cka": cka,
         "cka_unbiased": cka_unbiased,
-        "cknna": _cknna_from_products(a.neighbour_products, b.neighbour_products,
-                                      _pair_products(b.centred, a.neighbours), shared),
+        "cknna": _ratio(_cross_hsic(a.neighbours, a.similarities, b.similarities, positions), a.self_hsic,
+                        b.self_hsic),
         "svcca": _svcca_from_bases(a.basis, b.basis),
     }
 
 
-def _prepared_pair(z1, z2, k: int, svcca_dim: int) -> tuple[_Prepared, _Prepared]:
+def _summary_pair(z1, z2, k: int, svcca_dim: int) -> tuple[_Summary, _Summary]:
     svcca_dim = check_positive_int("svcca_dim", svcca_dim)
     x1, x2 = _pair(z1, z2, min_rows=4)
     n = x1.shape[0]
     k = _check_k(k, n)
     _check_svcca_rows(n, svcca_dim, x1.shape[1], x2.shape[1])
-    return _prepare(x1, k, svcca_dim), _prepare(x2, k, svcca_dim)
+    return _summarise(x1, k, svcca_dim), _summarise(x2, k, svcca_dim)
 
 
 def all_scores(z1, z2, k: int = 10, svcca_dim: int = 10) -> dict[str, float]:
-    """Every metric of METRICS between z1 and z2 (linear kernels), sharing the neighbour search and SVDs.
+    """Every metric of METRICS between z1 and z2 as given (linear kernels), sharing neighbour searches, SVDs.
 
     Equal to calling `mutual_knn(z1, z2, k)`, `cka(z1, z2)`, `cka(z1, z2, unbiased=True)`, `cknna(z1, z2, k)`
     and `svcca(z1, z2, svcca_dim)`.
     """
-    return _scores(*_prepared_pair(z1, z2, k, svcca_dim))
+    return _scores(*_summary_pair(z1, z2, k, svcca_dim))
 
 
 def chance_levels(z1, z2, k: int = 10, svcca_dim: int = 10, seed: int = 0,
@@ -574,7 +662,7 @@ def chance_levels(z1, z2, k: int = 10, svcca_dim: int = 10, seed: int = 0,
     """
     n_permutations = check_positive_int("n_permutations", n_permutations)
     seed = _check_seed(seed)
-    a, b = _prepared_pair(z1, z2, k, svcca_dim)
+    a, b = _summary_pair(z1, z2, k, svcca_dim)
     n = a.centred.shape[0]
     shuffled = [_scores(a, _shuffled(b, order)) for order in _permutations(n, n_permutations, seed)]
     levels = {name: _mean_std([scores[name] for scores in shuffled])[0] for name in METRICS}
@@ -583,22 +671,25 @@ def chance_levels(z1, z2, k: int = 10, svcca_dim: int = 10, seed: int = 0,
     return levels
 
 
+def _layer_matrices(param: str, layers: Sequence) -> list[np.ndarray]:
+    if isinstance(layers, (np.ndarray, torch.Tensor)) or len(layers) == 0:
+        fail(param, "expected a non-empty list of (n, d) representations, one per layer")
+    return [_as_matrix(f"{param}[{i}]", z) for i, z in enumerate(layers)]
+
+
 def best_layer_scores(layers1: Sequence, layers2: Sequence, k: int = 10,
                       svcca_dim: int = 10) -> dict[str, float]:
     """For each metric, the best score over all pairs of layers and the pair of layers that reaches it.
 
     `layers1[i]` and `layers2[j]` are representations (n, d_i) of the same n examples by layer i of the first
-    encoder and layer j of the second. The result is flat, scalars only, so it can stand in for `all_scores`
-    in a results table: `{metric: best score, f"{metric}_layer1": i, f"{metric}_layer2": j}` for each metric
-    of METRICS. NaN scores (a constant layer) are skipped; a metric that is NaN for every pair gets NaN for
-    its score and both layers. Each layer's neighbour search and SVD is done once, not once per pair.
+    encoder and layer j of the second, measured as given. The result is flat, scalars only, so it can stand
+    in for `all_scores` in a results table: `{metric: best score, f"{metric}_layer1": i,
+    f"{metric}_layer2": j}` for each metric of METRICS. NaN scores (a constant layer) are skipped; a metric
+    that is NaN for every pair gets NaN for its score and both layers. Each layer's neighbour search and SVD
+    is done once, not once per pair.
     """
     svcca_dim = check_positive_int("svcca_dim", svcca_dim)
-    matrices = []
-    for param, layers in (("layers1", layers1), ("layers2", layers2)):
-        if isinstance(layers, (np.ndarray, torch.Tensor)) or len(layers) == 0:
-            fail(param, "expected a non-empty list of (n, d) representations, one per layer")
-        matrices.append([_as_matrix(f"{param}[{i}]", z) for i, z in enumerate(layers)])
+    matrices = [_layer_matrices("layers1", layers1), _layer_matrices("layers2", layers2)]
     named = {f"layers{m + 1}[{i}]": z for m, group in enumerate(matrices) for i, z in enumerate(group)}
     n = check_same_rows(**named)
     if n < 4:
@@ -606,12 +697,12 @@ def best_layer_scores(layers1: Sequence, layers2: Sequence, k: int = 10,
     k = _check_k(k, n)
     widest1, widest2 = (max(z.shape[1] for z in group) for group in matrices)
     _check_svcca_rows(n, svcca_dim, widest1, widest2)
-    prepared = [[_prepare(z, k, svcca_dim) for z in group] for group in matrices]
+    summaries = [[_summarise(z, k, svcca_dim) for z in group] for group in matrices]
     best: dict[str, float] = {}
     for name in METRICS:
         best.update({name: float("nan"), f"{name}_layer1": float("nan"), f"{name}_layer2": float("nan")})
-    for i, rep1 in enumerate(prepared[0]):
-        for j, rep2 in enumerate(prepared[1]):
+    for i, rep1 in enumerate(summaries[0]):
+        for j, rep2 in enumerate(summaries[1]):
             for name, score in _scores(rep1, rep2).items():
                 if not math.isnan(score) and not score <= best[name]:  # the first pair beats NaN
                     best.update({name: score, f"{name}_layer1": i, f"{name}_layer2": j})
@@ -623,19 +714,26 @@ def pair_alignment(layers1: Sequence, layers2: Sequence, layer: str = "last", k:
     """What a trainer records after a run: alignment scores and chance levels of two encoders' layers.
 
     `layers1`/`layers2` are each encoder's per-layer representations of the same test examples, the last one
-    its output z. `layer="last"` scores z1 against z2 (`all_scores`), `"best"` the best pair of layers
-    (`best_layer_scores`); chance levels are always those of the last layer. On a small test split `k` and
-    `svcca_dim` shrink to what n examples support (with a warning), so a tiny dataset still gets scores.
+    its output z. Every layer is first `prepare`d (clipped at its 95 % absolute-value quantile, rows scaled
+    to unit length), as Huh et al. measure. `layer="last"` scores z1 against z2 (`all_scores`), `"best"`
+    the best pair of layers (`best_layer_scores`); chance levels are always those of the last layer. On a
+    small test split `k` and `svcca_dim` shrink to what n examples support (with a warning), so a tiny
+    dataset still gets scores.
     """
-    n = int(np.shape(layers1[-1])[0])
+    if layer not in ("last", "best"):
+        fail("layer", f"must be 'last' or 'best', got {layer!r}")
+    matrices = [[_prepared(f"{param}[{i}]", z, 0.95) for i, z in enumerate(layers)]
+                for param, layers in (("layers1", layers1[-1:] if layer == "last" else layers1),
+                                      ("layers2", layers2[-1:] if layer == "last" else layers2))]
+    n = int(matrices[0][-1].shape[0])
     k_used = max(1, min(k, n - 1))
     dim_used = max(1, min(svcca_dim, (n - 1) // 2))
     if (k_used, dim_used) != (k, svcca_dim):
         warnings.warn(f"only {n} test examples: alignment measured with k = {k_used} (asked {k}) and svcca "
                       f"dim = {dim_used} (asked {svcca_dim})", stacklevel=2)
-    z1, z2 = layers1[-1], layers2[-1]
+    z1, z2 = matrices[0][-1], matrices[1][-1]
     if layer == "last":
         scores = all_scores(z1, z2, k=k_used, svcca_dim=dim_used)
     else:
-        scores = best_layer_scores(layers1, layers2, k=k_used, svcca_dim=dim_used)
+        scores = best_layer_scores(*matrices, k=k_used, svcca_dim=dim_used)
     return scores, chance_levels(z1, z2, k=k_used, svcca_dim=dim_used, seed=seed)

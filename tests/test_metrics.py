@@ -1,4 +1,5 @@
-"""Alignment metrics: exact values on hand-worked examples, invariances, chance levels and input checks."""
+"""Alignment metrics: dense transcriptions of the reference formulas, hand-worked examples, invariances,
+chance levels and input checks."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from alignbook.metrics import (
     cka,
     cknna,
     mutual_knn,
+    pair_alignment,
     permutation_baseline,
+    prepare,
     svcca,
 )
 
@@ -32,6 +35,7 @@ SCORERS = {
     "cka_rbf_unbiased": lambda a, b: cka(a, b, kernel="rbf", unbiased=True),
     "cknna": lambda a, b: cknna(a, b, k=5),
     "svcca": lambda a, b: svcca(a, b, dim=4),
+    "svcca_centred": lambda a, b: svcca(a, b, dim=4, standardise=False),
 }
 
 
@@ -59,32 +63,80 @@ def angles(*degrees):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# References written from the definitions, dense and slow
+# Transcriptions of the reference implementation's formulas (Huh et al. 2024, platonic-rep), dense and slow:
+# every n x n matrix is formed, nothing is blocked, centred in feature space or read off a neighbour list.
 
 
-def brute_mutual_knn(z1, z2, k):
-    def neighbour_sets(z):
-        unit = z / np.linalg.norm(z, axis=1, keepdims=True)
-        similarity = unit @ unit.T
-        np.fill_diagonal(similarity, -np.inf)
-        return [set(row) for row in np.argsort(-similarity, axis=1, kind="stable")[:, :k]]
+def ref_prepare(z, q=0.95):
+    """Clip at the q-quantile of |z| taken without interpolation (sorted |z| at index floor(q n d)), then
+    divide every row by max(its L2 norm, 1e-12); q = 1 does not clip."""
+    if q < 1:
+        bound = np.sort(np.abs(z).ravel())[int(q * z.size)]
+        z = np.clip(z, -bound, bound)
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
-    return np.mean([len(a & b) / k for a, b in zip(neighbour_sets(z1), neighbour_sets(z2), strict=True)])
+
+def ref_knn_mask(z, k):
+    """M_ij = 1 if j is among the k largest inner products <z_i, z_j>, j != i (diagonal at -inf); ties go to
+    the lower index (a stable sort of the negated similarities)."""
+    similarity = z @ z.T
+    np.fill_diagonal(similarity, -np.inf)
+    mask = np.zeros_like(similarity)
+    np.put_along_axis(mask, np.argsort(-similarity, axis=1, kind="stable")[:, :k], 1.0, axis=1)
+    return mask
 
 
-def brute_cknna(z1, z2, k):
-    def knn_mask(z):
-        unit = z / np.linalg.norm(z, axis=1, keepdims=True)
-        similarity = unit @ unit.T
-        np.fill_diagonal(similarity, -np.inf)
-        mask = np.zeros_like(similarity, dtype=bool)
-        np.put_along_axis(mask, np.argsort(-similarity, axis=1)[:, :k], True, axis=1)
-        return mask
+def ref_hsic_unbiased(K, L):
+    """Song et al. 2012, eq. 5, for any square K, L: diagonals zeroed, tr(K~ L~) = sum K~ * L~^T."""
+    n = len(K)
+    Kt, Lt = K - np.diag(np.diag(K)), L - np.diag(np.diag(L))
+    return (np.sum(Kt * Lt.T) + Kt.sum() * Lt.sum() / ((n - 1) * (n - 2))
+            - 2 * np.sum(Kt @ Lt) / (n - 2)) / (n * (n - 3))
 
-    c1, c2 = z1 - z1.mean(0), z2 - z2.mean(0)
-    K, L = c1 @ c1.T, c2 @ c2.T
-    m1, m2 = knn_mask(z1), knn_mask(z2)
-    return np.sum(K * L * (m1 & m2)) / np.sqrt(np.sum(K**2 * m1) * np.sum(L**2 * m2))
+
+def ref_hsic_biased(K, L):
+    H = np.eye(len(K)) - 1 / len(K)
+    return np.trace(K @ H @ L @ H)
+
+
+def ref_cka(z1, z2, unbiased=False):
+    hsic = ref_hsic_unbiased if unbiased else ref_hsic_biased
+    K, L = z1 @ z1.T, z2 @ z2.T  # linear kernels of the features as given
+    return hsic(K, L) / np.sqrt(hsic(K, K) * hsic(L, L))
+
+
+def ref_mutual_knn(z1, z2, k):
+    return np.mean(np.sum(ref_knn_mask(z1, k) * ref_knn_mask(z2, k), axis=1) / k)
+
+
+def ref_cknna(z1, z2, k):
+    K, L = z1 @ z1.T, z2 @ z2.T
+    m1, m2 = ref_knn_mask(z1, k), ref_knn_mask(z2, k)
+    m = m1 * m2
+    return ref_hsic_unbiased(m * K, m * L) / np.sqrt(ref_hsic_unbiased(m1 * K, m1 * K)
+                                                     * ref_hsic_unbiased(m2 * L, m2 * L))
+
+
+def ref_svcca(z1, z2, dim, standardise=True):
+    """Standardise (std with n - 1, plus 1e-8) or only centre, project each on its top `dim` singular
+    directions, then CCA by whitening the covariances: canonical directions from the SVD of
+    Sxx^-1/2 Sxy Syy^-1/2, canonical variates' correlations averaged."""
+    def reduced(z):
+        c = z - z.mean(axis=0)
+        if standardise:
+            c = c / (c.std(axis=0, ddof=1) + 1e-8)
+        u, s, _ = np.linalg.svd(c)
+        return u[:, :dim] * s[:dim]
+
+    def inverse_sqrt(S):
+        w, V = np.linalg.eigh(S)
+        return V @ np.diag(w**-0.5) @ V.T
+
+    x, y = reduced(z1), reduced(z2)
+    wx, wy = inverse_sqrt(x.T @ x), inverse_sqrt(y.T @ y)
+    U, _, Vt = np.linalg.svd(wx @ x.T @ y @ wy)
+    a, b = x @ wx @ U, y @ wy @ Vt.T
+    return np.mean([np.corrcoef(a[:, i], b[:, i])[0, 1] for i in range(min(x.shape[1], y.shape[1]))])
 
 
 def hsic_u_statistic(K, L):
@@ -116,7 +168,7 @@ def biased_cka_from_grams(K, L):
 def test_identical_inputs_score_one():
     z = gaussian(120, 7, seed=1)
     assert mutual_knn(z, z.copy(), k=5) == 1.0
-    for name in ("cka", "cka_unbiased", "cka_rbf", "cka_rbf_unbiased", "cknna", "svcca"):
+    for name in ("cka", "cka_unbiased", "cka_rbf", "cka_rbf_unbiased", "cknna", "svcca", "svcca_centred"):
         assert SCORERS[name](z, z.copy()) == pytest.approx(1.0, abs=1e-10), name
     scores = all_scores(z, z.copy(), k=5, svcca_dim=4)
     assert scores["mutual_knn"] == 1.0
@@ -126,8 +178,17 @@ def test_identical_inputs_score_one():
 def test_cka_invariant_to_rotation_and_isotropic_scaling():
     z1, z2 = related_pair()
     moved = 3.7 * z1 @ rotation(z1.shape[1], seed=2) + 5.0  # rotate, scale, translate
-    for name in ("cka", "cka_unbiased", "cka_rbf", "cka_rbf_unbiased", "svcca"):
+    for name in ("cka", "cka_unbiased", "cka_rbf", "cka_rbf_unbiased", "svcca_centred"):
         assert SCORERS[name](moved, z2) == pytest.approx(SCORERS[name](z1, z2), abs=1e-10), name
+
+
+def test_standardised_svcca_invariant_to_feature_scales_not_rotations():
+    z1, z2 = related_pair()
+    scaled = z1[:, ::-1] * np.array([0.5, -2.0, 3.0, 1.5, -0.7, 4.0]) + 7.0  # permute, rescale, shift
+    # Invariant up to the 1e-8 the reference adds to each standard deviation (features here have std ~ 1).
+    assert svcca(scaled, z2, dim=4) == pytest.approx(svcca(z1, z2, dim=4), abs=1e-7)
+    rotated = z1 @ rotation(z1.shape[1], seed=2)
+    assert abs(svcca(rotated, z2, dim=4) - svcca(z1, z2, dim=4)) > 1e-3
 
 
 def test_neighbour_metrics_invariant_to_rotation_and_scaling():
@@ -138,10 +199,19 @@ def test_neighbour_metrics_invariant_to_rotation_and_scaling():
     assert cknna(moved, z2, k=5) == pytest.approx(cknna(z1, z2, k=5), abs=1e-10)
 
 
-@pytest.mark.parametrize("name", sorted(SCORERS))
+@pytest.mark.parametrize("name", sorted(set(SCORERS) - {"cknna"}))
 def test_symmetric(name):
     z1, z2 = related_pair(d1=5, d2=9)
     assert SCORERS[name](z1, z2) == pytest.approx(SCORERS[name](z2, z1), abs=1e-12)
+
+
+def test_cknna_is_nearly_but_not_exactly_symmetric():
+    # 1^T A B 1 of the masked, non-symmetric kernels changes when the spaces swap; the reference's does too.
+    z1, z2 = (prepare(z) for z in related_pair(d1=5, d2=9))
+    forward, backward = cknna(z1, z2, k=5), cknna(z2, z1, k=5)
+    assert forward == pytest.approx(ref_cknna(z1, z2, 5), abs=1e-10)
+    assert backward == pytest.approx(ref_cknna(z2, z1, 5), abs=1e-10)
+    assert 1e-12 < abs(forward - backward) < 1e-2
 
 
 def test_scores_lie_between_chance_and_one_for_related_views():
@@ -210,31 +280,28 @@ def test_unbiased_cka_hand_example():
     assert cka(x, y, unbiased=True) == pytest.approx(23 / 26, abs=1e-12)
 
 
-def test_cknna_hand_example():
-    # Both centred. k = 1 cosine neighbours:
-    #   z1 = (3,1), (3,-1), (-3,1), (-3,-1):  0->1, 1->0, 2->3, 3->2;  K_01 = K_10 = K_23 = K_32 = 8
-    #   z2 = (2,1), (1,2), (-2,1), (-1,-4):   0->1 (cos .8), 1->0, 2->1 (cos 0 > -.22), 3->2 (cos -.22)
-    #   mutual pairs: (0,1), (1,0), (3,2);  L_01 = L_10 = 4, L_32 = -2, L_21 = 0
-    #   Align(K, L) = 8*4 + 8*4 + 8*(-2) = 48;  Align(K, K) = 4 * 8^2 = 256
-    #   Align(L, L) = L_01^2 + L_10^2 + L_21^2 + L_32^2 = 16 + 16 + 0 + 4 = 36
-    # CKNNA = 48 / sqrt(256 * 36) = 0.5 (and mutual_knn = 3/4).
-    z1 = np.array([[3.0, 1.0], [3.0, -1.0], [-3.0, 1.0], [-3.0, -1.0]])
-    z2 = np.array([[2.0, 1.0], [1.0, 2.0], [-2.0, 1.0], [-1.0, -4.0]])
-    assert cknna(z1, z2, k=1) == pytest.approx(0.5, abs=1e-12)
-    assert mutual_knn(z1, z2, k=1) == 0.75
+def test_cknna_with_every_pair_is_unbiased_cka():
+    # k = n - 1 admits every pair (i, j), i != j: the masked kernels are the kernels, whatever the data.
+    z1, z2 = related_pair(n=40)
+    assert cknna(z1, z2, k=39) == pytest.approx(cka(z1, z2, unbiased=True), abs=1e-12)
+    z1, z2 = prepare(z1), prepare(z2)
+    assert cknna(z1, z2, k=39) == pytest.approx(cka(z1, z2, unbiased=True), abs=1e-12)
 
 
 def test_svcca_hand_examples():
-    # One direction each: SVCCA is |Pearson correlation| = 4/5 (see the CKA example).
+    # One direction each: SVCCA is |Pearson correlation| = 4/5 (see the CKA example), standardised or not.
     x = np.array([[0.0], [1.0], [2.0], [3.0]])
     y = np.array([[0.0], [1.0], [3.0], [2.0]])
     assert svcca(x, y, dim=1) == pytest.approx(0.8, abs=1e-12)
+    assert svcca(x, y, dim=1, standardise=False) == pytest.approx(0.8, abs=1e-12)
     # X has orthogonal centred columns u = (-3,-1,1,3) (|u|^2 = 20) and v = (1,-1,-1,1) (|v|^2 = 4);
     # w = u + 2v = (-1,-3,-1,5), |w|^2 = 36. dim=1 keeps u only: corr(u, w) = 20 / (sqrt(20) 6) = sqrt(20)/6.
     # dim=2 keeps u and v, whose span contains w: one canonical correlation (min of 2 and 1 directions), 1.
+    # (Standardised, u and v would have equal norms and no top direction.)
     u, v = np.array([-3.0, -1.0, 1.0, 3.0]), np.array([1.0, -1.0, -1.0, 1.0])
     X, w = np.stack([u, v], axis=1), (u + 2 * v)[:, None]
-    assert svcca(X, w, dim=1) == pytest.approx(math.sqrt(20) / 6, abs=1e-12)
+    assert svcca(X, w, dim=1, standardise=False) == pytest.approx(math.sqrt(20) / 6, abs=1e-12)
+    assert svcca(X, w, dim=2, standardise=False) == pytest.approx(1.0, abs=1e-12)
     assert svcca(X, w, dim=2) == pytest.approx(1.0, abs=1e-12)
 
 
@@ -242,16 +309,108 @@ def test_svcca_hand_examples():
 # Against dense references
 
 
+def integer_rows(n, d, seed, duplicates):
+    """Small integer entries (exact products, so ties are exact), with rows copied onto later ones."""
+    rng = np.random.default_rng(seed)
+    z = rng.integers(-3, 4, size=(n, d)).astype(np.float64)
+    z[rng.choice(n, size=duplicates, replace=False)] = z[rng.integers(0, n, size=duplicates)]
+    return z
+
+
+def sign_rows(n, d, seed):
+    """Entries +-1: prepare leaves them at +-1/sqrt(d) exactly for d = 4, and most similarities tie."""
+    return np.random.default_rng(seed).choice([-1.0, 1.0], size=(n, d))
+
+
+# (z1, z2, k): continuous, prepared, every pair, and inputs full of duplicate rows and tied similarities.
+CASES = {
+    "raw": lambda: (*related_pair(n=80, d1=6, d2=9, seed=1), 5),
+    "prepared": lambda: (*(ref_prepare(z) for z in related_pair(n=90, d1=7, d2=5, seed=2)), 8),
+    "k = n - 1": lambda: (*(ref_prepare(z) for z in related_pair(n=40, seed=3)), 39),
+    "k = n - 1 raw": lambda: (*related_pair(n=30, seed=4), 29),
+    "duplicate rows": lambda: (integer_rows(70, 5, seed=5, duplicates=20),
+                               integer_rows(70, 4, seed=6, duplicates=25), 6),
+    "duplicate prepared rows": lambda: (ref_prepare(sign_rows(60, 4, seed=7)),
+                                        ref_prepare(sign_rows(60, 4, seed=8)), 7),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_neighbour_metrics_match_the_transcriptions(case):
+    z1, z2, k = CASES[case]()
+    assert mutual_knn(z1, z2, k=k) == pytest.approx(ref_mutual_knn(z1, z2, k), abs=1e-10)
+    assert cknna(z1, z2, k=k) == pytest.approx(ref_cknna(z1, z2, k), abs=1e-10)
+    assert cknna(z2, z1, k=k) == pytest.approx(ref_cknna(z2, z1, k), abs=1e-10)
+    scores = all_scores(z1, z2, k=k, svcca_dim=2)
+    assert scores["mutual_knn"] == pytest.approx(ref_mutual_knn(z1, z2, k), abs=1e-10)
+    assert scores["cknna"] == pytest.approx(ref_cknna(z1, z2, k), abs=1e-10)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_cka_matches_the_transcriptions(case):
+    z1, z2, _ = CASES[case]()
+    for unbiased in (False, True):
+        assert cka(z1, z2, unbiased=unbiased) == pytest.approx(ref_cka(z1, z2, unbiased), abs=1e-10)
+
+
+@pytest.mark.parametrize("case", ["raw", "prepared", "k = n - 1", "k = n - 1 raw"])
+@pytest.mark.parametrize("standardise", [True, False])
+def test_svcca_matches_the_transcription(case, standardise):
+    # Continuous inputs only: tied singular values would leave the top directions undefined.
+    z1, z2, _ = CASES[case]()
+    for dim in (1, 3, 5):
+        expected = ref_svcca(z1, z2, dim, standardise)
+        assert svcca(z1, z2, dim=dim, standardise=standardise) == pytest.approx(expected, abs=1e-10)
+
+
+def test_svcca_standardisation_matters():
+    # Features of very different scales: only centring lets the large ones pick the directions.
+    z1, z2 = related_pair(n=200)
+    z1 = z1 * np.array([100.0, 1, 1, 1, 1, 0.01])
+    assert abs(svcca(z1, z2, dim=3) - svcca(z1, z2, dim=3, standardise=False)) > 0.01
+
+
+def test_prepare_matches_the_transcription():
+    z = related_pair(n=50, d1=7)[0]
+    z[4, 2], z[9, 0] = 40.0, -60.0  # outliers that the clip must catch
+    z[7] = 0.0  # an all-zero row stays zero
+    for q in (0.95, 0.5, 0.999, 1.0):
+        expected = ref_prepare(z, q)
+        assert np.max(np.abs(prepare(z, clip_quantile=q) - expected)) <= 1e-15
+    prepared = prepare(torch.tensor(z, dtype=torch.float32))
+    assert prepared.dtype == np.float64
+    assert np.allclose(prepared, ref_prepare(z.astype(np.float32).astype(np.float64)), atol=1e-15)
+    norms = np.linalg.norm(prepare(z), axis=1)
+    assert norms[7] == 0.0 and np.allclose(np.delete(norms, 7), 1.0, atol=1e-15)
+    # 95 % of the entries lie within the bound, which is one of the absolute values.
+    bound = np.sort(np.abs(z).ravel())[int(0.95 * z.size)]
+    assert np.mean(np.abs(z) <= bound) >= 0.95 and np.sum(np.abs(z) > bound) <= 0.05 * z.size
+    # More than 95 % zeros: everything clips to zero, and the metrics have nothing to measure.
+    sparse = np.zeros((40, 10))
+    sparse[:10, 0] = np.arange(1.0, 11.0)
+    assert np.all(prepare(sparse) == 0) and math.isnan(cka(prepare(sparse), z[:40]))
+
+
 @pytest.mark.parametrize("block_rows", [1, 7, 64, None])
-def test_chunked_mutual_knn_matches_brute_force(block_rows):
+def test_blocked_neighbour_search_matches_the_dense_masks(block_rows):
+    z = integer_rows(100, 4, seed=9, duplicates=30)  # tied similarities everywhere
+    for k in (1, 6, 99):
+        indices, values = metrics._neighbours(z, k, block_rows)
+        mask = np.zeros((100, 100))
+        np.put_along_axis(mask, indices, 1.0, axis=1)
+        assert np.array_equal(mask, ref_knn_mask(z, k))
+        assert np.array_equal(values, np.take_along_axis(z @ z.T, indices, axis=1))
     z1, z2 = related_pair(n=300)
-    expected = brute_mutual_knn(z1, z2, 7)
+    expected = ref_mutual_knn(z1, z2, 7)
     assert mutual_knn(z1, z2, k=7, block_rows=block_rows) == pytest.approx(expected, abs=1e-15)
 
 
-def test_cknna_matches_dense_definition():
-    z1, z2 = related_pair(n=200)
-    assert cknna(z1, z2, k=6) == pytest.approx(brute_cknna(z1, z2, 6), abs=1e-12)
+def test_tied_neighbours_go_to_the_lower_index():
+    # Rows 1, 2 and 3 are copies: to row 0 they are equally similar, and k = 2 takes rows 1 and 2; with k = 1
+    # each copy takes the first of its two copies.
+    z = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
+    assert set(metrics._neighbours(z, 2)[0][0]) == {1, 2}
+    assert metrics._neighbours(z, 1)[0][:4, 0].tolist() == [1, 2, 1, 1]
 
 
 def test_unbiased_cka_matches_u_statistic():
@@ -342,7 +501,7 @@ def test_chance_levels_match_permutation_baselines():
 def test_best_layer_scores_finds_the_matching_pair():
     z = gaussian(150, 6, seed=7)
     layers1 = [gaussian(150, 5, seed=8), z]
-    layers2 = [2.0 * z @ rotation(6, seed=9), gaussian(150, 4, seed=10), np.zeros((150, 3))]
+    layers2 = [2.0 * z[:, ::-1], gaussian(150, 4, seed=10), np.zeros((150, 3))]
     best = best_layer_scores(layers1, layers2, k=5, svcca_dim=4)
     assert set(best) == {f"{name}{suffix}" for name in METRICS for suffix in ("", "_layer1", "_layer2")}
     for name in METRICS:
@@ -400,6 +559,13 @@ def test_too_few_samples_and_bad_options():
     z = gaussian(12, 8, seed=14)
     with pytest.raises(ValueError, match="at least 4 examples"):
         cka(z[:3], z[:3], unbiased=True)
+    with pytest.raises(ValueError, match="at least 4 examples"):
+        cknna(z[:3], z[:3], k=2)
+    for bad in (0, 1.5, -0.1, True, "0.9"):
+        with pytest.raises(ValueError, match="^clip_quantile: "):
+            prepare(z, clip_quantile=bad)
+    with pytest.raises(ValueError, match="^layer: "):
+        pair_alignment([z], [z], layer="first")
     with pytest.raises(ValueError, match="svcca keeps up to 8 \\+ 8 directions"):
         svcca(z, z, dim=10)
     with pytest.raises(ValueError, match="^kernel: "):
