@@ -25,9 +25,11 @@ Conventions shared with the vectorised trainer (`alignbook.training.vectorized` 
   After training each branch is restored to its own best state before testing.
 - Accuracy for regression is sign accuracy: `mean(sign(pred) == sign(y))` over the examples with `y != 0`.
 - Alignment is measured between the restored encoders' test representations on the first
-  `config.eval_max_samples` test examples: `metrics.all_scores(z1, z2, k=knn_k)` (`metric_layer="last"`) or
-  `metrics.best_layer_scores(layers1, layers2, k=knn_k)` (`"best"`, over `forward_layers`), and
-  `metrics.chance_levels(z1, z2, k=knn_k, seed=seed)` on the last layer, all via `metrics.pair_alignment`.
+  `config.eval_max_samples` test examples, each layer first `metrics.prepare`d (clipped at its 95 %
+  absolute-value quantile, rows scaled to unit length, as Huh et al. measure): `metrics.all_scores(z1, z2,
+  k=knn_k)` (`metric_layer="last"`) or `metrics.best_layer_scores(layers1, layers2, k=knn_k)` (`"best"`, over
+  `forward_layers`), and `metrics.chance_levels(z1, z2, k=knn_k, seed=seed)` on the last layer, all via
+  `metrics.pair_alignment`. Kept representations (`keep_representations`) are the raw ones.
 - Divergence: any non-finite training loss (task or alignment) or validation loss stops the run with
   `TrainingDiverged`, or, with `on_divergence="mark"`, returns a failed `FitResult` with NaN scores.
 """
