@@ -861,4 +861,37 @@ def plot_probes(summary, by: str = "redundancy", ncols: int | None = None):
                         handles.append(handle)
                         labels.append(text)
         fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7)
+
+
+# estimators of the information decomposition, beyond the encoders' and metrics' colours
+estimator_colors = {"kmeans": OKABE_ITO["black"], "codes/none": OKABE_ITO["green"],
+                    "codes/miller-madow": OKABE_ITO["orange"], "codes/split": OKABE_ITO["sky"],
+                    "batch": OKABE_ITO["purple"]}
+
+
+def plot_estimator_errors(summary, target: float | None = None, by: str = "depth"):
+    """Mean absolute error over the parts R, U1, U2, S against the number of samples, one line per
+    estimator, one panel per value of `by`.
+
+    `summary` has columns `estimator`, `n_samples`, `by` and `mae_R`, `mae_U1`, `mae_U2`, `mae_S` (as
+    `chapters.pid_validation.validation_summary` returns); `target` draws a dashed horizontal line.
+    """
+    parts = ["mae_R", "mae_U1", "mae_U2", "mae_S"]
+    frame = _check_frame("summary", summary, ["estimator", "n_samples", *parts])
+    levels = _levels(frame, by, "summary")
+    with style():
+        fig, axes = _panels(len(levels), len(levels), sharey=True)
+        for ax, level in zip(axes, levels, strict=True):
+            part = _at_level(frame, by, level)
+            for name in sorted(part["estimator"].unique(), key=str):
+                rows = part[part["estimator"] == name].sort_values("n_samples")
+                ax.plot(rows["n_samples"], rows[parts].mean(axis=1), marker="o",
+                        color=estimator_colors.get(name, JOINT_COLOR), label=name)
+            if target is not None:
+                ax.axhline(target, color=JOINT_COLOR, linestyle="--", linewidth=0.8)
+            ax.set_xscale("log")
+            ax.set_xlabel("samples")
+            _panel_label(ax, _level_text(by, level))
+        axes[0].set_ylabel("mean absolute error (nats)")
+        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

@@ -176,16 +176,16 @@ def test_estimate_pid_recovers_a_discrete_copy_and_validates_input():
     bits = rng.integers(0, 2, size=(4000, 2))
     x1 = bits[:, :1] + 0.05 * rng.normal(size=(4000, 1))  # y = x1, x2 independent noise bit
     x2 = bits[:, 1:] + 0.05 * rng.normal(size=(4000, 1))
-    estimate = info.estimate_pid(x1, x2, bits[:, 0], n_clusters=2, n_bootstrap=20, base=2)
+    estimate = info.estimate_pid(x1, x2, bits[:, 0], method="kmeans", n_clusters=2, n_bootstrap=20, base=2)
     assert estimate.point["unique1"] == pytest.approx(1.0, abs=0.01)
     assert estimate.point["redundancy"] == pytest.approx(0.0, abs=0.01)
     low, high = estimate.interval["unique1"]
     assert low <= estimate.point["unique1"] + 1e-9 and high >= low
     assert estimate.bootstrap.shape == (20, len(info.ESTIMATE_KEYS))
     with pytest.raises(ValueError, match="same number of rows"):
-        info.estimate_pid(x1, x2[:-1], bits[:, 0])
+        info.estimate_pid(x1, x2[:-1], bits[:, 0], method="kmeans")
     with pytest.raises(ValueError, match="ci"):
-        info.estimate_pid(x1, x2, bits[:, 0], ci=1.5)
+        info.estimate_pid(x1, x2, bits[:, 0], method="kmeans", ci=1.5)
 
 
 def test_kmeans_is_deterministic_and_separates_clusters():

@@ -308,15 +308,15 @@ def mean_baseline_loo(values: Sequence[float]) -> float:
 
 def analysis_claims(correlation: tuple[float, float, float], n_points: int, loo_mae: float,
                     baseline: float, real_check: pd.DataFrame, estimates: pd.DataFrame,
-                    searched: pd.DataFrame) -> pd.DataFrame:
+                    searched: pd.DataFrame, estimator: str = "") -> pd.DataFrame:
     """Chapter 06's claim table: the paper's conclusion and its suggestion to choose `lam` from the
     decomposition, then the three steps it assumed.
 
     `correlation` is Spearman's rho of `lam*` with the redundancy fraction and its interval over
     `n_points` points; `loo_mae` and `baseline` the leave-one-out errors of the predictor and of the mean;
     `real_check` the real pairs' `predicted` `lam*` beside the grid's `lam_low`/`lam_high`; `estimates`
-    the `estimate_table` rows (source, quantity, covered); `searched` the `search_table` rows
-    (`within_noise`).
+    the `estimate_table` rows (source, quantity, covered) of the estimator named `estimator`; `searched`
+    the `search_table` rows (`within_noise`).
     """
     rho, low, high = correlation
     predicted, lows, highs = real_check["predicted"], real_check["lam_low"], real_check["lam_high"]
@@ -334,11 +334,13 @@ def analysis_claims(correlation: tuple[float, float, float], n_points: int, loo_
          "ours": f"{int(inside.sum())} of {len(inside)} inside",
          "verdict": within_interval_verdict(predicted, lows, highs)},
     ]
+    named = f" ({estimator})" if estimator else ""
     for source in ("raw", "representation"):
         covered = estimates[(estimates["source"] == source) & (estimates["quantity"] == "R")]["covered"]
         rows.append({"claim": f"redundancy can be estimated from samples ({source} inputs)", "source": "ours",
                      "expected": "exact R inside the interval",
-                     "ours": f"{int(covered.sum())} of {len(covered)}", "verdict": claims.verdict(covered)})
+                     "ours": f"{int(covered.sum())} of {len(covered)}{named}",
+                     "verdict": claims.verdict(covered)})
     within = searched["within_noise"]
     rows.append({"claim": "lam* needs a grid search", "source": "[S] limitation",
                  "expected": "the search loses accuracy beyond the grid's noise",

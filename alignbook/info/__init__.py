@@ -1,16 +1,21 @@
-"""Information quantities: exact ones of discrete joints (`exact`) and estimates from samples (`estimate`).
+"""Information quantities: exact ones of discrete joints (`exact`) and estimates from samples (`estimate`,
+`learned`).
 
 `exact` gives entropy, mutual information, Bayes accuracy and the BROJA partial information decomposition
-(`pid`) of probability tables; `estimate` discretises continuous paired samples and applies the same exact
-machinery with bootstrap intervals (`estimate_pid`). Their public names are re-exported here.
+(`pid`) of probability tables; `estimate_pid` estimates the decomposition of continuous paired samples,
+by PCA and k-means (`method="kmeans"`, in `estimate`) or by the estimators of `learned` that first learn
+each modality's class posterior (`method="codes"` or `"batch"`). Their public names are re-exported here.
 """
 
 from alignbook.info.estimate import (
+    DEFAULT_METHOD,
     ESTIMATE_KEYS,
+    PID_METHODS,
     PIDEstimate,
     discretize,
     estimate_pid,
     kmeans,
+    kmeans_pid,
     pid_sensitivity,
 )
 from alignbook.info.exact import (
@@ -26,7 +31,7 @@ from alignbook.info.exact import (
 )
 
 __all__ = [
-    "ESTIMATE_KEYS", "JOINT_TOLERANCE", "BrojaSolution", "PIDConvergenceError", "PIDEstimate",
-    "bayes_accuracy", "broja_optimum", "check_joint", "discretize", "entropy", "estimate_pid", "kmeans",
-    "mutual_information", "pid", "pid_sensitivity",
+    "DEFAULT_METHOD", "ESTIMATE_KEYS", "JOINT_TOLERANCE", "PID_METHODS", "BrojaSolution",
+    "PIDConvergenceError", "PIDEstimate", "bayes_accuracy", "broja_optimum", "check_joint", "discretize",
+    "entropy", "estimate_pid", "kmeans", "kmeans_pid", "mutual_information", "pid", "pid_sensitivity",
 ]

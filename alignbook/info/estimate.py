@@ -1,19 +1,28 @@
-"""The PID of continuous, high-dimensional paired samples: discretise, then decompose exactly.
+"""The PID of continuous, high-dimensional paired samples: the entry point and the k-means baseline.
 
-Each modality is reduced to its top principal components and clustered by k-means (`discretize`, with
-scikit-learn's `PCA` and `KMeans`); the plug-in joint of the two cluster codes and the class label is
-decomposed by the exact BROJA solver (`alignbook.info.exact`), and bootstrap resamples of the rows give
-percentile intervals (`estimate_pid`).
+`estimate_pid(method=...)` runs any of the estimators: the learned ones of `alignbook.info.learned`
+(the default) or the baseline `kmeans_pid`. The baseline reduces each modality to its top principal
+components and clusters them by k-means (`discretize`, with scikit-learn's `PCA` and `KMeans`); the plug-in
+joint of the two cluster codes and the class label is decomposed by the exact BROJA solver
+(`alignbook.info.exact`), and bootstrap resamples of the rows give percentile intervals.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
 
 from alignbook.checks import check_int_range, check_positive_int, check_same_rows, check_seed, fail, to_numpy
 from alignbook.info.exact import broja_batch, log_base, pid_from_solution
+from alignbook.info.learned import LEARNED_METHODS, Variant, learned_pids
+
+PID_METHODS = ("kmeans", *LEARNED_METHODS)
+# The default estimator and bias correction: the analysis chapter's validation ranks every estimator on the
+# synthetic data's exact decomposition and checks that this is its choice.
+DEFAULT_METHOD = "codes"
+DEFAULT_BIAS_CORRECTION = "none"
 
 ESTIMATE_KEYS = ("redundancy", "unique1", "unique2", "synergy", "mi_x1_y", "mi_x2_y", "mi_x1x2_y")
 
@@ -104,9 +113,38 @@ def _plugin_joints(codes1, codes2, labels, shape, index_sets) -> np.ndarray:
     return counts / counts.sum((1, 2, 3), keepdims=True)
 
 
-def estimate_pid(x1, x2, y, n_clusters=(8, 8), n_components: int = 4, n_bootstrap: int = 200, seed: int = 0,
-                 ci: float = 0.95, base="e", tol: float = 1e-5) -> PIDEstimate:
-    """Estimate the BROJA PID of continuous or high-dimensional paired samples.
+def estimate_pid(x1, x2, y, method: str = DEFAULT_METHOD, seed: int = 0, ci: float = 0.95, base="e",
+                 **options) -> PIDEstimate:
+    """Estimate the BROJA PID of continuous or high-dimensional paired samples; `method` picks the estimator.
+
+    `"codes"` (the default, chosen by the analysis chapter's validation against the exact decomposition of
+    the synthetic data) and `"batch"` are the learned estimators of `alignbook.info.learned`: cross-fitted
+    class posteriors, then quantised codes or the BATCH optimisation, with Student-t intervals over the
+    folds; `options` go to `learned.learned_pids` (`bias_correction` to its `Variant`, default
+    `DEFAULT_BIAS_CORRECTION` for "codes"), and `bootstrap` then holds the per-fold estimates.
+    `"kmeans"` is the baseline `kmeans_pid` (PCA, k-means, bootstrap intervals); `options` go to it.
+    An option the method does not have is refused by name.
+    """
+    if method not in PID_METHODS:
+        fail("method", f"must be one of {PID_METHODS}, got {method!r}")
+    target = kmeans_pid if method == "kmeans" else learned_pids
+    known = set(inspect.signature(target).parameters) - {"x1", "x2", "y", "seed", "ci", "base", "variants"}
+    known |= {"bias_correction"} if method == "codes" else set()
+    unknown = sorted(set(options) - known)
+    if unknown:
+        fail(", ".join(unknown), f"is not an option of method={method!r}", f"its options: {sorted(known)}")
+    if method == "kmeans":
+        return kmeans_pid(x1, x2, y, seed=seed, ci=ci, base=base, **options)
+    default = DEFAULT_BIAS_CORRECTION if method == "codes" else "none"
+    variant = Variant(method, options.pop("bias_correction", default))
+    estimate = learned_pids(x1, x2, y, [variant], seed=seed, ci=ci, base=base, **options)[variant.name]
+    return PIDEstimate(point=estimate.point, interval=estimate.interval, settings=estimate.settings,
+                       bootstrap=estimate.folds)
+
+
+def kmeans_pid(x1, x2, y, n_clusters=(8, 8), n_components: int = 4, n_bootstrap: int = 200, seed: int = 0,
+               ci: float = 0.95, base="e", tol: float = 1e-5) -> PIDEstimate:
+    """The baseline estimate of the BROJA PID of continuous or high-dimensional paired samples.
 
     Each modality is discretised (`discretize`: PCA to `n_components` dimensions, then k-means with
     `n_clusters` clusters; an int means the same for both), the plug-in joint with the class labels `y` is
@@ -167,8 +205,8 @@ def estimate_pid(x1, x2, y, n_clusters=(8, 8), n_components: int = 4, n_bootstra
 
 def pid_sensitivity(x1, x2, y, cluster_grid=(4, 8, 16), n_components: int = 4, n_bootstrap: int = 50,
                     seed: int = 0, ci: float = 0.95, base="e") -> list[PIDEstimate]:
-    """`estimate_pid` at each number of clusters in `cluster_grid` (same for both modalities)."""
+    """`kmeans_pid` at each number of clusters in `cluster_grid` (same for both modalities)."""
     if isinstance(cluster_grid, (int, np.integer)) or len(cluster_grid) == 0:
         fail("cluster_grid", f"must be a non-empty sequence of cluster counts, got {cluster_grid!r}")
-    return [estimate_pid(x1, x2, y, n_clusters=int(k), n_components=n_components, n_bootstrap=n_bootstrap,
-                         seed=seed, ci=ci, base=base) for k in cluster_grid]
+    return [kmeans_pid(x1, x2, y, n_clusters=int(k), n_components=n_components, n_bootstrap=n_bootstrap,
+                       seed=seed, ci=ci, base=base) for k in cluster_grid]

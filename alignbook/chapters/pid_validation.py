@@ -1,0 +1,244 @@
+"""The analysis chapter's validation of the PID estimators against the synthetic data's exact decomposition.
+
+Each cell is one synthetic dataset (sample size, depth of modality 2's map, redundancy level), decomposed
+by every estimator: the k-means baseline (`info.estimate_pid(method="kmeans")`) and the learned variants
+(`info.learned`), which share one set of cross-fitted classifiers per cell. A cell's rows hold, per
+estimator and quantity, the estimate, its interval, the exact value, the error, whether the interval
+covers the exact value, and the estimator's wall time.
+
+Cells are cached on disk (`<cache>/pid_validation/<key>.json`, written atomically, so an interrupted table
+resumes), keyed by the cell's configuration and the source of every module the computation runs through
+(`VALIDATION_SOURCES`): changed estimator code never serves a stale cell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import pandas as pd
+
+from alignbook import info, paths
+from alignbook.chapters.analysis import QUANTITIES, all_rows
+from alignbook.checks import check_int_range, fail
+from alignbook.data import synthetic
+from alignbook.info.estimate import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD
+from alignbook.info.learned import ClassifierSettings, Variant, learned_pids
+from alignbook.sweep.cache import PACKAGE_ROOT, atomic_write
+
+CACHE_FORMAT = 1
+# The modules a cell's numbers depend on (relative to the package): the estimators, the exact solver, the
+# generator and this driver. Their source enters every cell's cache key.
+VALIDATION_SOURCES = ("checks.py", "info/exact.py", "info/estimate.py", "info/learned.py",
+                      "data/synthetic.py", "data/container.py", "chapters/pid_validation.py")
+NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "synergy", "I12": "mi_x1x2_y"}
+BASELINE = "kmeans"
+DEFAULT_VARIANTS = (Variant("codes", "none"), Variant("codes", "miller-madow"), Variant("codes", "split"),
+                    Variant("batch"))
+
+
+def sources_hash() -> str:
+    """sha256 of `VALIDATION_SOURCES` (path and content of each)."""
+    digest = hashlib.sha256()
+    for relative in VALIDATION_SOURCES:
+        digest.update(relative.encode() + b"\0" + (PACKAGE_ROOT / relative).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cell_key(config: dict) -> str:
+    text = json.dumps({**config, "format": CACHE_FORMAT, "source": sources_hash()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_estimator_parameters(reference_size, validation_sizes, validation_bootstrap, n_folds, n_codes,
+                               n_joint_codes, classifier_steps) -> None:
+    """Validate the chapter's estimator-validation settings; each error names its parameter."""
+    check_int_range("validation_bootstrap", validation_bootstrap, 1, 100_000)
+    if reference_size not in validation_sizes:
+        fail("reference_size", f"must be one of validation_sizes {validation_sizes}, got {reference_size!r}")
+    check_int_range("n_folds", n_folds, 2, 100)
+    check_int_range("n_codes", n_codes, 2, 4096)
+    check_int_range("n_joint_codes", n_joint_codes, 2, 4096)
+    check_int_range("classifier_steps", classifier_steps, 1, 10**7)
+
+
+def validation_cells(sizes: Sequence[int], depths: Sequence[int], redundancies: Sequence[int],
+                     largest_size_redundancies: Sequence[int]) -> list[tuple[int, int, int]]:
+    """The cells `(n_samples, depth, redundancy)` of the validation: every level in `redundancies` at every
+    size but the largest, which (costing most) gets the levels in `largest_size_redundancies`; each
+    list is validated here, naming the parameter at fault."""
+    checked, top = {}, synthetic.NUM_SHARED
+    for name, values, low, high in (("validation_sizes", sizes, 20, 10**8),
+                                    ("validation_depths", depths, 0, 16),
+                                    ("validation_redundancies", redundancies, 0, top),
+                                    ("largest_size_redundancies", largest_size_redundancies, 0, top)):
+        if not isinstance(values, (list, tuple)) or not values:
+            fail(name, f"must be a non-empty list, got {values!r}")
+        checked[name] = [check_int_range(name, v, low, high) for v in values]
+    largest = max(checked["validation_sizes"])
+    return [(n, d, r) for n in sorted(set(checked["validation_sizes"])) for d in checked["validation_depths"]
+            for r in (checked["largest_size_redundancies"] if n == largest and len(set(sizes)) > 1
+                      else checked["validation_redundancies"])]
+
+
+def validation_cell(n_samples: int, depth: int, redundancy: int, data_seed: int = 0,
+                    kmeans_options: dict | None = None, learned_options: dict | None = None,
+                    variants: Sequence[Variant] = DEFAULT_VARIANTS) -> list[dict]:
+    """Rows of one cell: every estimator on `synthetic.make_dataset(redundancy, depth, n_samples,
+    data_seed)` (all its rows), one row per (estimator, quantity) with `estimate`, `low`, `high`, `exact`,
+    `error`, `covered` and `seconds` (the estimator's wall time; learned variants include the classifiers
+    they share). `kmeans_options` go to `info.estimate_pid`, `learned_options` to `learned.learned_pids`."""
+    dataset = synthetic.make_dataset(redundancy, depth=depth, n_samples=n_samples, seed=data_seed)
+    x1, x2, y = all_rows(dataset)
+    exact = synthetic.exact_info(redundancy)
+    truth = {"R": exact["pid_redundancy"], "U1": exact["pid_unique1"], "U2": exact["pid_unique2"],
+             "S": exact["pid_synergy"], "I12": exact["mi_x1x2_y"]}
+    started = time.perf_counter()
+    baseline = info.estimate_pid(x1, x2, y, method=BASELINE, **(kmeans_options or {}))
+    estimates = {BASELINE: (baseline.point, baseline.interval, time.perf_counter() - started)}
+    learned = learned_pids(x1, x2, y, variants, **(learned_options or {}))
+    estimates.update({name: (e.point, e.interval, e.settings["seconds"]) for name, e in learned.items()})
+    rows = []
+    for estimator, (point, interval, seconds) in estimates.items():
+        for quantity in QUANTITIES:
+            name = NAMES[quantity]
+            low, high = interval[name]
+            rows.append({"n_samples": n_samples, "depth": depth, "redundancy": redundancy,
+                         "estimator": estimator, "quantity": quantity, "estimate": point[name], "low": low,
+                         "high": high, "exact": truth[quantity], "error": point[name] - truth[quantity],
+                         "covered": bool(low <= truth[quantity] <= high), "seconds": seconds})
+    return rows
+
+
+def validation_table(cells: Sequence[tuple[int, int, int]], data_seed: int = 0,
+                     kmeans_options: dict | None = None, learned_options: dict | None = None,
+                     variants: Sequence[Variant] = DEFAULT_VARIANTS, use_cache: bool = True,
+                     workers: int = 1, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """`validation_cell` of each `(n_samples, depth, redundancy)` in `cells`, read from or written to the
+    cache, computed in `workers` processes (one thread each); returns the rows of all cells, in the order
+    of `cells`, and `{"computed": k, "cached": m, "seconds": t}`. Each cell is written to the cache as soon
+    as it is done, so an interrupted table resumes."""
+    if not cells:
+        fail("cells", "must list at least one (n_samples, depth, redundancy)")
+    for n_samples, depth, redundancy in cells:
+        check_int_range("n_samples", n_samples, 20, 10**8)
+        check_int_range("depth", depth, 0, 16)
+        check_int_range("redundancy", redundancy, 0, synthetic.NUM_SHARED)
+    workers = check_int_range("workers", workers, 1, 1024)
+    learned_options = dict(learned_options or {})
+    learned_options["classifier"] = learned_options.get("classifier") or ClassifierSettings()
+    started = time.perf_counter()
+    jobs = {}  # cell -> (cache path, config)
+    for cell in cells:
+        config = {"cell": [int(v) for v in cell], "data_seed": int(data_seed), "kmeans": kmeans_options or {},
+                  "variants": [asdict(v) for v in variants],
+                  "learned": {k: asdict(v) if k == "classifier" else v for k, v in learned_options.items()}}
+        jobs[tuple(cell)] = (paths.cache_dir() / "pid_validation" / f"{cell_key(config)}.json", config)
+    done = {cell: rows for cell, (path, _) in jobs.items() if use_cache and (rows := _read(path)) is not None}
+    todo = [cell for cell in jobs if cell not in done]
+    arguments = [(*cell, data_seed, kmeans_options, learned_options, variants) for cell in todo]
+    bar = None
+    if progress:
+        from tqdm import tqdm  # only when asked
+
+        bar = tqdm(total=len(todo), desc="PID validation", unit="cell")
+    for cell, rows in zip(todo, _map_cells(arguments, workers), strict=True):
+        done[cell] = rows
+        if use_cache:
+            path, config = jobs[cell]
+            atomic_write(path, json.dumps({"format": CACHE_FORMAT, "config": config, "rows": rows}).encode())
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    counts = {"computed": len(todo), "cached": len(jobs) - len(todo),
+              "seconds": time.perf_counter() - started}
+    return pd.DataFrame([row for cell in jobs for row in done[cell]]), counts
+
+
+def _one_cell(arguments: tuple) -> list[dict]:
+    from alignbook.training.threads import limited_threads
+
+    with limited_threads(1):  # small matrices: extra threads only contend with the other workers
+        return validation_cell(*arguments)
+
+
+def _map_cells(arguments: list[tuple], workers: int):
+    """validation_cell of each argument tuple, in order: in this process, or in `workers` spawned ones."""
+    if workers == 1 or len(arguments) < 2:
+        yield from map(_one_cell, arguments)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, len(arguments)), mp_context=multiprocessing.get_context("spawn")) \
+            as pool:
+        yield from pool.map(_one_cell, arguments)
+
+
+def _read(path) -> list[dict] | None:
+    """A cached cell's rows, or None when absent or unreadable (then it is recomputed)."""
+    try:
+        entry = json.loads(path.read_text())
+        return entry["rows"] if entry.get("format") == CACHE_FORMAT else None
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def validation_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per estimator and sample size (and depth): mean absolute error of each quantity, coverage of the
+    four parts R, U1, U2, S (share of intervals holding the exact value), mean seconds per cell, cells."""
+    by = ["estimator", "n_samples", "depth"]
+    absolute = table.assign(error=table["error"].abs())
+    errors = absolute.pivot_table(index=by, columns="quantity", values="error")
+    errors = errors[list(QUANTITIES)].add_prefix("mae_")
+    parts = table[table["quantity"].isin(["R", "U1", "U2", "S"])]
+    summary = errors.join(parts.groupby(by)["covered"].mean().rename("coverage"))
+    per_cell = table.drop_duplicates(["estimator", "n_samples", "depth", "redundancy"])
+    summary = summary.join(per_cell.groupby(by)["seconds"].mean())
+    summary = summary.join(per_cell.groupby(by).size().rename("cells"))
+    return summary.reset_index()
+
+
+def choose_estimator(summary: pd.DataFrame, n_samples: int) -> tuple[str, pd.DataFrame]:
+    """The estimator with the smallest mean absolute error over R, U1, U2 and S at `n_samples` (all
+    depths and levels of the summary alike), and the ranking it was chosen from: per estimator the mean
+    of each `mae_*` column, `mae_parts` (the criterion), `coverage` and `seconds`, best first."""
+    at_size = summary[summary["n_samples"] == n_samples]
+    if at_size.empty:
+        fail("n_samples", f"{n_samples} is not a sample size of the summary ({sorted(summary['n_samples'])})")
+    columns = [f"mae_{q}" for q in QUANTITIES] + ["coverage", "seconds"]
+    ranking = at_size.groupby("estimator")[columns].mean()
+    ranking.insert(0, "mae_parts", ranking[["mae_R", "mae_U1", "mae_U2", "mae_S"]].mean(axis=1))
+    ranking = ranking.sort_values("mae_parts")
+    return str(ranking.index[0]), ranking
+
+
+def estimator_options(name: str, kmeans_options: dict | None = None, learned_options: dict | None = None
+                      ) -> dict:
+    """`info.estimate_pid` keyword arguments of the estimator called `name` in the validation table."""
+    if name == BASELINE:
+        return {"method": BASELINE, **(kmeans_options or {})}
+    method, _, correction = name.partition("/")
+    variant = Variant(method, correction or "none")
+    return {"method": variant.method, "bias_correction": variant.bias_correction, **(learned_options or {})}
+
+
+def estimated_pid_table(estimates: pd.DataFrame, source: str) -> pd.DataFrame:
+    """`chapters.analysis.estimate_table` rows of one `source` as a decomposition table like
+    `exact_pid_table`'s: one row per level (column `redundancy`), columns R, U1, U2, S, I12 (estimates)."""
+    rows = estimates[estimates["source"] == source]
+    if rows.empty:
+        fail("source", f"no estimates from {source!r}; sources are {sorted(estimates['source'].unique())}")
+    table = rows.pivot(index="level", columns="quantity", values="estimate")[list(QUANTITIES)]
+    return table.rename_axis("redundancy").reset_index().rename_axis(None, axis=1)
+
+
+def package_default() -> str:
+    """The validation-table name of the estimator `info.estimate_pid` runs when no method is given."""
+    if DEFAULT_METHOD == BASELINE:
+        return BASELINE
+    return Variant(DEFAULT_METHOD, DEFAULT_BIAS_CORRECTION if DEFAULT_METHOD == "codes" else "none").name
