@@ -23,7 +23,7 @@ import pandas as pd
 
 from alignbook import info, paths
 from alignbook.chapters.analysis import QUANTITIES, all_rows
-from alignbook.checks import check_int_range, fail
+from alignbook.checks import check_depth, check_int_range, check_redundancy, fail
 from alignbook.data import synthetic
 from alignbook.info.estimate import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD
 from alignbook.info.learned import ClassifierSettings, Variant, learned_pids
@@ -38,6 +38,11 @@ NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "synergy", "I
 BASELINE = "kmeans"
 DEFAULT_VARIANTS = (Variant("codes", "none"), Variant("codes", "miller-madow"), Variant("codes", "split"),
                     Variant("batch"))
+
+
+def check_size(param: str, value: int) -> int:
+    """A sample size of the validation: what `synthetic.make_dataset` accepts."""
+    return check_int_range(param, value, synthetic.MIN_SAMPLES, 10**9)
 
 
 def sources_hash() -> str:
@@ -70,14 +75,14 @@ def validation_cells(sizes: Sequence[int], depths: Sequence[int], redundancies: 
     """The cells `(n_samples, depth, redundancy)` of the validation: every level in `redundancies` at every
     size but the largest, which (costing most) gets the levels in `largest_size_redundancies`; each
     list is validated here, naming the parameter at fault."""
-    checked, top = {}, synthetic.NUM_SHARED
-    for name, values, low, high in (("validation_sizes", sizes, 20, 10**8),
-                                    ("validation_depths", depths, 0, 16),
-                                    ("validation_redundancies", redundancies, 0, top),
-                                    ("largest_size_redundancies", largest_size_redundancies, 0, top)):
+    checked = {}
+    for name, values, check in (("validation_sizes", sizes, check_size),
+                                ("validation_depths", depths, check_depth),
+                                ("validation_redundancies", redundancies, check_redundancy),
+                                ("largest_size_redundancies", largest_size_redundancies, check_redundancy)):
         if not isinstance(values, (list, tuple)) or not values:
             fail(name, f"must be a non-empty list, got {values!r}")
-        checked[name] = [check_int_range(name, v, low, high) for v in values]
+        checked[name] = [check(name, v) for v in values]
     largest = max(checked["validation_sizes"])
     return [(n, d, r) for n in sorted(set(checked["validation_sizes"])) for d in checked["validation_depths"]
             for r in (checked["largest_size_redundancies"] if n == largest and len(set(sizes)) > 1
@@ -124,9 +129,9 @@ def validation_table(cells: Sequence[tuple[int, int, int]], data_seed: int = 0,
     if not cells:
         fail("cells", "must list at least one (n_samples, depth, redundancy)")
     for n_samples, depth, redundancy in cells:
-        check_int_range("n_samples", n_samples, 20, 10**8)
-        check_int_range("depth", depth, 0, 16)
-        check_int_range("redundancy", redundancy, 0, synthetic.NUM_SHARED)
+        check_size("n_samples", n_samples)
+        check_depth("depth", depth)
+        check_redundancy("redundancy", redundancy)
     workers = check_int_range("workers", workers, 1, 1024)
     learned_options = dict(learned_options or {})
     learned_options["classifier"] = learned_options.get("classifier") or ClassifierSettings()

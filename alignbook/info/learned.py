@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from alignbook.checks import check_int_range, check_positive_int, check_same_rows, fail, to_numpy
+from alignbook.checks import check_int_range, check_positive_int, check_same_rows, check_seed, fail, to_numpy
 from alignbook.info.exact import log_base
 
 LEARNED_METHODS = ("codes", "batch")
@@ -440,7 +440,7 @@ def learned_pids(x1, x2, y, variants=(Variant(),), n_folds: int = 5, n_codes: in
     classifier = ClassifierSettings() if classifier is None else classifier
     if not isinstance(classifier, ClassifierSettings):
         fail("classifier", f"must be a ClassifierSettings, got {type(classifier).__name__}")
-    seed = check_int_range("seed", seed, 0, 2**63 - 1)
+    seed = check_seed("seed", seed)
     if isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 < ci < 1:
         fail("ci", f"must be a number in (0, 1), got {ci!r}")
     scale = log_base(base)
