@@ -44,7 +44,8 @@ def test_estimate_table_recovers_pure_redundancy_and_flags_coverage():
     x1, x2, y = copy_samples()
     exact = pd.DataFrame({"R": [np.log(4)], "U1": [0.0], "U2": [0.0], "S": [0.0], "I12": [np.log(4)]},
                          index=[7])
-    table = analysis_study.estimate_table({7: (x1, x2, y)}, exact, "raw", n_clusters=4, n_bootstrap=20)
+    table = analysis_study.estimate_table({7: (x1, x2, y)}, exact, "raw", method="kmeans", n_clusters=4,
+                                          n_bootstrap=20)
     assert set(table["quantity"]) == {"R", "U1", "U2", "S", "I12"}
     row = table.set_index("quantity").loc["R"]
     assert row["estimate"] == pytest.approx(np.log(4), abs=0.02)
@@ -56,7 +57,7 @@ def test_estimate_table_recovers_pure_redundancy_and_flags_coverage():
 
 def test_estimate_table_without_exact_has_no_error_columns():
     x1, x2, y = copy_samples(500)
-    table = analysis_study.estimate_table({0: (x1, x2, y)}, n_clusters=4, n_bootstrap=0)
+    table = analysis_study.estimate_table({0: (x1, x2, y)}, method="kmeans", n_clusters=4, n_bootstrap=0)
     assert "error" not in table.columns and len(table) == 5
 
 
@@ -72,7 +73,7 @@ def test_sensitivity_table_has_one_row_per_cluster_count_and_quantity():
 def test_pid_row_and_dataset_pids():
     x1, x2, y = copy_samples(800)
     dataset = synthetic.make_dataset(8, depth=0, n_samples=400)
-    frame = analysis_study.dataset_pids({"a": dataset}, n_clusters=4, n_bootstrap=5)
+    frame = analysis_study.dataset_pids({"a": dataset}, method="kmeans", n_clusters=4, n_bootstrap=5)
     assert list(frame.index) == ["a"]
     row = frame.loc["a"]
     assert row["R_low"] <= row["R_high"]

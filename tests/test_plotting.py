@@ -280,3 +280,20 @@ def test_plot_gain_vs_gap_and_probes():
     assert len(fig.axes) == 4 and len(fig.legends) == 1
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["shared, in label", "other's unique"]
     plt.close("all")
+
+
+def test_plot_estimator_errors_draws_one_line_per_estimator_and_panel_per_depth():
+    rows = [{"estimator": name, "n_samples": n, "depth": depth, "mae_R": error / n, "mae_U1": 0.0,
+             "mae_U2": 0.0, "mae_S": 0.0}
+            for name, error in (("kmeans", 800.0), ("codes/none", 100.0)) for n in (1000, 4000)
+            for depth in (1, 3)]
+    fig = plotting.plot_estimator_errors(pd.DataFrame(rows), target=0.05)
+    assert len(fig.axes) == 2
+    lines = [line for line in fig.axes[0].get_lines() if line.get_label() in ("kmeans", "codes/none")]
+    assert sorted(line.get_label() for line in lines) == ["codes/none", "kmeans"]
+    kmeans = next(line for line in lines if line.get_label() == "kmeans")
+    assert np.allclose(kmeans.get_ydata(), [800 / 1000 / 4, 800 / 4000 / 4])  # mean over the four parts
+    assert any(np.allclose(line.get_ydata(), 0.05) for line in fig.axes[0].get_lines())  # the target
+    plt.close(fig)
+    with pytest.raises(ValueError, match="summary"):
+        plotting.plot_estimator_errors(pd.DataFrame(rows).drop(columns="mae_S"))
