@@ -57,7 +57,7 @@ def test_summary_and_choice_follow_the_errors():
         for quantity in ("R", "U1", "U2", "S", "I12"):
             rows.append({"estimator": estimator, "n_samples": 1000, "depth": 1, "redundancy": 0,
                          "quantity": quantity, "error": -error, "covered": estimator == "batch",
-                         "seconds": 2.0})
+                         "cpu_seconds": 2.0})
     summary = pid_validation.validation_summary(pd.DataFrame(rows))
     assert summary.set_index("estimator").loc["codes/none", "mae_R"] == pytest.approx(0.05)
     assert summary.set_index("estimator").loc["batch", "coverage"] == 1.0

@@ -94,18 +94,19 @@ def validation_cell(n_samples: int, depth: int, redundancy: int, data_seed: int 
                     variants: Sequence[Variant] = DEFAULT_VARIANTS) -> list[dict]:
     """Rows of one cell: every estimator on `synthetic.make_dataset(redundancy, depth, n_samples,
     data_seed)` (all its rows), one row per (estimator, quantity) with `estimate`, `low`, `high`, `exact`,
-    `error`, `covered` and `seconds` (the estimator's wall time; learned variants include the classifiers
-    they share). `kmeans_options` go to `info.estimate_pid`, `learned_options` to `learned.learned_pids`."""
+    `error`, `covered` and `cpu_seconds` (the estimator's processor time on one thread; learned variants
+    include the classifiers they share). `kmeans_options` go to `info.estimate_pid`, `learned_options`
+    to `learned.learned_pids`."""
     dataset = synthetic.make_dataset(redundancy, depth=depth, n_samples=n_samples, seed=data_seed)
     x1, x2, y = all_rows(dataset)
     exact = synthetic.exact_info(redundancy)
     truth = {"R": exact["pid_redundancy"], "U1": exact["pid_unique1"], "U2": exact["pid_unique2"],
              "S": exact["pid_synergy"], "I12": exact["mi_x1x2_y"]}
-    started = time.perf_counter()
+    started = time.process_time()
     baseline = info.estimate_pid(x1, x2, y, method=BASELINE, **(kmeans_options or {}))
-    estimates = {BASELINE: (baseline.point, baseline.interval, time.perf_counter() - started)}
+    estimates = {BASELINE: (baseline.point, baseline.interval, time.process_time() - started)}
     learned = learned_pids(x1, x2, y, variants, **(learned_options or {}))
-    estimates.update({name: (e.point, e.interval, e.settings["seconds"]) for name, e in learned.items()})
+    estimates.update({name: (e.point, e.interval, e.settings["cpu_seconds"]) for name, e in learned.items()})
     rows = []
     for estimator, (point, interval, seconds) in estimates.items():
         for quantity in QUANTITIES:
@@ -114,7 +115,7 @@ def validation_cell(n_samples: int, depth: int, redundancy: int, data_seed: int 
             rows.append({"n_samples": n_samples, "depth": depth, "redundancy": redundancy,
                          "estimator": estimator, "quantity": quantity, "estimate": point[name], "low": low,
                          "high": high, "exact": truth[quantity], "error": point[name] - truth[quantity],
-                         "covered": bool(low <= truth[quantity] <= high), "seconds": seconds})
+                         "covered": bool(low <= truth[quantity] <= high), "cpu_seconds": seconds})
     return rows
 
 
@@ -195,7 +196,8 @@ def _read(path) -> list[dict] | None:
 
 def validation_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per estimator and sample size (and depth): mean absolute error of each quantity, coverage of the
-    four parts R, U1, U2, S (share of intervals holding the exact value), mean seconds per cell, cells."""
+    four parts R, U1, U2, S (share of intervals holding the exact value), mean processor seconds per cell
+    (`cpu_seconds`), cells."""
     by = ["estimator", "n_samples", "depth"]
     absolute = table.assign(error=table["error"].abs())
     errors = absolute.pivot_table(index=by, columns="quantity", values="error")
@@ -203,7 +205,7 @@ def validation_summary(table: pd.DataFrame) -> pd.DataFrame:
     parts = table[table["quantity"].isin(["R", "U1", "U2", "S"])]
     summary = errors.join(parts.groupby(by)["covered"].mean().rename("coverage"))
     per_cell = table.drop_duplicates(["estimator", "n_samples", "depth", "redundancy"])
-    summary = summary.join(per_cell.groupby(by)["seconds"].mean())
+    summary = summary.join(per_cell.groupby(by)["cpu_seconds"].mean())
     summary = summary.join(per_cell.groupby(by).size().rename("cells"))
     return summary.reset_index()
 
@@ -211,11 +213,11 @@ def validation_summary(table: pd.DataFrame) -> pd.DataFrame:
 def choose_estimator(summary: pd.DataFrame, n_samples: int) -> tuple[str, pd.DataFrame]:
     """The estimator with the smallest mean absolute error over R, U1, U2 and S at `n_samples` (all
     depths and levels of the summary alike), and the ranking it was chosen from: per estimator the mean
-    of each `mae_*` column, `mae_parts` (the criterion), `coverage` and `seconds`, best first."""
+    of each `mae_*` column, `mae_parts` (the criterion), `coverage` and `cpu_seconds`, best first."""
     at_size = summary[summary["n_samples"] == n_samples]
     if at_size.empty:
         fail("n_samples", f"{n_samples} is not a sample size of the summary ({sorted(summary['n_samples'])})")
-    columns = [f"mae_{q}" for q in QUANTITIES] + ["coverage", "seconds"]
+    columns = [f"mae_{q}" for q in QUANTITIES] + ["coverage", "cpu_seconds"]
     ranking = at_size.groupby("estimator")[columns].mean()
     ranking.insert(0, "mae_parts", ranking[["mae_R", "mae_U1", "mae_U2", "mae_S"]].mean(axis=1))
     ranking = ranking.sort_values("mae_parts")

@@ -405,8 +405,8 @@ class LearnedEstimate:
     """A learned estimator's decomposition: `point[k]` the mean over folds of quantity k (KEYS), `interval[k]`
     its Student-t interval over the folds, `folds` the per-fold estimates (rows, columns in KEYS order),
     `settings` how it was made (with `solver_gap` NaN: `minimum_information` has no certificate, and
-    `seconds`, the wall time of the classifiers, shared by the variants of one call, plus the variant's
-    own)."""
+    `cpu_seconds`, the processor time of the classifiers, shared by the variants of one call, plus the
+    variant's own; processor time, unlike wall time, does not grow when other programs share the cores)."""
 
     point: dict
     interval: dict
@@ -456,9 +456,9 @@ def learned_pids(x1, x2, y, variants=(Variant(),), n_folds: int = 5, n_codes: in
         fail("batch_atoms", f"is {batch_atoms}, but the smallest of {n_folds} folds has {smallest} rows",
              "use smaller batches or fewer folds, or more samples")
 
-    started = time.perf_counter()
+    started = time.process_time()
     posteriors = crossfit_posteriors(a, b, labels, folds, classifier, seed, progress)
-    classifier_seconds = time.perf_counter() - started
+    classifier_seconds = time.process_time() - started
     from scipy.stats import t as student_t
 
     factor = student_t.ppf(0.5 + ci / 2, n_folds - 1) / math.sqrt(n_folds)
@@ -466,7 +466,7 @@ def learned_pids(x1, x2, y, variants=(Variant(),), n_folds: int = 5, n_codes: in
               "n_classes": len(classes), **{f"classifier_{k}": v for k, v in asdict(classifier).items()}}
     estimates = {}
     for variant in variants:
-        started = time.perf_counter()
+        started = time.process_time()
         table = []
         for f in range(n_folds):
             rows = np.flatnonzero(folds == f)
@@ -478,8 +478,8 @@ def learned_pids(x1, x2, y, variants=(Variant(),), n_folds: int = 5, n_codes: in
         table = np.array(table) / scale
         mean, half = table.mean(0), factor * table.std(0, ddof=1)
         settings = {"method": variant.method, "bias_correction": variant.bias_correction, **common,
-                    "solver_gap": math.nan, "seconds_classifiers": classifier_seconds,
-                    "seconds": classifier_seconds + time.perf_counter() - started}
+                    "solver_gap": math.nan, "cpu_seconds_classifiers": classifier_seconds,
+                    "cpu_seconds": classifier_seconds + time.process_time() - started}
         settings.update({"n_codes": n_codes, "n_joint_codes": n_joint_codes} if variant.method == "codes"
                         else {"batch_atoms": batch_atoms, "max_batches": max_batches})
         estimates[variant.name] = LearnedEstimate(
