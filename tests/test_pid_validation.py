@@ -67,5 +67,7 @@ def test_summary_and_choice_follow_the_errors():
         pid_validation.choose_estimator(summary, 5)
     assert pid_validation.estimator_options("codes/split", learned_options={"n_folds": 3}) == {
         "method": "codes", "bias_correction": "split", "n_folds": 3}
+    assert pid_validation.estimator_options("batch", learned_options={"n_folds": 3}) == {
+        "method": "batch", "n_folds": 3}
     kmeans = pid_validation.estimator_options("kmeans", {"n_clusters": 4})
     assert kmeans == {"method": "kmeans", "n_clusters": 4}

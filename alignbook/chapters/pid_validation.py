@@ -231,7 +231,8 @@ def estimator_options(name: str, kmeans_options: dict | None = None, learned_opt
         return {"method": BASELINE, **(kmeans_options or {})}
     method, _, correction = name.partition("/")
     variant = Variant(method, correction or "none")
-    return {"method": variant.method, "bias_correction": variant.bias_correction, **(learned_options or {})}
+    named = {"bias_correction": variant.bias_correction} if method == "codes" else {}
+    return {"method": variant.method, **named, **(learned_options or {})}
 
 
 def estimated_pid_table(estimates: pd.DataFrame, source: str) -> pd.DataFrame:
