@@ -64,8 +64,8 @@ class ClassifierSettings:
     """How the per-fold classifiers are trained: an MLP (`hidden` units, two ReLU layers) plus a linear
     path from input to logits, trained by Adam with a one-cycle learning rate on class cross-entropy.
 
-    Training takes `min(max_steps, ceil(epochs * rows / batch_size))` steps, so the cost stops growing
-    with the sample size once `max_steps` is reached.
+    Training takes `min(max_steps, ceil(epochs * rows / batch_size))` steps (`steps`), so the cost stops
+    growing with the sample size once `max_steps` is reached.
     """
 
     hidden: int = 32
@@ -88,7 +88,8 @@ class ClassifierSettings:
             fail("lr", "must be > 0")
 
     def steps(self, rows: int) -> int:
-        return int(min(self.max_steps, math.ceil(self.epochs * rows / self.batch_size)))
+        """Training steps for `rows` training rows; at least 2, which the one-cycle schedule needs."""
+        return max(2, int(min(self.max_steps, math.ceil(self.epochs * rows / self.batch_size))))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -125,7 +126,8 @@ def class_codes(y) -> tuple[np.ndarray, np.ndarray]:
 
 
 def stratified_folds(codes: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold index (0..n_folds-1) of each row: each class is shuffled from `seed` and dealt round-robin."""
+    """Fold index (0..n_folds-1) of each row: scikit-learn's shuffled `StratifiedKFold` from `seed`, so every
+    fold holds each class in about the same share."""
     from sklearn.model_selection import StratifiedKFold
 
     counts = np.bincount(codes)
