@@ -861,6 +861,7 @@ def plot_probes(summary, by: str = "redundancy", ncols: int | None = None):
                         handles.append(handle)
                         labels.append(text)
         fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7)
+    return fig
 
 
 # estimators of the information decomposition, beyond the encoders' and metrics' colours
