@@ -169,6 +169,21 @@ def test_mfeat_views_are_paired_rows():
     assert (predicted == labels).mean() > 0.8
 
 
+def test_mfeat_scarce_labels_keep_validation_and_test():
+    full = load_mfeat(("fou", "mor"), seed=0)
+    scarce = load_mfeat(("fou", "mor"), seed=0, n_train=70)
+    assert len(scarce.train) == 70 and np.bincount(scarce.train.y).tolist() == [7] * 10
+    for part in ("valid", "test"):
+        assert np.array_equal(scarce.splits[part].x1, full.splits[part].x1)
+        assert np.array_equal(scarce.splits[part].y, full.splits[part].y)
+    # the kept rows are rows of the full training split, z-scored with its statistics
+    rows = {row.tobytes() for row in full.train.x2}
+    assert all(row.tobytes() in rows for row in scarce.train.x2)
+    assert scarce.params["n_train"] == 70 and "n_train" not in full.params
+    with pytest.raises(ValueError, match="n_train"):
+        load_mfeat(("fou", "mor"), n_train=1401)
+
+
 @pytest.mark.parametrize("views", [("pix", "pix"), ("pix", "bogus"), ("pix",), "pix"])
 def test_mfeat_rejects_bad_views(views):
     with pytest.raises(ValueError, match="views"):
@@ -258,6 +273,11 @@ def test_basicmotions_shipped_data():  # the pinned requirements ship the data: 
     assert np.allclose(dataset.train.x1.mean(axis=(0, 1)), 0, atol=1e-5)
     assert load_basicmotions(seed=0).fingerprint() == dataset.fingerprint()
     assert load_basicmotions(seed=1).fingerprint() != dataset.fingerprint()
+    scarce = load_basicmotions(seed=0, n_train=4)  # one series per activity
+    assert np.bincount(scarce.train.y).tolist() == [1, 1, 1, 1]
+    assert np.array_equal(scarce.test.x1, dataset.test.x1) and np.array_equal(scarce.valid.y, dataset.valid.y)
+    with pytest.raises(ValueError, match="n_train"):
+        load_basicmotions(seed=0, n_train=3)
 
 
 def test_basicmotions_missing_package_says_what_to_install(monkeypatch):

