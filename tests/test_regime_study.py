@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_budget_gives_every_smaller_set_the_same_steps_and_the_full_set_its_epochs():
     full = regime.full_train_size(65536)
     assert full == 45875
-    assert regime.training_budget(full, full, 256, 10, 1000, 16) == {"num_epochs": 10, "batch_size": 256}
-    small = regime.training_budget(300, full, 256, 10, 1000, 16)
+    assert studies.training_budget(full, full, 256, 10, 1000, 16) == {"num_epochs": 10, "batch_size": 256}
+    small = studies.training_budget(300, full, 256, 10, 1000, 16)
     assert small == {"num_epochs": 10, "batch_size": 256, "num_steps": 1000, "num_checkpoints": 16}
-    assert regime.budget_steps(300, small) == 1000 and regime.budget_steps(full, {"num_epochs": 10,
+    assert studies.budget_steps(300, small) == 1000 and studies.budget_steps(full, {"num_epochs": 10,
                                                                                   "batch_size": 256}) == 1790
 
 
@@ -89,8 +89,8 @@ def test_bayes_gaps_and_best_step_summary():
     assert gaps["gap"].tolist() == pytest.approx([bound - 0.85, bound - 0.80])
     table = pd.DataFrame({"depth": 1, "n_train": [300] * 4, "encoder": [1, 1, 2, 2], "status": "ok",
                           "best_step": [10, 1000, 500, 1000]})
-    budgets = {300: regime.training_budget(300, 45875, 256, 10, 1000, 16)}
-    summary = regime.best_step_summary(table, budgets).set_index("encoder")
+    budgets = {300: studies.training_budget(300, 45875, 256, 10, 1000, 16)}
+    summary = studies.best_step_summary(table, budgets).set_index("encoder")
     assert summary.loc[1, "steps"] == 1000 and summary.loc[2, "at_end"] == 0.5
     assert summary.loc[1, "median_share"] == pytest.approx(0.505)
 

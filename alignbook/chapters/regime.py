@@ -3,11 +3,13 @@
 The synthetic sweep of chapter 03 trains on every labelled example, where both encoders already come close to
 their Bayes bounds at `lam = 0`. This study adds the labelled-set size `n_train` as an axis:
 
-- `training_budget`: how long a run trains at each size (the same optimiser steps for every small set);
+- `studies.training_budget`: how long a run trains at each size (the same optimiser steps for every small
+  set), shared with the real-data chapter;
 - `regime_specs`, `run_regime_map`: the sweeps of the map, one per size, the full-size row being chapter 03's
   runs (the same runs, so they come from its cache);
 - `bayes_gaps`: each encoder's distance to its exact Bayes bound at `lam = 0`, beside the gain of `lam*`;
-- `best_step_summary`: where the best validation checkpoints fall within the budget (convergence evidence);
+- `studies.best_step_summary`: where the best validation checkpoints fall within the budget (convergence
+  evidence);
 - `regime_verdicts`, `regime_claims`: chapter 03's claims at every point of the map, per encoder and for
   both together;
 - `probe_table`, `probe_summary`, `role_change`: linear probes of the kept representations for every
@@ -24,12 +26,16 @@ import numpy as np
 import pandas as pd
 
 from alignbook.analysis import curve_summary, optimal_lam, probe_accuracy
-from alignbook.chapters.studies import ALIGNMENT_CLAIM, synthetic_claims, synthetic_sweep_spec
+from alignbook.chapters.studies import (
+    ALIGNMENT_CLAIM,
+    synthetic_claims,
+    synthetic_sweep_spec,
+    training_budget,
+)
 from alignbook.checks import check_positive_int, fail, literal_list
 from alignbook.config import PROJECTIONS, TrainConfig
 from alignbook.data import split_sizes, synthetic
 from alignbook.sweep import SweepSpec, run_sweep
-from alignbook.training.seeding import steps_per_epoch
 
 SPLIT = (0.7, 0.15, 0.15)  # the generator's default split
 MAP_KEYS = ["depth", "n_train", "redundancy"]  # what a point of the map is, besides the encoder
@@ -81,21 +87,6 @@ def check_regime_parameters(sizes, n_samples: int, min_steps: int, num_checkpoin
 
 # --------------------------------------------------------------------------------------------------------
 # the map's sweeps
-
-
-def training_budget(n_train: int, full: int, batch_size: int, num_epochs: int, min_steps: int,
-                    num_checkpoints: int) -> dict:
-    """Training options for a labelled set of `n_train` examples, out of a training split of `full`.
-
-    The whole split trains as in chapter 03: `num_epochs` epochs, validated after every epoch. A smaller
-    set trains exactly `min_steps` optimiser steps, validated at `num_checkpoints` geometrically spaced
-    steps (`seeding.checkpoint_steps`), whatever its size: ten epochs of 300 examples would be ten steps.
-    Each encoder keeps its best validation checkpoint.
-    """
-    base = {"num_epochs": int(num_epochs), "batch_size": int(batch_size)}
-    if n_train >= full:
-        return base
-    return {**base, "num_steps": int(min_steps), "num_checkpoints": int(num_checkpoints)}
 
 
 def regime_specs(redundancies: Sequence[int], depths: Sequence[int], sizes: Sequence[int],
@@ -177,28 +168,6 @@ def bayes_gaps(optimum: pd.DataFrame) -> pd.DataFrame:
 def map_optimum(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """`optimal_lam` of accuracy per point of the map and encoder, with Bayes bounds and gaps."""
     return bayes_gaps(optimal_lam(table, by=MAP_KEYS, metric="acc", seed=seed))
-
-
-def budget_steps(n_train: int, options: dict) -> int:
-    """Optimiser steps of a run on `n_train` examples with the training options of `training_budget`."""
-    return options.get("num_steps") or options["num_epochs"] * steps_per_epoch(n_train, options["batch_size"])
-
-
-def best_step_summary(table: pd.DataFrame, budgets: dict[int, dict]) -> pd.DataFrame:
-    """Where each encoder's best validation checkpoint falls, per depth, n_train and encoder.
-
-    `budgets` maps n_train to its `training_budget` options. Columns: `steps` of the budget, median and
-    90th percentile of `best_step` as a share of it, and `at_end`, the share of runs whose best checkpoint
-    is the last one (a run still improving when its budget ends).
-    """
-    ok = table[table["status"] == "ok"].copy()
-    ok["steps"] = [budget_steps(n, budgets[n]) for n in ok["n_train"]]
-    ok["share"] = ok["best_step"] / ok["steps"]
-    ok["at_end"] = ok["best_step"] >= ok["steps"]
-    grouped = ok.groupby(["depth", "n_train", "encoder"])
-    return pd.DataFrame({"steps": grouped["steps"].first(), "median_share": grouped["share"].median(),
-                         "p90_share": grouped["share"].quantile(0.9), "at_end": grouped["at_end"].mean(),
-                         "runs": grouped.size()}).reset_index()
 
 
 # short names of `studies.synthetic_claims`' four claims, in its order: keys for glue, labels for tables

@@ -4,7 +4,8 @@ Chapters that share a study (the synthetic sweep is trained in one chapter and a
 their sweep spec here from their parameters; equal parameters give equal specs and so the same cached runs.
 The synthetic and real-data chapters also summarise their sweeps the same way: run counts, the table of
 optima, the alignment curves and their trend test, shape counts, the glue of claim verdicts and the
-evidence behind them are computed here, once, for both.
+evidence behind them are computed here, once, for both. The regime-map and real-data chapters train scarce
+labelled sets on the same kind of budget (`training_budget`) and check it the same way (`best_step_summary`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from alignbook import analysis
 from alignbook.chapters.book import interval_columns
 from alignbook.sweep import SweepSpec
+from alignbook.training.seeding import steps_per_epoch
 
 
 def synthetic_sweep_spec(redundancies: Sequence[int], depths: Sequence[int], lams: Sequence[float],
@@ -30,6 +32,49 @@ def synthetic_sweep_spec(redundancies: Sequence[int], depths: Sequence[int], lam
         "seeds": list(seeds),
         "train": {"num_epochs": int(num_epochs), "batch_size": int(batch_size)},
     })
+
+
+# --------------------------------------------------------------------------------------------------------
+# A training budget for scarce labels, and whether it sufficed
+
+
+def training_budget(n_train: int, full: int, batch_size: int, num_epochs: int, min_steps: int,
+                    num_checkpoints: int) -> dict:
+    """Training options for a labelled set of `n_train` examples, out of a training split of `full`.
+
+    The whole split trains as its study always has: `num_epochs` epochs, validated after every epoch. A
+    smaller set trains exactly `min_steps` optimiser steps, validated at `num_checkpoints` geometrically
+    spaced steps (`seeding.checkpoint_steps`), whatever its size: ten epochs of 300 examples would be ten
+    steps. Each encoder keeps its best validation checkpoint.
+    """
+    base = {"num_epochs": int(num_epochs), "batch_size": int(batch_size)}
+    if n_train >= full:
+        return base
+    return {**base, "num_steps": int(min_steps), "num_checkpoints": int(num_checkpoints)}
+
+
+def budget_steps(n_train: int, options: dict) -> int:
+    """Optimiser steps of a run on `n_train` examples with the training options of `training_budget`."""
+    return options.get("num_steps") or options["num_epochs"] * steps_per_epoch(n_train, options["batch_size"])
+
+
+def best_step_summary(table: pd.DataFrame, budgets: dict[int, dict],
+                      keys: Sequence[str] = ("depth", "n_train")) -> pd.DataFrame:
+    """Where each encoder's best validation checkpoint falls, per group of `keys` (which include `n_train`)
+    and encoder.
+
+    `budgets` maps n_train to its `training_budget` options. Columns: `steps` of the budget, median and
+    90th percentile of `best_step` as a share of it, and `at_end`, the share of runs whose best checkpoint
+    is the last one (a run still improving when its budget ends).
+    """
+    ok = table[table["status"] == "ok"].copy()
+    ok["steps"] = [budget_steps(n, budgets[n]) for n in ok["n_train"]]
+    ok["share"] = ok["best_step"] / ok["steps"]
+    ok["at_end"] = ok["best_step"] >= ok["steps"]
+    grouped = ok.groupby([*keys, "encoder"])
+    return pd.DataFrame({"steps": grouped["steps"].first(), "median_share": grouped["share"].median(),
+                         "p90_share": grouped["share"].quantile(0.9), "at_end": grouped["at_end"].mean(),
+                         "runs": grouped.size()}).reset_index()
 
 
 # --------------------------------------------------------------------------------------------------------
