@@ -726,6 +726,8 @@ def _grid_levels(frame: pd.DataFrame, column: str | None) -> list:
 
 
 def _tick_text(value) -> str:
+    if isinstance(value, str):  # a named level, e.g. a dataset
+        return value
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         value = int(value)
     return f"{value:,}" if isinstance(value, (int, np.integer)) else f"{value:g}"
@@ -740,7 +742,8 @@ def plot_regime_map(frame, value: str = "gain", x: str = "n_train", y: str = "re
     `frame` has one row per cell and panel (e.g. `analysis.optimal_lam` output with an `n_train` column).
     A cell shows `value` formatted with `fmt` and, when `low`/`high` are given, its interval below it; an
     interval that excludes 0 is drawn in bold. `diverging` centres a diverging colour map on 0 (gains),
-    else a sequential one (e.g. `lam*`). The `x` and `y` levels are placed evenly, in sorted order.
+    else a sequential one (e.g. `lam*`). The `x` and `y` levels (numbers or names) are placed evenly, in
+    sorted order.
     """
     needed = [value, x, y, *(c for c in (rows, cols, low, high) if c is not None)]
     frame = _check_frame("frame", frame, needed)

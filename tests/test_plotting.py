@@ -268,6 +268,19 @@ def test_plot_regime_map_annotates_every_cell():
     plt.close("all")
 
 
+def test_plot_regime_map_takes_named_levels_and_no_row_panels():
+    frame = pd.DataFrame({"dataset": ["pix-fou", "fac-kar"] * 2, "label_fraction": [0.05, 0.05, 1.0, 1.0],
+                          "role": "weaker", "gain": [0.02, 0.01, 0.0, -0.01]})
+    fig = plotting.plot_regime_map(frame, x="label_fraction", y="dataset", rows=None, cols="role", low=None,
+                                   high=None)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 1 and panels[0].get_title() == "role = weaker"
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == ["fac-kar", "pix-fou"]
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == ["0.05", "1"]
+    assert sorted(t.get_text() for t in panels[0].texts) == ["+0.000", "+0.010", "+0.020", "-0.010"]
+    plt.close("all")
+
+
 def test_plot_gain_vs_gap_and_probes():
     fig = plotting.plot_gain_vs_gap(_map_frame())
     ax = fig.axes[0]
