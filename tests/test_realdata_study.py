@@ -147,3 +147,108 @@ def test_study_spec_uses_the_settings_of_its_kind():
     assert spec.name == "realdata_basicmotions" and spec.lams == (0.0, 1.0)
     with pytest.raises(ValueError, match="^kind"):
         rs.study_spec("nope", [0.0], [0], 1)
+
+
+# ------------------------------------------------------------------------------------------ scarce labels
+
+
+def test_check_label_fractions_reads_text_and_names_the_parameter():
+    assert rs.check_label_fractions("label_fractions", [0.05, 1]) == [0.05, 1.0]
+    assert rs.check_label_fractions("label_fractions", "[0.05, 0.2, 1.0]") == [0.05, 0.2, 1.0]
+    for bad in ([], [0, 1], [1.5], [True, 1.0], [0.5, 0.05, 1.0], [0.05, 0.05, 1.0], [0.05, 0.5], "x"):
+        with pytest.raises(ValueError, match="^label_fractions:"):
+            rs.check_label_fractions("label_fractions", bad)
+
+
+def test_labelled_size_rounds_and_keeps_one_example_per_class():
+    assert rs.labelled_size(0.05, 1400, 10) == 70  # an mfeat pair
+    assert rs.labelled_size(0.05, 40, 4) == 4  # BasicMotions: 2 rounded up to one series per activity
+    assert rs.labelled_size(0.001, 1400, 10) == 10
+    assert rs.labelled_size(1.0, 1400, 10) == 1400 and rs.labelled_size(0.2, 3, 4) == 3
+
+
+def test_budget_spec_gives_a_scarce_set_the_full_splits_steps():
+    mfeat = rs.budget_spec("mfeat", [0.0, 1.0], [0, 1], 70, 1400, 20, 16)
+    config = mfeat.config()
+    # 1400 // 256 = 5 steps per epoch of the full split, 20 epochs
+    assert (config.num_steps, config.num_checkpoints, config.batch_size) == (100, 16, 256)
+    assert mfeat.name == "realdata_mfeat_n70" and config.encoder == "mlp"
+    motions = rs.budget_spec("basicmotions", [0.0], [0], 4, 40, 20, 16).config()
+    assert (motions.num_steps, motions.encoder, motions.knn_k) == (40, "transformer", 5)  # 40 // 16 = 2
+    full = rs.budget_spec("mfeat", [0.0, 1.0], [0, 1], 1400, 1400, 20, 16)
+    assert full.to_dict() == rs.study_spec("mfeat", [0.0, 1.0], [0, 1], 20).to_dict()
+    with pytest.raises(ValueError, match="^kind"):
+        rs.budget_options("nope", 4, 40, 20, 16)
+
+
+def test_scarce_dataset_keeps_the_full_split_as_it_is():
+    dataset = rs.mfeat_datasets([["fou", "mor"]])["fou-mor"]
+    scarce = rs.scarce_dataset("mfeat", dataset, 70)
+    assert len(scarce.train) == 70 and np.array_equal(scarce.test.x2, dataset.test.x2)
+    assert rs.scarce_dataset("mfeat", dataset, 1400) is dataset
+    with pytest.raises(ValueError, match="^kind"):
+        rs.scarce_dataset("multibench", dataset, 70)
+
+
+def _budget_optimum():
+    rows = []
+    # (dataset, fraction, shape, gain, low, high) of the weaker encoder 2
+    for dataset, fraction, shape, gain, low, high in [
+            ("p", 0.05, "rises", 0.05, 0.03, 0.07), ("p", 1.0, "flat", 0.005, 0.0, 0.01),
+            ("q", 0.05, "flat", 0.01, -0.01, 0.02), ("q", 1.0, "interior optimum", 0.02, 0.01, 0.03),
+            ("r", 0.05, "falls", 0.0, 0.0, 0.0), ("r", 1.0, "rises", 0.03, 0.02, 0.04)]:
+        n_train = 70 if fraction < 1 else 1400
+        base = {"dataset": dataset, "label_fraction": fraction, "n_train": n_train, "lam_star": 1.0,
+                "lam_low": 0.5, "lam_high": 2.0}
+        rows.append({**base, "encoder": 2, "role": "weaker", "shape": shape, "gain": gain, "gain_low": low,
+                     "gain_high": high})
+        rows.append({**base, "encoder": 1, "role": "stronger", "shape": "rises", "gain": 0.1,
+                     "gain_low": 0.08, "gain_high": 0.12})
+    return pd.DataFrame(rows)
+
+
+def test_budget_claims_judge_the_weaker_views_per_budget():
+    optimum = _budget_optimum()
+    gain, regimes, shrink = rs.budget_claims(optimum)
+    row = gain.loc[rs.WEAK_GAIN_CLAIM]
+    assert (row["agree"], row["cases"], row["verdict"]) == (3, 6, "partly confirmed")
+    assert list(regimes) == ["5 % of the labels", "all labels"]
+    scarce, full = (regimes[k].loc[rs.WEAK_GAIN_CLAIM] for k in regimes)
+    assert (scarce["agree"], scarce["cases"]) == (1, 3) and (full["agree"], full["cases"]) == (2, 3)
+    row = shrink.loc[rs.WEAK_SHRINK_CLAIM]  # p: disjoint and above; q: overlapping; r: disjoint and below
+    assert (row["agree"], row["cases"], row["verdict"]) == (1, 3, "partly confirmed")
+    assert row["ours"].startswith("p encoder=2: gain +0.0500 [+0.0300, +0.0700] with 0.05 of the labels")
+    assert rs.budget_claims(optimum[optimum["dataset"] == "p"])[2]["verdict"].iloc[0] == "confirmed"
+
+
+def test_budget_summary_counts_one_role_at_one_budget():
+    optimum = _budget_optimum()
+    found = rs.budget_summary(optimum, 0.05, "weaker")
+    assert found == {"n": 3, "n_gain": 1, "n_sure": 1, "gain_mean": pytest.approx(0.02), "gain_max": 0.05,
+                     "n_train_min": 70, "n_train_max": 70}
+    assert rs.budget_summary(optimum, 1.0, "stronger")["n_sure"] == 3
+    assert rs.budget_label(0.05) == "5 % of the labels" and rs.budget_label(1.0) == "all labels"
+    with pytest.raises(ValueError, match="^fraction"):
+        rs.budget_summary(optimum, 0.2)
+
+
+def test_run_budgets_reuses_the_full_split_and_trains_the_scarce_one(tmp_path, monkeypatch):
+    from alignbook.sweep import run_sweep
+
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    study_data = {"mfeat": rs.mfeat_datasets([["fou", "mor"]])}
+    full = run_sweep(rs.study_spec("mfeat", [0.0, 1.0], [0], 1), data=study_data["mfeat"],
+                     progress=False).table
+    table, budgets = rs.run_budgets(study_data, [0.05, 1.0], [0.0, 1.0], [0], 1, 3, full, progress=False)
+    assert len(table) == 8 and set(table["kind"]) == {"mfeat"}
+    by_fraction = table.groupby("label_fraction")["n_train"].unique()
+    assert by_fraction.loc[0.05].tolist() == [70] and by_fraction.loc[1.0].tolist() == [1400]
+    pd.testing.assert_frame_equal(table[table["label_fraction"] == 1].drop(
+        columns=["kind", "label_fraction", "n_train"]).reset_index(drop=True), full)
+    assert budgets[["n_train", "steps", "num_steps", "num_checkpoints"]].values.tolist() == [
+        [70, 5, 5, 3], [1400, 5, 0, 0]]
+    scarce = table[table["label_fraction"] < 1]
+    assert scarce["best_step"].max() <= 5 and (scarce["status"] == "ok").all()
+    convergence = rs.budget_convergence(table, budgets)
+    assert convergence["steps"].tolist() == [5, 5, 5, 5] and convergence["runs"].tolist() == [2, 2, 2, 2]

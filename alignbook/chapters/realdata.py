@@ -11,6 +11,12 @@ its own", is tested on those pairs with a cheap, measured proxy of shared inform
 - the minimum-mutual-information redundancy `R = min(I1, I2)` (Barrett 2015) splits it: `U_k = I_k - R`,
   `S = max(0, I12 - max(I1, I2))`; an encoder's *shared fraction* `R / I_k` is the share of its own task
   information that the other view also carries (1 for the weaker view of a pair by construction).
+
+The mfeat and BasicMotions pairs also run at scarce label budgets (`labelled_size`, `budget_spec`,
+`run_budgets`): a share of the training split keeps its labels, validation and test stay fixed, and the
+runs train as many optimiser steps as on the full split (`studies.training_budget`). `budget_claims` asks
+whether the weaker view's encoder gains from alignment at each budget, and whether that gain shrinks with
+every label.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from alignbook.analysis.claims import claims_table, interval_verdict, shape_claim, trend_claim, verdict
+from alignbook.chapters.studies import best_step_summary, budget_steps, training_budget
 from alignbook.checks import fail, literal_list
 from alignbook.data import MFEAT_VIEWS, MULTIBENCH_MODALITIES, PairedDataset
 
@@ -348,3 +355,193 @@ def gain_summary(cases: pd.DataFrame, summary: pd.DataFrame) -> dict:
             "max_drop": float(drop.max()),
             "n_weak": len(weak), "n_weak_gain": int((weak["gain_low"] > 0).sum()),
             "n_strong": len(strong), "n_strong_fall": int((strong["shape"] == "falls").sum())}
+
+
+# --------------------------------------------------------------------------------------------------------
+# scarce labels: the same pairs with a share of the training split labelled
+
+BUDGET_KINDS = ("mfeat", "basicmotions")  # kinds whose loaders take `n_train`
+WEAK_GAIN_CLAIM = "the weaker view's encoder gains from alignment"
+WEAK_SHRINK_CLAIM = "the weaker view's gain from alignment shrinks when every training label is used"
+GAIN_SHAPES = ("rises", "interior optimum")
+
+
+def check_label_fractions(param: str, fractions) -> list[float]:
+    """Increasing shares of the training split that keep their labels, in (0, 1], ending with 1 (the whole
+    split, which the rest of the chapter runs); text from papermill is read as a list literal."""
+    fractions = literal_list(param, fractions)
+    if not fractions:
+        fail(param, "must be a non-empty list of shares of the training split, such as [0.05, 1.0]")
+    for value in fractions:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            fail(param, f"every share must be a number in (0, 1], got {value!r}")
+    if fractions != sorted(set(fractions)):
+        fail(param, f"must be increasing, without repeats, got {fractions!r}")
+    if fractions[-1] != 1:
+        fail(param, f"must end with 1.0, the whole training split, got {fractions!r}",
+             "the scarce budgets are compared with it")
+    return [float(value) for value in fractions]
+
+
+def labelled_size(fraction: float, available: int, num_classes: int) -> int:
+    """Labelled training examples kept at `fraction` of a training split of `available`: the nearest
+    integer, but at least one per class (a stratified subset needs one) and at most `available`."""
+    return min(int(available), max(int(num_classes), int(round(fraction * available))))
+
+
+def scarce_dataset(kind: str, dataset: PairedDataset, n_train: int) -> PairedDataset:
+    """`dataset` (from `mfeat_datasets` or `data.load_basicmotions`) rebuilt with `n_train` labelled
+    training examples, with the same validation and test splits; the dataset itself when `n_train` is its
+    whole training split (so its runs are the full split's, from the same cache)."""
+    from alignbook.data import load_basicmotions, load_mfeat
+
+    if kind not in BUDGET_KINDS:
+        fail("kind", f"scarce budgets are built for {list(BUDGET_KINDS)} only, got {kind!r}")
+    if n_train >= len(dataset.train):
+        return dataset
+    seed, split = dataset.params["seed"], tuple(dataset.params["split"])
+    if kind == "mfeat":
+        return load_mfeat(tuple(dataset.info["views"]), seed=seed, split=split, n_train=n_train)
+    return load_basicmotions(seed=seed, split=split, n_train=n_train)
+
+
+def budget_options(kind: str, n_train: int, full: int, num_epochs: int, num_checkpoints: int) -> dict:
+    """Training options of `kind` (`TRAIN_SETTINGS`) at `n_train` labelled examples out of `full`: the
+    full split trains `num_epochs` epochs; a scarce set trains the full split's number of optimiser steps
+    (`studies.training_budget`), so that only the labels are cut, not the optimisation."""
+    if kind not in TRAIN_SETTINGS:
+        fail("kind", f"must be one of {list(TRAIN_SETTINGS)}, got {kind!r}")
+    batch = TRAIN_SETTINGS[kind]["batch_size"]
+    steps = budget_steps(full, {"num_epochs": num_epochs, "batch_size": batch})
+    budget = training_budget(n_train, full, batch, num_epochs, steps, num_checkpoints)
+    return {**TRAIN_SETTINGS[kind], **budget}
+
+
+def budget_spec(kind: str, lams, seeds, n_train: int, full: int, num_epochs: int, num_checkpoints: int):
+    """The sweep of one kind at `n_train` labelled examples out of `full` (`budget_options`); at the full
+    split it is `study_spec`'s, the same runs."""
+    from alignbook.sweep import SweepSpec
+
+    if n_train >= full:
+        return study_spec(kind, lams, seeds, num_epochs)
+    return SweepSpec.from_dict({"name": f"realdata_{kind}_n{n_train}", "lams": [float(v) for v in lams],
+                                "seeds": list(seeds),
+                                "train": budget_options(kind, n_train, full, num_epochs, num_checkpoints)})
+
+
+def run_budgets(study_data: Mapping[str, Mapping[str, PairedDataset]], fractions, lams, seeds,
+                num_epochs: int, num_checkpoints: int, full_table: pd.DataFrame, progress: bool = True):
+    """The mfeat and BasicMotions datasets of `study_data` (kind -> name -> dataset) at every label
+    fraction; `full_table` holds the chapter's runs on the full split, which fraction 1 takes as they are.
+
+    Returns (table, budgets): the runs with columns `kind`, `label_fraction` and `n_train` added, and one
+    row per kind, fraction and labelled-set size with its training options and optimiser `steps`.
+    """
+    from tqdm import tqdm
+
+    from alignbook.sweep import run_sweep
+
+    fractions = check_label_fractions("fractions", fractions)
+    jobs = []  # (kind, fraction, n_train, full, datasets)
+    for kind in (k for k in BUDGET_KINDS if k in study_data):
+        for fraction in fractions:
+            groups: dict[tuple[int, int], dict] = {}
+            for name, dataset in study_data[kind].items():
+                full = len(dataset.train)
+                n_train = labelled_size(fraction, full, dataset.num_classes)
+                groups.setdefault((n_train, full), {})[name] = dataset
+            jobs += [(kind, fraction, n, full, group) for (n, full), group in groups.items()]
+    tables, budgets = [], []
+    for kind, fraction, n_train, full, group in tqdm(jobs, desc="label budgets", unit="sweep",
+                                                     disable=not progress):
+        if n_train >= full:
+            table = full_table[full_table["dataset"].isin(list(group))]
+        else:
+            spec = budget_spec(kind, lams, seeds, n_train, full, num_epochs, num_checkpoints)
+            data = {name: scarce_dataset(kind, dataset, n_train) for name, dataset in group.items()}
+            table = run_sweep(spec, data=data, progress=False).table
+        tables.append(table.assign(kind=kind, label_fraction=fraction, n_train=n_train))
+        # the full split trains by epochs: no step budget, validated after every epoch (`TrainConfig`'s 0)
+        options = {"num_steps": 0, "num_checkpoints": 0,
+                   **budget_options(kind, n_train, full, num_epochs, num_checkpoints)}
+        budgets.append({"kind": kind, "label_fraction": fraction, "n_train": n_train, "full": full,
+                        "steps": budget_steps(n_train, options), **options})
+    return pd.concat(tables, ignore_index=True), pd.DataFrame(budgets)
+
+
+def budget_convergence(table: pd.DataFrame, budgets: pd.DataFrame) -> pd.DataFrame:
+    """`studies.best_step_summary` of `run_budgets` output, per dataset, label fraction and encoder."""
+    parts = []
+    for kind, rows in budgets.groupby("kind", sort=False):
+        options = {int(row["n_train"]): row.to_dict() for _, row in rows.iterrows()}
+        parts.append(best_step_summary(table[table["kind"] == kind], options,
+                                       ["dataset", "label_fraction", "n_train"]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def budget_optimum(table: pd.DataFrame, encoders: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """`analysis.optimal_lam` of accuracy per dataset, label fraction and encoder, with each encoder's
+    `role` (weaker or stronger view of its pair, `encoder_information`, measured on the full split)."""
+    from alignbook.analysis import optimal_lam
+
+    by = ["dataset", "label_fraction", "n_train", "modality"]
+    optimum = optimal_lam(table, by=by, metric="acc", seed=seed)
+    return optimum.merge(encoders[["dataset", "encoder", "role"]], on=["dataset", "encoder"], how="left")
+
+
+def shrink_claim(weak: pd.DataFrame) -> dict:
+    """Whether each weaker encoder's gain is larger at a scarce budget than on the full split (label
+    fraction 1): a case agrees when the scarce budget's gain interval lies wholly above the full split's,
+    contradicts when wholly below, and cannot tell when the two overlap."""
+    full = weak[weak["label_fraction"] == 1].set_index("dataset")
+    agreements, evidence = [], []
+    for _, row in weak[weak["label_fraction"] < 1].iterrows():
+        if row["dataset"] not in full.index:
+            continue
+        ref = full.loc[row["dataset"]]
+        above, below = row["gain_low"] > ref["gain_high"], row["gain_high"] < ref["gain_low"]
+        agreements.append(True if above else False if below else None)
+        evidence.append(f"{row['dataset']} encoder={row['encoder']}: gain {row['gain']:+.4f} "
+                        f"[{row['gain_low']:+.4f}, {row['gain_high']:+.4f}] with {row['label_fraction']:g} "
+                        f"of the labels, {ref['gain']:+.4f} [{ref['gain_low']:+.4f}, "
+                        f"{ref['gain_high']:+.4f}] with all")
+    return {"claim": WEAK_SHRINK_CLAIM, "source": "ours",
+            "expected": "gain interval at the scarce budget above the full split's",
+            "ours": "; ".join(evidence) or "no such case in this run",
+            "agree": sum(a is True for a in agreements), "cases": len(agreements),
+            "verdict": verdict(agreements)}
+
+
+def budget_label(fraction: float) -> str:
+    """The name of a label budget in tables and claim regimes: "5 % of the labels", "all labels"."""
+    return "all labels" if fraction == 1 else f"{100 * fraction:g} % of the labels"
+
+
+def budget_claims(optimum: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], pd.DataFrame]:
+    """The weaker views' claims on `budget_optimum` rows: the gain claim over every budget and per budget
+    (`budget_label` -> a one-claim table, as `publish.record_claims` takes regimes), and the shrink claim.
+
+    A weaker encoder gains when its tested shape is "rises" or "interior optimum" (`analysis.optimal_lam`).
+    Returns (gain claim table, gain claim per budget, shrink claim table).
+    """
+    weak = optimum[optimum["role"] == "weaker"]
+
+    def gain(rows: pd.DataFrame) -> pd.DataFrame:
+        return claims_table([shape_claim(WEAK_GAIN_CLAIM, "ours", rows, {"dataset": list(rows["dataset"])},
+                                         GAIN_SHAPES, keys=["dataset", "label_fraction"])])
+
+    regimes = {budget_label(f): gain(rows) for f, rows in weak.groupby("label_fraction", sort=True)}
+    return gain(weak), regimes, claims_table([shrink_claim(weak)])
+
+
+def budget_summary(optimum: pd.DataFrame, fraction: float, role: str = "weaker") -> dict:
+    """At one label fraction, for the encoders of one `role`: how many there are (`n`), how many gain
+    (`n_gain`: shape rises or interior optimum; `n_sure`: gain interval above 0), their mean and largest
+    gain, and the labelled-set sizes (`n_train_min`, `n_train_max`)."""
+    rows = optimum[(optimum["label_fraction"] == fraction) & (optimum["role"] == role)]
+    if rows.empty:
+        fail("fraction", f"no {role} encoder was run at label fraction {fraction:g}")
+    return {"n": len(rows), "n_gain": int(rows["shape"].isin(GAIN_SHAPES).sum()),
+            "n_sure": int((rows["gain_low"] > 0).sum()), "gain_mean": float(rows["gain"].mean()),
+            "gain_max": float(rows["gain"].max()), "n_train_min": int(rows["n_train"].min()),
+            "n_train_max": int(rows["n_train"].max())}
