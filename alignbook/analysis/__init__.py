@@ -14,13 +14,21 @@ from alignbook.analysis.claims import (
     verdict,
 )
 from alignbook.analysis.curves import SHAPES, alignment_trend, correlation_ci, curve_summary, optimal_lam
-from alignbook.analysis.predictor import PID_PARTS, LamPredictor, predict_lam_from_pid
+from alignbook.analysis.predictor import (
+    PID_PARTS,
+    LamPredictor,
+    LamRegression,
+    fit_lam_star,
+    loo_improvement,
+    predict_lam_from_pid,
+)
 from alignbook.analysis.probes import probe_accuracy
 from alignbook.analysis.search import LamSearchResult, search_lam
 
 __all__ = [
-    "PID_PARTS", "SHAPES", "LamPredictor", "LamSearchResult", "alignment_trend", "claims_table",
-    "correlation_ci", "curve_summary", "interval_verdict", "optimal_lam",
+    "PID_PARTS", "SHAPES", "LamPredictor", "LamRegression", "LamSearchResult", "alignment_trend",
+    "claims_table", "correlation_ci", "curve_summary", "fit_lam_star", "interval_verdict", "loo_improvement",
+    "optimal_lam",
     "predict_lam_from_pid", "probe_accuracy", "regime_boundaries", "search_lam", "shape_claim",
     "trend_claim", "verdict",
 ]
