@@ -10,6 +10,8 @@ without checking them and finds `lam*` by grid search. This module measures inst
 - `lam_star_points`: `lam*` per level and encoder against the redundancy fraction R / I12;
 - `SearchEvaluator`, `search_table`: `analysis.search_lam` driven by validation accuracy of `fit_many` runs,
   compared with the grid's optimum on test accuracy;
+- `regime_points`, `feature_comparison`: `lam*` over the regime map's points, predicted from the redundancy
+  fraction alone and with the labelled-set size or the Bayes gap at `lam = 0` beside it;
 - `within_interval_verdict`: verdict of the chapter's prediction claim.
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from alignbook import info
-from alignbook.analysis import claims
+from alignbook.analysis import claims, fit_lam_star, loo_improvement
 from alignbook.checks import check_int_range, check_positive_int, fail, literal_list
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
@@ -203,6 +205,49 @@ def lam_star_points(optimum: pd.DataFrame, fractions: Mapping, on: str, kind: st
     return points
 
 
+# Predictors of lam* over the regime map: the redundancy fraction alone (the first is the baseline of the
+# others), then with one more feature beside it
+MAP_PREDICTORS = {
+    "R / I12": ("redundancy_fraction",),
+    "R / I12 + log10 n_train": ("redundancy_fraction", "log10_n_train"),
+    "R / I12 + Bayes gap": ("redundancy_fraction", "gap"),
+}
+
+
+def regime_points(optimum: pd.DataFrame, pid_table: pd.DataFrame) -> pd.DataFrame:
+    """The regime map's optima (`regime.map_optimum`: one row per depth, n_train, redundancy and encoder,
+    with the Bayes `gap` at `lam = 0`) with each level's exact `redundancy_fraction` (from
+    `exact_pid_table`) and `log10_n_train`, the features `feature_comparison` fits `lam*` on."""
+    points = lam_star_points(optimum, pid_table["redundancy_fraction"], on="redundancy")
+    return points.assign(log10_n_train=np.log10(points["n_train"].astype(float)))
+
+
+def feature_comparison(points: pd.DataFrame, predictors: Mapping[str, Sequence[str]] | None = None,
+                       n_bootstrap: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit `lam*` on each predictor's features (`analysis.fit_lam_star`; default `MAP_PREDICTORS`) and
+    compare each with the first by leave-one-out error.
+
+    Returns the table of predictors (index `predictor`; columns `features`, `loo_mae`, `loo_rmse`, and
+    `improvement`, `improvement_low`, `improvement_high`: the first predictor's MAE minus this one's, with
+    `analysis.loo_improvement`'s bootstrap interval over points) and the per-point errors (the points'
+    key columns and `lam_star`, then `error_<predictor>` per predictor: its leave-one-out error).
+    """
+    predictors = dict(predictors or MAP_PREDICTORS)
+    if not predictors:
+        fail("predictors", "must name at least one predictor and its features")
+    fits = {name: fit_lam_star(points, list(features)) for name, features in predictors.items()}
+    base = next(iter(fits.values()))
+    rows, errors = [], points[[c for c in ("depth", "n_train", "redundancy", "encoder", "lam_star")
+                               if c in points.columns]].reset_index(drop=True)
+    for name, fit in fits.items():
+        gain, low, high = loo_improvement(base, fit, n_bootstrap=n_bootstrap, seed=seed)
+        rows.append({"predictor": name, "features": ", ".join(fit.features), "loo_mae": fit.loo_mae,
+                     "loo_rmse": fit.loo_rmse, "improvement": gain, "improvement_low": low,
+                     "improvement_high": high})
+        errors[f"error_{name}"] = fit.points["loo_error"].to_numpy()
+    return pd.DataFrame(rows).set_index("predictor"), errors
+
+
 # --------------------------------------------------------------------------------------------------------
 # automatic search against the grid
 
@@ -308,7 +353,8 @@ def mean_baseline_loo(values: Sequence[float]) -> float:
 
 def analysis_claims(correlation: tuple[float, float, float], n_points: int, loo_mae: float,
                     baseline: float, real_check: pd.DataFrame, estimates: pd.DataFrame,
-                    searched: pd.DataFrame, estimator: str = "") -> pd.DataFrame:
+                    searched: pd.DataFrame, estimator: str = "",
+                    features: pd.DataFrame | None = None) -> pd.DataFrame:
     """Chapter 06's claim table: the paper's conclusion and its suggestion to choose `lam` from the
     decomposition, then the three steps it assumed.
 
@@ -316,7 +362,9 @@ def analysis_claims(correlation: tuple[float, float, float], n_points: int, loo_
     `n_points` points; `loo_mae` and `baseline` the leave-one-out errors of the predictor and of the mean;
     `real_check` the real pairs' `predicted` `lam*` beside the grid's `lam_low`/`lam_high`; `estimates`
     the `estimate_table` rows (source, quantity, covered) of the estimator named `estimator`; `searched`
-    the `search_table` rows (`within_noise`).
+    the `search_table` rows (`within_noise`); `features` (optional) `feature_comparison`'s table of
+    predictors over the regime map, whose predictors after the first each add a claim: that their extra
+    feature lowers the leave-one-out error of `lam*` (the interval of the reduction above 0).
     """
     rho, low, high = correlation
     predicted, lows, highs = real_check["predicted"], real_check["lam_low"], real_check["lam_high"]
@@ -346,4 +394,14 @@ def analysis_claims(correlation: tuple[float, float, float], n_points: int, loo_
                  "expected": "the search loses accuracy beyond the grid's noise",
                  "ours": f"{int(within.sum())} of {len(searched)} searches within the noise",
                  "verdict": claims.verdict(~within)})
+    if features is not None:
+        base = features.iloc[0]
+        for name, row in features.iloc[1:].iterrows():
+            extra = name.split(" + ", 1)[-1]
+            rows.append({"claim": f"{extra} beside R / I12 predicts lam* better (regime map, leave-one-out)",
+                         "source": "ours", "expected": "reduction of the error, interval above 0",
+                         "ours": f"MAE {row['loo_mae']:.3f} vs {base['loo_mae']:.3f}, reduction "
+                                 f"{row['improvement']:.3f} [{row['improvement_low']:.3f}, "
+                                 f"{row['improvement_high']:.3f}]",
+                         "verdict": claims.interval_verdict(row["improvement_low"], row["improvement_high"])})
     return claims.claims_table(rows)

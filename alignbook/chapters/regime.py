@@ -46,12 +46,11 @@ def full_train_size(n_samples: int) -> int:
     return split_sizes(int(n_samples), SPLIT)[0]
 
 
-def check_regime_parameters(sizes, n_samples: int, min_steps: int, num_checkpoints: int, mechanism_size: int,
-                            sensitivity_size: int, sensitivity_redundancy: int, redundancies: Sequence[int],
-                            temperatures, projections) -> dict:
-    """Validate the chapter's own parameters (`checks.check_parameters` does the house names); return the
-    lists among them checked (`n_trains`, `temperatures`, `projections`), read back when papermill passed
-    them as text."""
+def check_map_parameters(sizes, n_samples: int, min_steps: int, num_checkpoints: int,
+                         mechanism_size: int) -> list:
+    """Validate what `regime_specs` needs beyond the house names (`checks.check_parameters`): the
+    labelled-set sizes `n_trains` (returned as a list, read back when papermill passed it as text), the
+    step budget and the size whose representations are kept."""
     full = full_train_size(n_samples)
     sizes = literal_list("n_trains", sizes)
     if not sizes:
@@ -64,9 +63,22 @@ def check_regime_parameters(sizes, n_samples: int, min_steps: int, num_checkpoin
         fail("n_trains", f"must be increasing, without repeats, got {sizes!r}")
     check_positive_int("min_steps", min_steps)
     check_positive_int("num_checkpoints", num_checkpoints)
-    for name, size in (("mechanism_size", mechanism_size), ("sensitivity_size", sensitivity_size)):
-        if size not in sizes or size == full:
-            fail(name, f"must be one of n_trains below the full size {full}, got {size!r}")
+    if mechanism_size not in sizes or mechanism_size == full:
+        fail("mechanism_size", f"must be one of n_trains below the full size {full}, got {mechanism_size!r}")
+    return sizes
+
+
+def check_regime_parameters(sizes, n_samples: int, min_steps: int, num_checkpoints: int, mechanism_size: int,
+                            sensitivity_size: int, sensitivity_redundancy: int, redundancies: Sequence[int],
+                            temperatures, projections) -> dict:
+    """Validate the chapter's own parameters (`checks.check_parameters` does the house names); return the
+    lists among them checked (`n_trains`, `temperatures`, `projections`), read back when papermill passed
+    them as text."""
+    full = full_train_size(n_samples)
+    sizes = check_map_parameters(sizes, n_samples, min_steps, num_checkpoints, mechanism_size)
+    if sensitivity_size not in sizes or sensitivity_size == full:
+        fail("sensitivity_size", f"must be one of n_trains below the full size {full}, got "
+                                 f"{sensitivity_size!r}")
     if sensitivity_redundancy not in redundancies:
         fail("sensitivity_redundancy", f"must be one of redundancies {list(redundancies)}, got "
                                        f"{sensitivity_redundancy!r}")
