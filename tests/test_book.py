@@ -145,6 +145,22 @@ def test_citation_file_and_how_to_cite_agree_with_the_book():
     assert citation["references"][0]["title"] in paper
 
 
+def test_intro_states_the_answer_with_numbers_pasted_from_the_chapters():
+    # myst-nb's cross-document glue is `{glue:text}`path::key:fmt``; without `:fmt` the role would read
+    # `path:` as the key and `key` as the format, so every paste needs one
+    intro = (ROOT / "book" / "intro.md").read_text()
+    first = intro.split("\n\n")[1]  # the paragraph after the title
+    pastes = re.findall(r"\{glue:text\}`([^`]*)`", first)
+    assert pastes, "the intro's first paragraph pastes no computed number"
+    stems = {path.stem for path in SOURCES}
+    for paste in pastes:
+        match = re.fullmatch(r"\.\./executed/(\w+)\.ipynb::(\w+):([^:`]+)", paste)
+        assert match, f"the intro's paste {paste!r} is not ../executed/NN_name.ipynb::key:format"
+        assert match.group(1) in stems, f"the intro pastes from {match.group(1)}, which is no chapter"
+    without = re.sub(r"\{[\w:]+\}`[^`]*`", "", first)
+    assert not re.search(r"\d+\.\d+", without), "the intro's first paragraph types a decimal number"
+
+
 def test_notebook_code_fits_the_page_and_hides_its_bookkeeping():
     """Code lines of at most 80 characters; cells that only glue values are removed from the page; nbval
     instructions are cell tags, not comments the reader would see."""

@@ -5,6 +5,11 @@ It is also a Sphinx extension (`_config.yml`: `sphinx.extra_extensions`): when a
 the collection against the executed notebooks and writes `book/_generated/scoreboard.md`, which the intro
 includes, and the headline figure beside it. A missing or stale collection stops the build with a message
 that says what to run; nothing is ever shown from an older execution.
+
+The intro's first paragraph pastes numbers glued in the executed notebooks directly (myst-nb's
+cross-document glue, `{glue:text}`../executed/NN_name.ipynb::key:fmt``): myst-nb fills such a paste when it
+writes the page, and Sphinx rewrites the intro, the parent of every chapter in the table of contents,
+whenever a chapter changed, so the pasted numbers are never older than the chapters.
 """
 
 from __future__ import annotations
