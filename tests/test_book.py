@@ -127,6 +127,28 @@ def test_smoke_configuration_names_real_parameters():
         assert not unknown, f"configs/smoke.yaml: {stem} has no parameters {sorted(unknown)}"
 
 
+def test_the_analysis_chapter_reads_the_regime_map_that_chapter_04_runs():
+    # chapter 06 re-creates chapter 04's sweeps from its own parameters: equal values (defaults and smoke
+    # profile) make it read chapter 04's cached runs instead of training a second map
+    import papermill
+
+    def values(stem: str, overrides: dict) -> dict:
+        found = papermill.inspect_notebook(str(NOTEBOOKS / f"{stem}.ipynb"))
+        return {name: ast.literal_eval(p["default"]) for name, p in found.items()} | overrides
+
+    same = {"map_redundancies": "redundancies", "map_depths": "depths", "map_lams": "lams",
+            "map_seeds": "seeds", **{name: name for name in (
+                "n_trains", "full_seeds", "min_steps", "num_checkpoints", "mechanism_size", "n_samples",
+                "num_epochs", "batch_size")}}
+    for profile in ({}, smoke_parameters()):
+        analysis = values("06_analysis", profile.get("06_analysis", {}))
+        regime = values("04_regime_map", profile.get("04_regime_map", {}))
+        differ = {name: (analysis[name], regime[other]) for name, other in same.items()
+                  if analysis[name] != regime[other]}
+        which = "smoke profile" if profile else "defaults"
+        assert not differ, f"06_analysis and 04_regime_map disagree ({which}): {differ}"
+
+
 def test_citation_file_and_how_to_cite_agree_with_the_book():
     import yaml
 

@@ -168,3 +168,13 @@ def test_role_change_reads_the_largest_minus_the_smallest_lam():
     assert regime.role_change(summary, "shared, in label", 8, 2) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="^role: no probes"):
         regime.role_change(summary, "other's unique", 8, 2)
+
+
+def test_check_map_parameters_reads_sizes_given_as_text():
+    assert regime.check_map_parameters("[300, 1000]", 65536, 1000, 16, 300) == [300, 1000]
+    with pytest.raises(ValueError, match="^n_trains: must be increasing"):
+        regime.check_map_parameters([1000, 300], 65536, 1000, 16, 300)
+    with pytest.raises(ValueError, match="^mechanism_size:"):
+        regime.check_map_parameters([300, 45875], 65536, 1000, 16, 45875)
+    with pytest.raises(ValueError, match="^min_steps:"):
+        regime.check_map_parameters([300], 65536, 0, 16, 300)
