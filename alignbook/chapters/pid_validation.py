@@ -23,7 +23,7 @@ import pandas as pd
 
 from alignbook import info, paths
 from alignbook.chapters.analysis import QUANTITIES, all_rows
-from alignbook.checks import check_depth, check_int_range, check_redundancy, fail
+from alignbook.checks import check_depth, check_int_range, check_redundancy, fail, literal_list
 from alignbook.data import synthetic
 from alignbook.info.estimate import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD
 from alignbook.info.learned import ClassifierSettings, Variant, learned_pids
@@ -70,19 +70,28 @@ def check_estimator_parameters(reference_size, validation_sizes, validation_boot
     check_int_range("classifier_steps", classifier_steps, 1, 10**7)
 
 
-def validation_cells(sizes: Sequence[int], depths: Sequence[int], redundancies: Sequence[int],
-                     largest_size_redundancies: Sequence[int]) -> list[tuple[int, int, int]]:
-    """The cells `(n_samples, depth, redundancy)` of the validation: every level in `redundancies` at every
-    size but the largest, which (costing most) gets the levels in `largest_size_redundancies`; each
-    list is validated here, naming the parameter at fault."""
+def check_validation_lists(sizes, depths, redundancies, largest_size_redundancies) -> dict[str, list[int]]:
+    """The validation's four lists checked, each error naming its parameter, and returned under the
+    chapter's parameter names; a list that papermill passed as text is read back (`checks.literal_list`)."""
     checked = {}
     for name, values, check in (("validation_sizes", sizes, check_size),
                                 ("validation_depths", depths, check_depth),
                                 ("validation_redundancies", redundancies, check_redundancy),
                                 ("largest_size_redundancies", largest_size_redundancies, check_redundancy)):
-        if not isinstance(values, (list, tuple)) or not values:
+        values = literal_list(name, values)
+        if not values:
             fail(name, f"must be a non-empty list, got {values!r}")
         checked[name] = [check(name, v) for v in values]
+    return checked
+
+
+def validation_cells(sizes: Sequence[int], depths: Sequence[int], redundancies: Sequence[int],
+                     largest_size_redundancies: Sequence[int]) -> list[tuple[int, int, int]]:
+    """The cells `(n_samples, depth, redundancy)` of the validation: every level in `redundancies` at every
+    size but the largest, which (costing most) gets the levels in `largest_size_redundancies`; each
+    list is validated here (`check_validation_lists`), naming the parameter at fault."""
+    checked = check_validation_lists(sizes, depths, redundancies, largest_size_redundancies)
+    sizes = checked["validation_sizes"]
     largest = max(checked["validation_sizes"])
     return [(n, d, r) for n in sorted(set(checked["validation_sizes"])) for d in checked["validation_depths"]
             for r in (checked["largest_size_redundancies"] if n == largest and len(set(sizes)) > 1
