@@ -179,7 +179,7 @@ def test_a_killed_sweep_leaves_no_process_behind(tmp_path, how):
         descendants = psutil.Process(sweep.pid).children(recursive=True)
         assert len(descendants) >= 2  # the two workers, and the resource tracker
         os.kill(sweep.pid, how)
-        sweep.wait(timeout=20)
+        sweep.wait(timeout=60)
         deadline = time.monotonic() + 30  # generous: a loaded 2-core machine schedules the exits late
         while survivors(descendants) and time.monotonic() < deadline:
             time.sleep(0.1)
