@@ -58,6 +58,12 @@ if __name__ in ("__main__", "__mp_main__"):
     sweep_run.vectorization_blocker = lambda config: ""
 
 if __name__ == "__main__":
+    import signal
+
     from alignbook.sweep import run_sweep
+
+    # A shell starts background commands with SIGINT ignored, and children inherit that; this sweep stands
+    # for one started from a terminal, where Ctrl-C raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     run_sweep(SPEC, datasets(), cache_dir=sys.argv[1], workers=int(sys.argv[2]), progress=False)
