@@ -93,6 +93,9 @@ def test_bayes_gaps_and_best_step_summary():
     summary = studies.best_step_summary(table, budgets).set_index("encoder")
     assert summary.loc[1, "steps"] == 1000 and summary.loc[2, "at_end"] == 0.5
     assert summary.loc[1, "median_share"] == pytest.approx(0.505)
+    assert studies.still_improving(summary.reset_index()) == (
+        "encoder 1 at depth 1, n_train 300 (0.50 of runs); encoder 2 at depth 1, n_train 300 (0.50 of runs)")
+    assert studies.still_improving(summary.reset_index(), share=0.6) == "none"
 
 
 def test_probe_roles_say_what_each_bit_is_to_each_encoder():

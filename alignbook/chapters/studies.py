@@ -77,6 +77,19 @@ def best_step_summary(table: pd.DataFrame, budgets: dict[int, dict],
                          "runs": grouped.size()}).reset_index()
 
 
+def still_improving(convergence: pd.DataFrame, share: float = 0.5) -> str:
+    """The groups of `best_step_summary` in which at least `share` of the runs peak at the budget's last
+    checkpoint (still improving when it ended), as text for the prose: "encoder 2 at depth 1, n_train
+    10,000 (0.58 of runs); ..." in the table's order, or "none"."""
+    rows = convergence[convergence["at_end"] >= share]
+    where = [c for c in ("depth", "dataset") if c in rows.columns]
+    parts = []
+    for row in rows.to_dict("records"):  # keeps each column's type (iterrows makes a row of floats)
+        place = ", ".join([*(f"{c} {row[c]}" for c in where), f"n_train {int(row['n_train']):,}"])
+        parts.append(f"encoder {row['encoder']} at {place} ({row['at_end']:.2f} of runs)")
+    return "; ".join(parts) or "none"
+
+
 # --------------------------------------------------------------------------------------------------------
 # What the synthetic sweep and the real-data chapters both do with a sweep's table
 
