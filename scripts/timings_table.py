@@ -38,8 +38,8 @@ def render(manifest: dict) -> str:
 
 REFERENCE_HEADER = ("Measured on the build that produced the published site: `make book` from an empty run "
                     "cache, with the environment already installed.\n\n")
-WARM_HEADER = ("Measured right after that build by executing every notebook again (`scripts/execute_notebooks.py "
-               "--force`), every run read back from the cache.\n\n")
+WARM_HEADER = ("Measured right after that build by executing every notebook again "
+               "(`scripts/execute_notebooks.py --force`), every run read back from the cache.\n\n")
 
 
 def main(argv: list[str]) -> int:
