@@ -740,10 +740,10 @@ def plot_regime_map(frame, value: str = "gain", x: str = "n_train", y: str = "re
     """Heatmaps of `value` over (`x`, `y`), one panel per (`rows`, `cols`) level, each cell annotated.
 
     `frame` has one row per cell and panel (e.g. `analysis.optimal_lam` output with an `n_train` column).
-    A cell shows `value` formatted with `fmt` and, when `low`/`high` are given, its interval below it; an
-    interval that excludes 0 is drawn in bold. `diverging` centres a diverging colour map on 0 (gains),
-    else a sequential one (e.g. `lam*`). The `x` and `y` levels (numbers or names) are placed evenly, in
-    sorted order.
+    A cell shows `value` formatted with `fmt` and, when `low`/`high` are given, its interval below it (one
+    end per line); an interval that excludes 0 is drawn in bold. `diverging` centres a diverging colour map
+    on 0 (gains), else a sequential one (e.g. `lam*`). The `x` and `y` levels (numbers or names) are placed
+    evenly, in sorted order.
     """
     needed = [value, x, y, *(c for c in (rows, cols, low, high) if c is not None)]
     frame = _check_frame("frame", frame, needed)
@@ -757,9 +757,10 @@ def plot_regime_map(frame, value: str = "gain", x: str = "n_train", y: str = "re
         cmap = GAIN_CMAP
     else:
         norm, cmap = mcolors.Normalize(vmin=float(np.nanmin(values)), vmax=float(np.nanmax(values))), None
+    cell_height = 0.45 if low is None or high is None else 0.6  # inches: three lines of text need more
     with style():
         fig, axes = plt.subplots(len(row_levels), len(col_levels), squeeze=False,
-                                 figsize=(FIG_WIDTH, 0.9 + 0.45 * len(ys) * len(row_levels)),
+                                 figsize=(FIG_WIDTH, 0.9 + cell_height * len(ys) * len(row_levels)),
                                  sharex=True, sharey=True)
         for i, row_level in enumerate(row_levels):
             for j, col_level in enumerate(col_levels):
@@ -776,10 +777,14 @@ def plot_regime_map(frame, value: str = "gain", x: str = "n_train", y: str = "re
                     text = fmt.format(cell[value])
                     bold = False
                     if low is not None and high is not None:
-                        text += f"\n[{fmt.format(cell[low])}, {fmt.format(cell[high])}]"
+                        # one end per line: a cell is too narrow for both on one line
+                        text += f"\n[{fmt.format(cell[low])},\n{fmt.format(cell[high])}]"
                         bold = cell[low] > 0 or cell[high] < 0
+                    red, green, blue, _ = image.cmap(image.norm(cell[value]))
+                    dark = 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.45  # white text on dark cells
                     ax.text(xs.index(cell[x]), ys.index(cell[y]), text, ha="center", va="center",
-                            fontsize=5.5, fontweight="bold" if bold else "normal")
+                            fontsize=5.5, fontweight="bold" if bold else "normal",
+                            color="white" if dark else "black")
                 ax.grid(False)
                 ax.set_xticks(range(len(xs)), [_tick_text(v) for v in xs], fontsize=7)
                 ax.set_yticks(range(len(ys)), [_tick_text(v) for v in ys])

@@ -39,7 +39,7 @@ def render(manifest: dict) -> str:
 REFERENCE_HEADER = ("Measured on the build that produced the published site: `make book` from an empty run "
                     "cache, with the environment already installed.\n\n")
 WARM_HEADER = ("Measured right after that build by executing every notebook again "
-               "(`scripts/execute_notebooks.py --force`), every run read back from the cache.\n\n")
+               "(`scripts/execute_notebooks.py --force`), the sweeps' runs read back from the run cache.\n\n")
 
 
 def main(argv: list[str]) -> int:
