@@ -163,6 +163,8 @@ def test_regime_verdicts_and_claims_cover_every_point_of_the_map():
                              "d = 10, n_train = 45875"]
     assert list(overall.index) == list(regimes["d = 1, n_train = 300"].index)
     assert regimes["d = 10, n_train = 300"].loc[studies.ALIGNMENT_CLAIM, "verdict"] == "not confirmed"
+    _, ends = regime.regime_claims(optimum, trend, sizes=[45875])
+    assert list(ends) == ["d = 1, n_train = 45875", "d = 10, n_train = 45875"]
 
 
 def test_role_change_reads_the_largest_minus_the_smallest_lam():

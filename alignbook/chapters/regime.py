@@ -210,12 +210,16 @@ def regime_verdicts(optimum: pd.DataFrame, trend: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def regime_claims(optimum: pd.DataFrame, trend: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def regime_claims(optimum: pd.DataFrame, trend: pd.DataFrame,
+                  sizes: Sequence[int] | None = None) -> tuple[pd.DataFrame, dict]:
     """The claims over the whole map, and per regime "d = .., n_train = .." (both encoders together), as
-    `publish.record_claims` takes them."""
+    `publish.record_claims` takes them; `sizes` keeps the regimes of those labelled-set sizes only (the
+    intro's scoreboard has room for a few columns; the chapter shows every regime)."""
     overall = synthetic_claims(optimum, trend, MAP_KEYS)
     regimes = {}
     for (depth, n_train), part in optimum.groupby(["depth", "n_train"], sort=True):
+        if sizes is not None and n_train not in sizes:
+            continue
         trends = trend[(trend["depth"] == depth) & (trend["n_train"] == n_train)]
         regimes[f"d = {depth}, n_train = {n_train}"] = synthetic_claims(part, trends, ["redundancy"])
     return overall, regimes
