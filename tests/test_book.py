@@ -335,6 +335,11 @@ def site_pages(html: Path) -> list[Path]:
     return sorted(path for path in html.rglob("*.html") if "_static" not in path.parts)
 
 
+def chapter_pages(html: Path) -> list[Path]:
+    """The site's page of each notebook chapter, in the book's order."""
+    return [html / "executed" / f"{source.stem}.html" for source in SOURCES]
+
+
 @pytest.mark.book
 def test_site_loads_nothing_from_the_network(smoke_site):
     from bs4 import BeautifulSoup
@@ -352,22 +357,17 @@ def test_site_loads_nothing_from_the_network(smoke_site):
     assert not problems, "pages load from the network:\n" + "\n".join(problems)
 
 
-WAIT_FOR_PAGE = """
-const done = arguments[arguments.length - 1];
-(async () => {
-  for (const img of document.images) { img.loading = "eager"; }
-  await Promise.all([...document.images].map((img) => img.decode().catch(() => null)));
-  const maths = document.querySelectorAll(".math");
-  if (maths.length) {
-    for (let i = 0; i < 200 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (!(window.MathJax && MathJax.startup)) { return "MathJax did not load"; }
-    await MathJax.startup.promise;
-  }
-  return "ok";
-})().then(done, (error) => done(String(error)));
-"""
+def _book_pdf_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("book_pdf", ROOT / "scripts" / "book_pdf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# the PDF script's wait: images decoded and MathJax done, so the tests see what the PDF prints
+WAIT_FOR_PAGE = _book_pdf_script().WAIT_FOR_PAGE
 
 INSPECT_PAGE = """
 const clone = document.body.cloneNode(true);
@@ -500,8 +500,7 @@ return images.map((img) => ({src: img.src, loaded: img.complete && img.naturalWi
 @pytest.mark.book
 def test_every_figure_is_an_svg_that_loads(smoke_site, browser):
     problems = []
-    for source in SOURCES:
-        page = smoke_site / "executed" / f"{source.stem}.html"
+    for page in chapter_pages(smoke_site):
         open_page(browser, page)
         figures = browser.execute_script(FIGURES)
         if not figures:
@@ -558,8 +557,7 @@ PROGRESS_LINE = re.compile(r"\d+%\|")
 def test_chapters_show_narrative_calls_and_results_only(smoke_site, browser):
     """No glue-only or bookkeeping cell, no nbval comment, at most one line of each progress bar."""
     problems = []
-    for source in SOURCES:
-        page = smoke_site / "executed" / f"{source.stem}.html"
+    for page in chapter_pages(smoke_site):
         open_page(browser, page)
         seen = browser.execute_script(READER_VIEW)
         for text in seen["inputs"]:
@@ -576,8 +574,7 @@ def test_chapters_show_narrative_calls_and_results_only(smoke_site, browser):
 @pytest.mark.book
 def test_every_chapter_offers_its_results_as_csv(smoke_site, browser):
     problems = []
-    for source in SOURCES:
-        page = smoke_site / "executed" / f"{source.stem}.html"
+    for page in chapter_pages(smoke_site):
         open_page(browser, page)
         links = browser.execute_script(
             "return [...document.querySelectorAll('a.download')].map((a) => a.href)"
