@@ -147,13 +147,25 @@ def _neighbours(x: np.ndarray, k: int, block_rows: int | None = None) -> tuple[n
         # always: at k = n - 1 the extra place is the diagonal's -inf).
         top = torch.topk(similarity, k + 1, dim=1, sorted=True)
         indices[start:stop], values[start:stop] = top.indices[:, :k], top.values[:, :k]
-        for row in torch.nonzero(top.values[:, k] == top.values[:, k - 1]).flatten().tolist():
-            row_values, kth = similarity[row], top.values[row, k - 1]
-            above = torch.nonzero(row_values > kth).flatten()
-            tied = torch.nonzero(row_values == kth).flatten()[: k - len(above)]  # nonzero is ascending
-            chosen = torch.cat([above, tied])
-            indices[start + row], values[start + row] = chosen, row_values[chosen]
+        tied_rows = torch.nonzero(top.values[:, k] == top.values[:, k - 1]).flatten()
+        if len(tied_rows):
+            chosen = _lowest_index_ties(similarity[tied_rows], top.values[tied_rows, k - 1, None], k)
+            indices[start + tied_rows] = chosen
+            values[start + tied_rows] = similarity[tied_rows].gather(1, chosen)
     return indices.numpy(), values.numpy()
+
+
+def _lowest_index_ties(rows: torch.Tensor, kth: torch.Tensor, k: int) -> torch.Tensor:
+    """(t, k) column indices of the k largest values of each row of `rows` (t, n) whose k-th largest
+    value `kth` (t, 1) is tied with a value left out: every value above `kth`, then the lowest-index
+    values equal to it, in that order (both ascending). Whole-block tensor operations: representations
+    with dead ReLU units tie in a fifth of their rows, too many for a loop over rows."""
+    above, tied = rows > kth, rows == kth
+    wanted = tied & (tied.cumsum(dim=1) <= k - above.sum(dim=1, keepdim=True))
+    n = rows.shape[1]
+    order = torch.arange(n).expand(rows.shape) + n * tied  # above first, then the wanted ties
+    order = order.masked_fill(~(above | wanted), 2 * n)
+    return torch.topk(order, k, dim=1, largest=False, sorted=True).indices
 
 
 def _positions(knn1: np.ndarray, knn2: np.ndarray) -> np.ndarray:

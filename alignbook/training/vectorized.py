@@ -18,12 +18,14 @@ Where the time goes and what is done about it:
   `lam_t > 0` are the first A and their lanes the first 2A, handled as plain slices (no gathers).
 - A step is a hand-written forward and backward (`_Group._step`), no autograd: every layer of every lane is
   one `torch.baddbmm` forward and two `torch.bmm` backward, all into buffers allocated once per group (fresh
-  memory costs page faults, which are expensive on small VMs), weight gradients written straight into the
-  flat gradient buffers.
+  memory costs page faults, which are expensive on small VMs).
 - Parameters of all lanes live in two flat `(2G, P)` buffers (the body: encoder and task head; the
   projection head); layers are views of them, so AdamW and clipping are a dozen whole-buffer operations per
-  step whatever G is. The projection head has its own buffer because it only gets a gradient, and an AdamW
-  step, when the alignment term is computed (`single.fit` leaves it untouched when `lam_t = 0`).
+  step whatever G is. The batched products read and write contiguous per-layer copies of the weights and
+  weight gradients instead: a product with an operand whose lanes lie P floats apart loops over the lanes
+  in torch, up to 2x slower; the copies cost a few per cent of that. The projection head has its own
+  buffer because it only gets a gradient, and an AdamW step, when the alignment term is computed
+  (`single.fit` leaves it untouched when `lam_t = 0`).
 - The symmetric InfoNCE and AdamW are hand-written kernels (`alignbook.training.kernels`): the InfoNCE is
   about 40 % of a step; the batched matrix products of the layers are most of the rest.
 
@@ -246,6 +248,11 @@ class _Group:
         self.projection_grad = torch.zeros_like(projection)
         self.body_grad_views = _views(self.body_grad, layout.body)
         self.projection_grad_views = _views(self.projection_grad, layout.projection)
+        # contiguous copies of every weight and weight gradient for the batched products (module docstring)
+        self.body_weights = [(w.clone(), b) for w, b in self.body_views]
+        self.projection_weights = [(w.clone(), b) for w, b in self.projection_views]
+        self.body_weight_grads = [torch.empty_like(w) for w, _ in self.body_views]
+        self.projection_weight_grads = [torch.empty_like(w) for w, _ in self.projection_views]
         self.body_opt = LaneAdamW(body, config.lr, config.weight_decay)
         self.projection_opt = LaneAdamW(projection, config.lr, config.weight_decay)
         self.best_body = body.clone()
@@ -310,6 +317,7 @@ class _Group:
                 self._check_finite(values, epoch, step)
             self._end_period(epoch, stop, lam_t, sums / (stop - start), align_steps / (stop - start))
         self.body.copy_(self.best_body)  # each branch of each run back to its best validation checkpoint
+        self._copy_weights(0)
 
     def _run_batches(self, n_train: int, start: int, stop: int) -> torch.Tensor:
         by_seed = {seed: np.stack(run_batches(n_train, self.config.batch_size, seed, start, stop))
@@ -329,13 +337,13 @@ class _Group:
         x = torch.index_select(self.x_flat, 0, flat_index, out=self.x).view(lanes, batch, -1)
         y = torch.index_select(self.y_flat, 0, flat_index, out=self.y).view(lanes, 1, batch)
         # forward of the bodies: encoder layers (ReLU after the hidden ones), z, task head
-        z, output = _forward(self.body_views, x.transpose(1, 2), config.depth, self.acts)[-2:]
+        z, output = _forward(self.body_weights, x.transpose(1, 2), config.depth, self.acts)[-2:]
         task = self._task_loss(output, y)  # (lanes,), and d task / d output in self.d_out
         task_pairs = task.view(runs, 2)
         align = torch.zeros(runs)
         totals = task_pairs[:, 0] + task_pairs[:, 1]  # per run, as single.fit sums them
         if n:  # projection heads and InfoNCE of the first `active` runs
-            views, last = self.projection_views, len(self.projection_views) - 1
+            views, last = self.projection_weights, len(self.projection_weights) - 1
             p = z[:n]
             inputs = []
             for i, (weight, bias) in enumerate(views):
@@ -349,8 +357,9 @@ class _Group:
             totals[:active] += weights * align_loss
             d_p = self.align.grad[:n]  # into the projection's output; after the loop, into its first layer's
             for i in range(last, -1, -1):
-                g_weight, g_bias = self.projection_grad_views[i]
+                g_weight, g_bias = self.projection_weight_grads[i], self.projection_grad_views[i][1]
                 torch.bmm(d_p, inputs[i].transpose(1, 2), out=g_weight[:n])
+                self.projection_grad_views[i][0][:n].copy_(g_weight[:n])
                 torch.sum(d_p, dim=2, keepdim=True, out=g_bias[:n])
                 if i > 0:
                     d_p = torch.bmm(views[i][0][:n].transpose(1, 2), d_p, out=self.d_proj[i - 1][:n])
@@ -358,10 +367,11 @@ class _Group:
         # backward of the bodies, head first
         d = self.d_out
         for i in range(len(self.body_views) - 1, -1, -1):
-            weight = self.body_views[i][0]
-            g_weight, g_bias = self.body_grad_views[i]
+            weight = self.body_weights[i][0]
+            g_weight, g_bias = self.body_weight_grads[i], self.body_grad_views[i][1]
             h_in = self.acts[i - 1] if i > 0 else x.transpose(1, 2)
             torch.bmm(d, h_in.transpose(1, 2), out=g_weight)
+            self.body_grad_views[i][0].copy_(g_weight)
             torch.sum(d, dim=2, keepdim=True, out=g_bias)
             if i == 0:
                 break
@@ -387,7 +397,16 @@ class _Group:
         if n and projection_grad.shape[1]:
             projection_grad.mul_(clip[:n])
             self.projection_opt.step(self.projection_grad, n)
+        self._copy_weights(n)
         return torch.stack([task_pairs[:, 0], task_pairs[:, 1], align, totals]).double()
+
+    def _copy_weights(self, projection_lanes: int) -> None:
+        """Refresh the contiguous weights from the flat buffers: the body's, and the projection's first
+        `projection_lanes` lanes (those that just took a step)."""
+        for (copy, _), (weight, _) in zip(self.body_weights, self.body_views, strict=True):
+            copy.copy_(weight)
+        for (copy, _), (weight, _) in zip(self.projection_weights, self.projection_views, strict=True):
+            copy[:projection_lanes].copy_(weight[:projection_lanes])
 
     def _task_loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(lanes,) mean task loss of each lane; its gradient with respect to `output` goes to self.d_out."""
@@ -464,7 +483,7 @@ class _Group:
         n = y.shape[0]
         widest = max(self.data.in_dim, self.config.width, self.config.repr_dim, self.data.out_dim)
         rows = max(1, EVAL_BYTES // (4 * self.lanes * widest * 3))
-        views = self.body_views
+        views = self.body_weights
         correct = torch.zeros(self.lanes, dtype=torch.int64)
         loss_sum = torch.zeros(self.lanes, dtype=torch.float64)
         counted = 0
@@ -482,7 +501,7 @@ class _Group:
     @torch.no_grad()
     def layers(self, run: int, x: torch.Tensor) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Both encoders' layer-wise representations of run `run` (hidden activations, then z) on x."""
-        views = [(w[2 * run : 2 * run + 2], b[2 * run : 2 * run + 2]) for w, b in self.body_views]
+        views = [(w[2 * run : 2 * run + 2], b[2 * run : 2 * run + 2]) for w, b in self.body_weights]
         outputs = _forward(views, x.transpose(1, 2), self.config.depth)[:-1]  # drop the head
         return tuple([o[m].T.contiguous().numpy() for o in outputs] for m in (0, 1))
 
