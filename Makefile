@@ -6,6 +6,7 @@ VENV     ?= .venv
 BIN      := $(VENV)/bin
 PY       := $(BIN)/python
 PROFILE  ?= full
+JOBS     ?= 2
 EXECUTED := executed
 MATHJAX_VERSION := 3.2.2
 MATHJAX  := book/_static/mathjax/tex-svg-full.js
@@ -50,9 +51,10 @@ $(MATHJAX):
 sync: venv
 	$(BIN)/jupytext --sync notebooks/*.md
 
-# Execute every notebook with papermill into $(EXECUTED)/ (skipped when nothing it depends on changed).
+# Execute every notebook with papermill into $(EXECUTED)/ (skipped when nothing it depends on changed), $(JOBS)
+# at a time: one notebook's analysis and plots run on one core while the other's sweep uses the second.
 execute: venv sync
-	$(PY) scripts/execute_notebooks.py --profile $(PROFILE) --out $(EXECUTED)
+	$(PY) scripts/execute_notebooks.py --profile $(PROFILE) --out $(EXECUTED) --jobs $(JOBS)
 
 timings:
 	$(PY) scripts/timings_table.py $(EXECUTED)/manifest.json book/_generated/timings.md
@@ -61,7 +63,7 @@ timings:
 # table re-executes every notebook with the runs that build cached.
 reference-timings:
 	$(PY) scripts/timings_table.py $(EXECUTED)/manifest.json book/reference_timings.md --reference
-	$(PY) scripts/execute_notebooks.py --profile $(PROFILE) --out $(EXECUTED) --force
+	$(PY) scripts/execute_notebooks.py --profile $(PROFILE) --out $(EXECUTED) --force --jobs $(JOBS)
 	$(PY) scripts/timings_table.py $(EXECUTED)/manifest.json book/reference_timings_warm.md --reference --warm
 
 # The site, then the same pages printed by headless Chromium into one PDF (_build/html/alignbook.pdf).

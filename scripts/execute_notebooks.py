@@ -13,6 +13,12 @@ its parameters, the package's source, `pyproject.toml`, `requirements.txt` and t
 each execution, the parameters and the machine are recorded in `<out>/manifest.json`; the reproducibility
 page's table of timings is generated from it (`scripts/timings_table.py`).
 
+`--jobs N` executes up to N notebooks at once, the longest first (by their last recorded time). Chapters
+that need the same runs share them through the run cache, whose claims let each run be trained once
+whoever asks first; a second notebook fills the processor time one notebook leaves idle (its analysis,
+plots and the tail of each sweep run on one core). Each entry then records its start and end, so that the
+table can give the whole execution's wall time beside each notebook's own.
+
 Figures are drawn as SVG (the kernel's inline backend is told so), so they stay sharp when zoomed. After
 the runs, `alignbook.chapters.publish.collect` gathers what the chapters emitted into the output folder:
 the claims of the intro's scoreboard (`claims.json`), the tables offered for download (`data/*.csv`) and
@@ -25,10 +31,12 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,16 +89,35 @@ def default_kernel() -> str:
     return "alignbook" if "alignbook" in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+def execute(source: Path, target: Path, parameters: dict, kernel: str, profile: str) -> tuple[float, float]:
+    """Execute one notebook into `target`; returns its start and end (seconds since the epoch)."""
+    import papermill
+
+    shown = " ".join(f"-p {k} {v}" for k, v in parameters.items()) or "(defaults)"
+    print(f"{source.stem}: executing with profile {profile} {shown} ...", flush=True)
+    started = time.time()
+    papermill.execute_notebook(
+        str(source), str(target), parameters=parameters, kernel_name=kernel,
+        cwd=str(source.parent), progress_bar=False, extra_arguments=KERNEL_ARGUMENTS,
+    )
+    return started, time.time()
+
+
+def longest_first(sources: list[Path], manifest: dict) -> list[Path]:
+    """Notebooks by decreasing last recorded wall time (never executed: first, in file order)."""
+    return sorted(sources, key=lambda source: manifest.get(source.stem, {}).get("seconds", math.inf),
+                  reverse=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="full", help="full (the notebooks' defaults) or a configs/ name")
     parser.add_argument("--out", type=Path, default=ROOT / "executed", help="folder for the executed copies")
     parser.add_argument("--kernel", default=None, help="kernel (default: alignbook, else python3)")
     parser.add_argument("--force", action="store_true", help="execute even when nothing changed")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default 1)")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN_*.ipynb")
     args = parser.parse_args(argv)
-
-    import papermill
 
     params_by_name = load_profile(args.profile)
     sources = args.notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -109,42 +136,52 @@ def main(argv: list[str] | None = None) -> int:
                 stale.unlink()
                 manifest.pop(stale.stem, None)
 
+    if args.jobs < 1:
+        sys.exit(f"--jobs must be at least 1, got {args.jobs}")
     package = package_fingerprint()
-    failures = []
+    todo = []
     for source in sources:
         name = source.stem
         parameters = params_by_name.get(name, {})
         key = hashlib.sha256(
             json.dumps([source.read_text(), parameters, package, kernel], sort_keys=True).encode()
         ).hexdigest()
-        target = out / source.name
         entry = manifest.get(name, {})
-        if not args.force and target.is_file() and entry.get("fingerprint") == key:
+        if not args.force and (out / source.name).is_file() and entry.get("fingerprint") == key:
             print(f"{name}: up to date (executed in {entry['seconds']:.1f} s on {entry['finished']})")
-            continue
-        shown = " ".join(f"-p {k} {v}" for k, v in parameters.items()) or "(defaults)"
-        print(f"{name}: executing with profile {args.profile} {shown} ...", flush=True)
-        manifest.pop(name, None)
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(source), str(target), parameters=parameters, kernel_name=kernel,
-                cwd=str(source.parent), progress_bar=False, extra_arguments=KERNEL_ARGUMENTS,
-            )
-        except Exception as exc:  # papermill keeps the failing notebook in `target` for inspection
-            failures.append(name)
-            print(f"{name}: FAILED: {exc}", file=sys.stderr)
-            continue
-        finally:
-            manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        seconds = time.perf_counter() - start
-        manifest[name] = {
-            "fingerprint": key, "profile": args.profile, "parameters": parameters,
-            "seconds": round(seconds, 2),
-            "finished": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-        }
+        else:
+            todo.append((source, parameters, key))
+    order = {source: i for i, source in enumerate(longest_first([s for s, _, _ in todo], manifest))}
+    todo.sort(key=lambda item: order[item[0]])
+    batch = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # this execution, for the timings table
+
+    def save() -> None:
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        print(f"{name}: done in {seconds:.1f} s")
+
+    failures = []
+    with ThreadPoolExecutor(args.jobs) as pool:  # each notebook runs in its own kernel process
+        running = {}
+        for source, parameters, key in todo:
+            manifest.pop(source.stem, None)
+            future = pool.submit(execute, source, out / source.name, parameters, kernel, args.profile)
+            running[future] = (source.stem, parameters, key)
+        save()
+        for future in as_completed(running):
+            name, parameters, key = running[future]
+            try:
+                started, ended = future.result()
+            except Exception as exc:  # papermill keeps the failing notebook in its target for inspection
+                failures.append(name)
+                print(f"{name}: FAILED: {exc}", file=sys.stderr)
+                continue
+            manifest[name] = {
+                "fingerprint": key, "profile": args.profile, "parameters": parameters,
+                "seconds": round(ended - started, 2), "batch": batch, "jobs": args.jobs,
+                "started": round(started, 2), "ended": round(ended, 2),
+                "finished": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+            }
+            save()
+            print(f"{name}: done in {ended - started:.1f} s", flush=True)
     from alignbook.chapters.publish import collect
 
     collection = collect(out)

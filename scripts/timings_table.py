@@ -33,7 +33,21 @@ def render(manifest: dict) -> str:
         )
     total = sum(entry["seconds"] for entry in manifest.values())
     lines += ["", f"Total: {total:.1f} s of wall time, measured when each notebook was last executed."]
+    lines += execution_span(manifest)
     return "\n".join(lines) + "\n"
+
+
+def execution_span(manifest: dict) -> list[str]:
+    """A sentence on the latest execution that ran notebooks side by side (`--jobs` above 1): its wall
+    time from the first start to the last end, which is what a reader waits; none otherwise."""
+    latest = max((entry.get("batch", "") for entry in manifest.values()), default="")
+    entries = [entry for entry in manifest.values() if latest and entry.get("batch") == latest]
+    if not entries or entries[0].get("jobs", 1) == 1:
+        return []
+    span = max(e["ended"] for e in entries) - min(e["started"] for e in entries)
+    return [f"The last execution ran up to {entries[0]['jobs']} notebooks at a time ({len(entries)} of them, "
+            f"so each time above includes time shared with another notebook): {span:.1f} s of wall time "
+            "from its first start to its last end."]
 
 
 REFERENCE_HEADER = ("Measured on the build that produced the published site: `make book` from an empty run "

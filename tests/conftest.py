@@ -177,7 +177,7 @@ def smoke_executed(tmp_path_factory, isolated_env) -> Path:
     out = tmp_path_factory.mktemp("executed")
     result = run(
         [sys.executable, str(ROOT / "scripts" / "execute_notebooks.py"),
-         "--profile", "smoke", "--out", str(out)],
+         "--profile", "smoke", "--out", str(out), "--jobs", "2"],
         env=isolated_env, cwd=ROOT,
     )
     if result.returncode != 0:
