@@ -86,6 +86,13 @@ class FakeTrainers:
         return fake_result(lam, seed, config, keep_representations)
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test's stored results (`alignbook.store`) in its own folder: a test computes what it checks,
+    and never writes into the repository's cache."""
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
     """Cache and results in tmp_path, a `tiny` dataset kind, trainers allowed to vectorise."""

@@ -21,13 +21,13 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from alignbook import info, paths
+from alignbook import info, paths, store
 from alignbook.chapters.analysis import QUANTITIES, all_rows
 from alignbook.checks import check_depth, check_int_range, check_redundancy, fail, literal_list
 from alignbook.data import synthetic
 from alignbook.info.estimate import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD
 from alignbook.info.learned import ClassifierSettings, Variant, learned_pids
-from alignbook.sweep.cache import PACKAGE_ROOT, atomic_write
+from alignbook.sweep.cache import atomic_write
 
 CACHE_FORMAT = 1
 # The modules a cell's numbers depend on (relative to the package): the estimators, the exact solver, the
@@ -46,11 +46,8 @@ def check_size(param: str, value: int) -> int:
 
 
 def sources_hash() -> str:
-    """sha256 of `VALIDATION_SOURCES` (path and content of each)."""
-    digest = hashlib.sha256()
-    for relative in VALIDATION_SOURCES:
-        digest.update(relative.encode() + b"\0" + (PACKAGE_ROOT / relative).read_bytes() + b"\0")
-    return digest.hexdigest()
+    """sha256 of `VALIDATION_SOURCES` (path and content of each: `store.source_hash`)."""
+    return store.source_hash(VALIDATION_SOURCES)
 
 
 def cell_key(config: dict) -> str:
