@@ -140,3 +140,32 @@ def test_feature_comparison_on_a_constructed_map():
     assert table.loc["R / I12 + Bayes gap", "improvement"] == pytest.approx(0.0, abs=1e-12)
     assert list(errors.columns[:5]) == ["depth", "n_train", "redundancy", "encoder", "lam_star"]
     assert errors["error_R / I12 + log10 n_train"].abs().max() < 1e-9
+
+
+def test_control_runs_from_the_cache_equal_a_fresh_computation(tmp_path, monkeypatch):
+    from alignbook.config import TrainConfig
+    from alignbook.data import synthetic
+    from alignbook.metrics import METRICS
+    from alignbook.training.vectorized import fit_many
+
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    config = TrainConfig(num_epochs=2)
+    lams = [0.0, 1.0]
+    first = studies.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
+    cached = studies.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
+    dataset = synthetic.make_dataset(4, depth=1, n_samples=4096, seed=0)
+    fresh = fit_many(dataset, lams, [0, 0], config, keep_representations=True)
+    assert list(first) == list(cached) == lams
+    for lam, expected in zip(lams, fresh, strict=True):
+        for run in (first[lam], cached[lam]):
+            assert (run.lam, run.seed, run.acc1, run.acc2) == (lam, 0, expected.acc1, expected.acc2)
+            pd.testing.assert_frame_equal(pd.DataFrame(run.history), pd.DataFrame(expected.history),
+                                          check_exact=True, check_like=True)  # NaN where skipped
+            # the metrics in the trainer's order, read from the cache or not: tables print alike
+            assert list(run.alignment.items()) == list(expected.alignment.items())
+            assert list(run.alignment) == list(METRICS)
+            assert run.alignment_chance == expected.alignment_chance
+            np.testing.assert_array_equal(run.z1, expected.z1)
+            np.testing.assert_array_equal(run.z2, expected.z2)
+    with pytest.raises(ValueError, match="^workers: "):
+        studies.control_runs(4, 1, 4096, 0, lams, config, workers=0)

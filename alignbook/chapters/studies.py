@@ -16,7 +16,9 @@ import pandas as pd
 
 from alignbook import analysis
 from alignbook.chapters.book import interval_columns
-from alignbook.sweep import SweepSpec
+from alignbook.checks import fail
+from alignbook.config import TrainConfig
+from alignbook.sweep import SweepSpec, run_sweep
 from alignbook.training.seeding import steps_per_epoch
 
 
@@ -32,6 +34,40 @@ def synthetic_sweep_spec(redundancies: Sequence[int], depths: Sequence[int], lam
         "seeds": list(seeds),
         "train": {"num_epochs": int(num_epochs), "batch_size": int(batch_size)},
     })
+
+
+def control_runs(redundancy: int, depth: int, n_samples: int, seed: int, lams: Sequence[float],
+                 config: TrainConfig, keep_representations: bool = True, workers: int | str = 2,
+                 name: str = "alignment_control", progress: bool = True) -> dict:
+    """The alignment-control chapter's runs: each `lam` of `lams` on `synthetic.make_dataset(redundancy,
+    depth=depth, n_samples=n_samples, seed=seed)`, training seed `seed`, recipe `config`, as `{lam:
+    FitResult}` in the order of `lams`.
+
+    They go through the sweep engine: runs already in the run cache are read back (histories and, with
+    `keep_representations`, test representations included), the others are trained together by the
+    vectorised trainer in `workers` processes and cached. A diverged run is an error here: the chapter
+    shows every run.
+    """
+    spec = SweepSpec.from_dict({
+        "name": name,
+        "dataset": {"kind": "synthetic", "n_samples": int(n_samples), "redundancy": int(redundancy),
+                    "depth": int(depth)},
+        "lams": [float(lam) for lam in lams], "seeds": [int(seed)], "data_seed": int(seed),
+        "train": config.to_dict(), "keep_representations": bool(keep_representations),
+    })
+    from alignbook.metrics import METRICS  # imports torch: only here
+
+    result = run_sweep(spec, workers=workers, progress=progress)
+    failed = [run.lam for run in result.runs if not run.ok]
+    if failed:
+        fail("lams", f"the runs at lam = {failed} diverged", "lower lr or the alignment strength")
+    # the cache keeps a run's metrics by name: put them in the trainer's order, cached or not
+    rank = {name: i for i, name in enumerate(METRICS)}
+    for run in result.runs:
+        for scores in ("alignment", "alignment_chance"):
+            ordered = sorted(getattr(run, scores).items(), key=lambda item: rank.get(item[0], len(rank)))
+            setattr(run, scores, dict(ordered))
+    return {run.lam: run for run in result.runs}
 
 
 # --------------------------------------------------------------------------------------------------------
