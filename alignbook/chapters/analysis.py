@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from alignbook import info
-from alignbook.analysis import claims, fit_lam_star, loo_improvement
+from alignbook import info, store
+from alignbook.analysis import claims, fit_lam_star, loo_improvement, search_lam
 from alignbook.checks import check_int_range, check_positive_int, fail, literal_list
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
@@ -35,7 +35,10 @@ _ESTIMATE_NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "sy
 # Alignment metrics of search runs use this many test examples: search runs are scored on validation
 # accuracy, so their (quadratic-cost) alignment measurements are kept minimal.
 SEARCH_EVAL_SAMPLES = 64
-
+# The modules a decomposition's numbers depend on (relative to the package): the estimators, the exact
+# solver, the generator and this module. Their source keys every stored table (`store.remembered`).
+PID_SOURCES = ("checks.py", "info/__init__.py", "info/exact.py", "info/estimate.py", "info/learned.py",
+               "data/synthetic.py", "data/container.py", "chapters/analysis.py")
 
 
 def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, search_grid, search_eta,
@@ -63,6 +66,14 @@ def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, 
 # decompositions: exact and estimated
 
 
+@store.remembered(PID_SOURCES)
+def exact_info_table(redundancies: Sequence[int]) -> pd.DataFrame:
+    """`synthetic.exact_info` of each level, one row per level (index: the levels), one column per key;
+    stored on disk (`store.remembered`): the exact decomposition takes seconds per level."""
+    return pd.DataFrame({int(r): synthetic.exact_info(r) for r in redundancies}).T
+
+
+@store.remembered(PID_SOURCES)
 def exact_pid_table(redundancies: Sequence[int]) -> pd.DataFrame:
     """Exact PID (nats) of each synthetic level beside its feature counts, indexed by `redundancy`.
 
@@ -89,6 +100,7 @@ def pid_row(estimate: info.PIDEstimate) -> dict:
     return row
 
 
+@store.remembered(PID_SOURCES)
 def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: str = "raw",
                    **estimate_options) -> pd.DataFrame:
     """`info.estimate_pid` of each level's samples, one row per (level, quantity), beside the exact value.
@@ -116,6 +128,7 @@ def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: 
     return pd.DataFrame(rows)
 
 
+@store.remembered(PID_SOURCES)
 def sensitivity_table(x1, x2, y, cluster_grid: Sequence[int], exact: Mapping | None = None,
                       **options) -> pd.DataFrame:
     """`info.pid_sensitivity` as a table: one row per (number of clusters, quantity), with the exact value
@@ -166,6 +179,7 @@ def lam0_representations(spec: SweepSpec, depth: int, seed: int, workers: int | 
     return representations, raw
 
 
+@store.remembered(PID_SOURCES)
 def dataset_pids(datasets: Mapping[str, PairedDataset], **estimate_options) -> pd.DataFrame:
     """`info.estimate_pid` of each dataset's rows (`all_rows`), one row per dataset: the `pid_row` values,
     the redundancy's interval `R_low`, `R_high` and the solver's worst certified gap `solver_gap` (nats).
@@ -297,6 +311,21 @@ class SearchEvaluator:
             return [self.scores[(float(lam), int(resource), seed)][encoder - 1] for lam in lams]
 
         return evaluate
+
+
+@store.remembered()  # the whole package: the search trains runs
+def search_encoders(dataset: PairedDataset, config: TrainConfig, budget: int, lam_max: float, seed: int = 0,
+                    n_grid: int = 9, eta: int = 3) -> tuple[dict, int]:
+    """`analysis.search_lam` by successive halving over `[0, lam_max]` for each encoder of `dataset`, on one
+    `SearchEvaluator` (the two searches share their runs), stored on disk (`store.remembered`).
+
+    Returns `{encoder: LamSearchResult}` and the run-epochs trained for both.
+    """
+    evaluator = SearchEvaluator(dataset, config)
+    found = {encoder: search_lam(evaluator.for_encoder(encoder), (0.0, lam_max), budget=budget,
+                                 method="halving", seed=seed, n_grid=n_grid, eta=eta)
+             for encoder in (1, 2)}
+    return found, evaluator.epochs_trained
 
 
 def search_table(searches: Mapping, summary: pd.DataFrame, optimum: pd.DataFrame, on: str,

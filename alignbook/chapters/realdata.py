@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alignbook import store
 from alignbook.analysis.claims import claims_table, interval_verdict, shape_claim, trend_claim, verdict
 from alignbook.chapters.studies import best_step_summary, budget_steps, training_budget
 from alignbook.checks import fail, literal_list
@@ -244,9 +245,14 @@ def mfeat_datasets(pairs, seed: int = 0) -> dict[str, PairedDataset]:
     return {f"{a}-{b}": load_mfeat((a, b), seed=seed) for a, b in pairs}
 
 
+# The modules the probes' numbers depend on (relative to the package); their source keys a stored table.
+PROBE_SOURCES = ("checks.py", "data/container.py", "chapters/realdata.py")
+
+
+@store.remembered(PROBE_SOURCES)
 def information_table(datasets: Mapping[str, PairedDataset], **probe_options) -> pd.DataFrame:
     """`probe_information` of each dataset (name -> dataset), one row per dataset, indexed by name, with
-    the two modality names as columns `modality1`, `modality2`."""
+    the two modality names as columns `modality1`, `modality2`; stored on disk (`store.remembered`)."""
     if not isinstance(datasets, Mapping) or not datasets:
         fail("datasets", "must be a non-empty dict name -> PairedDataset")
     rows = []

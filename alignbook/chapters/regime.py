@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from alignbook import store
 from alignbook.analysis import curve_summary, optimal_lam, probe_accuracy
 from alignbook.chapters.studies import (
     ALIGNMENT_CLAIM,
@@ -241,29 +242,43 @@ def probe_roles(redundancy: int, encoder: int) -> dict[str, str]:
     return roles
 
 
+# The modules a probe table depends on (relative to the package); their source keys a stored table.
+PROBE_SOURCES = ("checks.py", "analysis/probes.py", "data/synthetic.py", "data/container.py",
+                 "chapters/regime.py")
+
+
 def probe_table(result, seed: int = 0) -> pd.DataFrame:
     """Probe accuracy of every latent bit from each kept representation of a sweep `result` (a sweep over
     `redundancy` of one synthetic dataset kind, with `keep_representations`).
 
     One row per run, encoder and bit: redundancy, lam, seed, encoder, bit, role (`probe_roles`), accuracy.
+    Stored on disk by its inputs (`probe_rows`).
     """
     spec = result.spec
     fixed = {k: v for k, v in spec.dataset.items() if k != "kind"}
-    rows = []
-    bits: dict[int, np.ndarray] = {}
+    kept = []
     for _, row in result.table[result.table["encoder"] == 1].iterrows():
         run = result.runs[int(row["run"])]
-        if not run.ok or run.z1 is None:
-            continue
-        r = int(row["redundancy"])
+        if run.ok and run.z1 is not None:
+            kept.append((int(row["redundancy"]), float(run.lam), int(run.seed), run.z1, run.z2))
+    return probe_rows(fixed, spec.data_seed, kept, seed=seed)
+
+
+@store.remembered(PROBE_SOURCES)
+def probe_rows(fixed: dict, data_seed: int, runs: Sequence[tuple], seed: int = 0) -> pd.DataFrame:
+    """`probe_table`'s rows of `runs`, each `(redundancy, lam, seed, z1, z2)` on the test split of
+    `synthetic.make_dataset(redundancy, seed=data_seed, **fixed)`; `seed` seeds the probes."""
+    rows = []
+    bits: dict[int, np.ndarray] = {}
+    for r, lam, run_seed, z1, z2 in runs:
         if r not in bits:
-            latent = synthetic.latents(synthetic.make_dataset(r, seed=spec.data_seed, **fixed), "test")
+            latent = synthetic.latents(synthetic.make_dataset(r, seed=data_seed, **fixed), "test")
             bits[r] = np.concatenate([latent["xc"], latent["xu1"], latent["xu2"]], axis=1)
-        for encoder, z in ((1, run.z1), (2, run.z2)):
+        for encoder, z in ((1, z1), (2, z2)):
             accuracy = probe_accuracy(z, bits[r][: len(z)], seed=seed)
             roles = probe_roles(r, encoder)
             for name, value in zip(synthetic.LATENT_NAMES, accuracy, strict=True):
-                rows.append({"redundancy": r, "lam": run.lam, "seed": run.seed, "encoder": encoder,
+                rows.append({"redundancy": r, "lam": lam, "seed": run_seed, "encoder": encoder,
                              "bit": name, "role": roles[name], "accuracy": float(value)})
     return pd.DataFrame(rows)
 
