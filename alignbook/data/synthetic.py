@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from alignbook.checks import check_depth, check_int_range, check_redundancy, check_seed, fail
 from alignbook.data.container import (
@@ -29,6 +29,9 @@ from alignbook.data.container import (
     standardize,
 )
 from alignbook.info import exact
+
+if TYPE_CHECKING:
+    import torch
 
 NUM_SHARED = 8  # bits in xc
 NUM_UNIQUE = 4  # bits in xu1 and in xu2
@@ -194,6 +197,8 @@ def frozen_map(depth: int = 1, transform_seed: int = 0) -> torch.nn.Sequential:
 
     PyTorch's default initialisation, drawn from `transform_seed` without touching the global torch RNG.
     """
+    import torch  # here: exact quantities and cached runs need no torch, and importing it takes seconds
+
     depth = check_depth("depth", depth)
     transform_seed = check_seed("transform_seed", transform_seed)
     width = NUM_SHARED + NUM_UNIQUE
@@ -262,6 +267,8 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     latents = sample_latents(r, n_samples, seed)
     x1 = np.concatenate([latents["xc"], latents["xu1"]], axis=1).astype(np.float32)
     x2_raw = np.concatenate([latents["xc"], latents["xu2"]], axis=1).astype(np.float32)
+    import torch
+
     with torch.no_grad():
         x2 = frozen_map(depth, transform_seed)(torch.from_numpy(x2_raw)).numpy()
     y = latents["y"]

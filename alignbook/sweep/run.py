@@ -331,9 +331,7 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
     if removed:
         logger.info("removed %d temporary files that killed sweeps left behind", removed)
 
-    blocker = vectorization_blocker(config)
-    if blocker:
-        logger.info("training runs one at a time with single.fit: %s", blocker)
+    blocker = None  # asked once a run is missing: the trainer it asks imports torch, which takes seconds
 
     # Pass 1: build each dataset, look its runs up, queue the missing ones as groups.
     records: list[dict] = []  # one per run, in table order
@@ -368,6 +366,10 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
                     len(missing))
         if not missing:
             continue
+        if blocker is None:
+            blocker = vectorization_blocker(config)
+            if blocker:
+                logger.info("training runs one at a time with single.fit: %s", blocker)
         run_groups = [missing] if not blocker else [[run] for run in missing]
         for runs in run_groups:
             tasks.append(_GroupTask(job.label, dataset, config, runs, inputs, spec.keep_representations,
