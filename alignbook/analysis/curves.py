@@ -14,9 +14,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from alignbook.checks import check_positive_int, fail
+
+
+def _stats():
+    """scipy.stats, imported on first use: importing it takes about a second, which a chapter that only
+    imports the package (for its other helpers) should not pay."""
+    from scipy import stats
+
+    return stats
+
 
 SHAPES = ("rises", "falls", "interior optimum", "flat")
 
@@ -107,7 +115,7 @@ def _t_interval(values: np.ndarray, level: float) -> tuple[float, float]:
     n = len(values)
     if n < 2:
         return math.nan, math.nan
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)
+    half = _stats().t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)
     return float(values.mean() - half), float(values.mean() + half)
 
 
@@ -194,7 +202,7 @@ def _paired_p(diffs: np.ndarray, test: str, n_bootstrap: int, rng: np.random.Gen
     spread = diffs.std(ddof=1)
     if spread == 0:  # identical differences: certain sign, t undefined
         return 0.0 if mean > 0 else 1.0
-    return float(stats.t.sf(mean / (spread / math.sqrt(n)), n - 1))
+    return float(_stats().t.sf(mean / (spread / math.sqrt(n)), n - 1))
 
 
 def _shape(p_above_base: float, p_above_end: float, p_end_below_base: float, alpha_select: float,
@@ -307,7 +315,7 @@ def optimal_lam(table, by=("dataset",), metric: str = "acc", n_bootstrap: int = 
 
 
 def _rank_rows(values: np.ndarray) -> np.ndarray:
-    return stats.rankdata(values, axis=-1)
+    return _stats().rankdata(values, axis=-1)
 
 
 def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -377,11 +385,11 @@ def alignment_trend(table, by=("dataset",), metric: str = "align_mutual_knn", al
         if len(part) < 3 or np.ptp(lam) == 0 or np.ptp(values) == 0:
             rho = p_value = low = high = rho_means = math.nan
         else:
-            result = stats.spearmanr(lam, values, alternative="greater")
+            result = _stats().spearmanr(lam, values, alternative="greater")
             rho, p_value = float(result.statistic), float(result.pvalue)
             _, low, high = correlation_ci(lam, values, "spearman", n_bootstrap, seed, ci)
             means = part.groupby("lam")[metric].mean()
-            rho_means = (float(stats.spearmanr(means.index, means.to_numpy()).statistic)
+            rho_means = (float(_stats().spearmanr(means.index, means.to_numpy()).statistic)
                          if len(means) > 1 and np.ptp(means.to_numpy()) > 0 else math.nan)
         row.update(metric=metric, rho=rho, p_value=p_value, ci_low=low, ci_high=high, rho_means=rho_means,
                    rises=bool(np.isfinite(p_value) and p_value < alpha), n=len(part))
