@@ -27,7 +27,8 @@ from alignbook.analysis import claims, fit_lam_star, loo_improvement, search_lam
 from alignbook.checks import check_int_range, check_positive_int, fail, literal_list
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
-from alignbook.sweep import SweepSpec, run_sweep
+from alignbook.sweep import SweepSpec, run_sources, run_sweep
+from alignbook.sweep.cache import PACKAGE_ROOT
 from alignbook.training.threads import DEFAULT_THREADS
 
 QUANTITIES = ("R", "U1", "U2", "S", "I12")  # the decomposition and its total, in tables
@@ -39,6 +40,9 @@ SEARCH_EVAL_SAMPLES = 64
 # solver, the generator and this module. Their source keys every stored table (`store.remembered`).
 PID_SOURCES = ("checks.py", "info/__init__.py", "info/exact.py", "info/estimate.py", "info/learned.py",
                "data/synthetic.py", "data/container.py", "chapters/analysis.py")
+# A search trains runs: it depends on every module a run goes through, on the search and on this module.
+SEARCH_SOURCES = (*(source.relative_to(PACKAGE_ROOT).as_posix() for source in run_sources()),
+                  "analysis/search.py", "analysis/curves.py", "chapters/analysis.py")
 
 
 def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, search_grid, search_eta,
@@ -313,7 +317,7 @@ class SearchEvaluator:
         return evaluate
 
 
-@store.remembered()  # the whole package: the search trains runs
+@store.remembered(SEARCH_SOURCES)
 def search_encoders(dataset: PairedDataset, config: TrainConfig, budget: int, lam_max: float, seed: int = 0,
                     n_grid: int = 9, eta: int = 3) -> tuple[dict, int]:
     """`analysis.search_lam` by successive halving over `[0, lam_max]` for each encoder of `dataset`, on one
