@@ -50,7 +50,7 @@ STALE_TEMPORARY_SECONDS = 86_400
 FILE_BLOCK = 4096  # disk space is allocated in blocks: a small file takes one
 
 
-# Modules that only drive, analyse or present results: a cached run never passes through them (dataset
+# Modules that only drive, analyse, store or present results: a cached run never passes through them (dataset
 # builders, trainers, metrics and the sweep do; the Ray backend only carries runs and results), so editing
 # them keeps the cache. Data that a chapter module
 # builds still enters the key through the dataset's fingerprint. The deprecated aliases of moved modules
@@ -63,7 +63,8 @@ NOT_IN_RUN_KEYS = frozenset({
     "analysis/__init__.py", "analysis/claims.py", "analysis/curves.py", "analysis/predictor.py",
     "analysis/probes.py", "analysis/search.py",
     "chapters/__init__.py", "chapters/analysis.py", "chapters/book.py", "chapters/pid_validation.py",
-    "chapters/realdata.py", "chapters/regime.py", "chapters/studies.py",
+    "chapters/publish.py", "chapters/realdata.py", "chapters/regime.py", "chapters/scoreboard.py",
+    "chapters/studies.py", "store.py",
     *(f"{old}.py" for old in MOVED),
 })
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
