@@ -5,8 +5,9 @@ table, a search) into one that keeps each result under the run cache's root (`pa
 $ALIGNBOOK_CACHE): `<cache>/derived/<key[:2]>/<key>.json`. The key is the sha256 of the function's name, its
 arguments and the source of the modules it runs through (`source_hash`): a changed argument or a changed
 module computes anew. Arguments are described by value (`describe`): numbers, text, lists and mappings as
-they are, arrays and tables by the sha256 of their bytes, datasets by their fingerprint, dataclasses by their
-fields; anything else is refused with an error naming the argument.
+they are, arrays by the sha256 of their bytes, tables by their labels, dtypes and a hash of each row,
+datasets by their fingerprint, dataclasses by their fields; anything else is refused with an error naming
+the argument.
 
 An entry is a self-verifying record of the run cache (`sweep.cache.seal`): its key material, and the result
 pickled (so a table reads back exactly as it was, dtypes and index included), written atomically. An entry
@@ -85,7 +86,7 @@ def describe(value, param: str = "value"):
         array = np.ascontiguousarray(value)
         return {"array": _digest(array.tobytes()), "dtype": str(array.dtype), "shape": list(array.shape)}
     if isinstance(value, (pd.DataFrame, pd.Series)):
-        return {"table": _digest(pickle.dumps(value, protocol=5))}
+        return _describe_table(value)
     if isinstance(value, PairedDataset):
         return {"dataset": value.fingerprint(), "name": value.name}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -94,6 +95,21 @@ def describe(value, param: str = "value"):
         return {"dataclass": f"{type(value).__module__}.{type(value).__qualname__}", "fields": fields}
     fail(param, f"a {type(value).__name__} cannot key a stored result",
          "pass numbers, text, lists, mappings, arrays, tables, datasets or dataclasses")
+
+
+def _describe_table(table) -> dict:
+    """A table by its content: labels, dtypes and a hash of every row with its index (pandas' own), so
+    equal tables built differently (a cold sweep's, a cached one's) describe alike."""
+    import pandas as pd
+
+    frame = table.to_frame() if isinstance(table, pd.Series) else table
+    try:
+        rows = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    except TypeError:  # cells pandas cannot hash (lists, dicts): the pickled table then
+        return {"table": _digest(pickle.dumps(table, protocol=5))}
+    return {"table": _digest(rows.tobytes()), "columns": [str(c) for c in frame.columns],
+            "dtypes": [str(d) for d in frame.dtypes], "index": [str(n) for n in frame.index.names],
+            "series": isinstance(table, pd.Series)}
 
 
 def key_material(function: Callable, arguments: Mapping, sources: str) -> dict:

@@ -127,3 +127,17 @@ def test_a_read_only_cache_still_returns_the_result(monkeypatch):
     with pytest.warns(UserWarning, match="not stored"):
         value = table([1, 2])
     assert value[1]["sum"] == 3.0 and entries() == []
+
+
+def test_tables_are_described_by_content_not_by_layout():
+    columns = pd.DataFrame({"lam": [0.0, 1.0, 2.0], "acc": [0.5, 0.6, 0.7], "name": ["a", "b", "c"]})
+    rows = pd.concat([pd.DataFrame([row]) for row in columns.to_dict("records")], ignore_index=True)
+    assert store.describe(columns) == store.describe(rows)
+    changed = columns.copy()
+    changed.loc[1, "acc"] = 0.6000000000000001
+    assert store.describe(changed) != store.describe(columns)
+    assert store.describe(columns.set_index("lam")) != store.describe(columns)
+    assert store.describe(columns["acc"]) != store.describe(columns[["acc"]])
+    assert store.describe(columns.astype({"lam": "float32"})) != store.describe(columns)
+    nested = pd.DataFrame({"history": [[1, 2], [3]]})  # cells pandas cannot hash: pickled instead
+    assert store.describe(nested) == store.describe(nested.copy())

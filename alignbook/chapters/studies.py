@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from alignbook import analysis
+from alignbook import analysis, store
 from alignbook.chapters.book import interval_columns
 from alignbook.checks import fail
 from alignbook.config import TrainConfig
@@ -156,13 +156,19 @@ def optimum_table(optimum: pd.DataFrame, keys: Sequence[str], digits: int = 4) -
     return shown.set_index([*keys, "encoder"])[[*OPTIMUM_COLUMNS, "shape"]]
 
 
+# The modules an alignment study's numbers depend on (relative to the package): their source keys it.
+ALIGNMENT_STUDY_SOURCES = ("checks.py", "analysis/curves.py", "chapters/studies.py")
+
+
+@store.remembered(ALIGNMENT_STUDY_SOURCES)
 def alignment_study(table: pd.DataFrame, by, metrics: Sequence[str] = ALIGN_METRICS,
                     chance_by: str | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """Seed summaries of each alignment metric against `lam`, their chance levels, and the rank test of
     their rise with `lam`.
 
     Chance levels are the seed means of the runs' `chance_<metric>` columns: one number per metric, or per
-    level of `chance_by` when given. Returns (summary, chance, trend).
+    level of `chance_by` when given. Returns (summary, chance, trend). Stored on disk (`store.remembered`):
+    the trend's bootstrap takes seconds on a large sweep.
     """
     summary = pd.concat([analysis.curve_summary(table, by=by, metric=m) for m in metrics])
     chance_columns = {m: m.replace("align_", "chance_") for m in metrics}
