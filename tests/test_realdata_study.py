@@ -267,3 +267,7 @@ def test_stored_mfeat_datasets_equal_a_fresh_load():
             assert (dataset.params, dataset.info) == (fresh.params, fresh.info)
     assert rs.mfeat_datasets([["fou", "mor"]], seed=2)["fou-mor"].fingerprint() != \
         first["fou-mor"].fingerprint()
+    for _ in range(2):  # computed, then read back
+        scarce = rs.scarce_dataset("mfeat", first["fou-mor"], 70)
+        expected = load_mfeat(("fou", "mor"), seed=1, n_train=70)
+        assert scarce.fingerprint() == expected.fingerprint() and len(scarce.train) == 70

