@@ -10,7 +10,7 @@ labelled sets on the same kind of budget (`training_budget`) and check it the sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pandas as pd
 
@@ -18,7 +18,7 @@ from alignbook import analysis, store
 from alignbook.chapters.book import interval_columns
 from alignbook.checks import fail
 from alignbook.config import TrainConfig
-from alignbook.sweep import SweepSpec, run_sweep
+from alignbook.sweep import SweepSpec, resolve_workers, run_sweep
 from alignbook.training.seeding import steps_per_epoch
 
 
@@ -38,7 +38,7 @@ def synthetic_sweep_spec(redundancies: Sequence[int], depths: Sequence[int], lam
 
 def control_runs(redundancy: int, depth: int, n_samples: int, seed: int, lams: Sequence[float],
                  config: TrainConfig, keep_representations: bool = True, workers: int | str = 2,
-                 name: str = "alignment_control", progress: bool = True) -> dict:
+                 name: str = "alignment_control", progress: bool = False) -> dict:
     """The alignment-control chapter's runs: each `lam` of `lams` on `synthetic.make_dataset(redundancy,
     depth=depth, n_samples=n_samples, seed=seed)`, training seed `seed`, recipe `config`, as `{lam:
     FitResult}` in the order of `lams`.
@@ -68,6 +68,33 @@ def control_runs(redundancy: int, depth: int, n_samples: int, seed: int, lams: S
             ordered = sorted(getattr(run, scores).items(), key=lambda item: rank.get(item[0], len(rank)))
             setattr(run, scores, dict(ordered))
     return {run.lam: run for run in result.runs}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Slow single-core analyses spread over processes
+
+
+def map_in_processes(function: Callable, arguments: Sequence[tuple], workers: int | str = 1) -> Iterator:
+    """`function(*a)` for each `a` of `arguments`, yielded in order as they finish, each call on one torch
+    and BLAS thread (the estimators' small matrices gain nothing from more): in this process when `workers`
+    is 1, else in up to `workers` spawned processes ('auto': one per core) that die with this one
+    (`sweep.workers.process_pool`). Results do not depend on `workers`. `function` must be importable by
+    name (defined at a module's top level, or a `functools.partial` of such a function)."""
+    workers = resolve_workers(workers, max(1, len(arguments)))
+    if workers == 1 or len(arguments) < 2:
+        yield from (_one_thread(function, a) for a in arguments)
+        return
+    from alignbook.sweep.workers import process_pool
+
+    with process_pool(min(workers, len(arguments))) as pool:
+        yield from pool.map(_one_thread, [function] * len(arguments), arguments)
+
+
+def _one_thread(function: Callable, arguments: tuple):
+    from alignbook.training.threads import limited_threads
+
+    with limited_threads(1):
+        return function(*arguments)
 
 
 # --------------------------------------------------------------------------------------------------------
