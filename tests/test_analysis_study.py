@@ -230,3 +230,17 @@ def test_check_study_parameters_names_the_bad_one(name, value):
     analysis_study.check_study_parameters(**values)
     with pytest.raises(ValueError, match=f"^{name}:"):
         analysis_study.check_study_parameters(**{**values, name: value})
+
+
+@pytest.mark.slow
+def test_decompositions_do_not_depend_on_the_number_of_worker_processes():
+    datasets = {f"r{r}": synthetic.make_dataset(r, depth=0, n_samples=400) for r in (0, 8)}
+    options = dict(method="kmeans", n_clusters=4, n_bootstrap=5)
+    alone = analysis_study.dataset_pids.compute(datasets, workers=1, **options)
+    spread = analysis_study.dataset_pids.compute(datasets, workers=2, **options)
+    pd.testing.assert_frame_equal(alone, spread, check_exact=True)
+    assert list(alone.index) == ["r0", "r8"] and alone.loc["r8", "R"] > alone.loc["r0", "R"]
+    # estimate_table spreads its levels the same way (`studies.map_in_processes`); one process here
+    samples = {r: analysis_study.all_rows(d) for r, d in zip((0, 8), datasets.values(), strict=True)}
+    table = analysis_study.estimate_table.compute(samples, workers=1, **options)
+    assert table[table["quantity"] == "R"]["estimate"].tolist() == alone["R"].tolist()

@@ -17,6 +17,7 @@ without checking them and finds `lam*` by grid search. This module measures inst
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ import pandas as pd
 
 from alignbook import info, store
 from alignbook.analysis import claims, fit_lam_star, loo_improvement, search_lam
+from alignbook.chapters.studies import map_in_processes
 from alignbook.checks import check_int_range, check_positive_int, fail, literal_list
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
@@ -104,21 +106,23 @@ def pid_row(estimate: info.PIDEstimate) -> dict:
     return row
 
 
-@store.remembered(PID_SOURCES)
-def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: str = "raw",
-                   **estimate_options) -> pd.DataFrame:
+@store.remembered(PID_SOURCES, ignore=("workers",))
+def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: str = "raw", *,
+                   workers: int | str = 1, **estimate_options) -> pd.DataFrame:
     """`info.estimate_pid` of each level's samples, one row per (level, quantity), beside the exact value.
 
     `samples` maps a level to `(x1, x2, y)`; `exact` (optional) is `exact_pid_table`'s frame indexed by the
     same levels. Columns: `level`, `source`, `quantity` (R, U1, U2, S, I12), `estimate`, `low`, `high`
     (bootstrap interval) and, with `exact`, `exact`, `error` (estimate - exact) and `covered` (exact inside
-    the interval). `estimate_options` go to `info.estimate_pid`.
+    the interval). `estimate_options` go to `info.estimate_pid`; the levels are estimated in `workers`
+    processes (`studies.map_in_processes`).
     """
     if not isinstance(samples, Mapping) or not samples:
         fail("samples", "must be a non-empty mapping level -> (x1, x2, y)")
+    estimates = map_in_processes(functools.partial(info.estimate_pid, **estimate_options),
+                                 [tuple(inputs) for inputs in samples.values()], workers)
     rows = []
-    for level, (x1, x2, y) in samples.items():
-        estimate = info.estimate_pid(x1, x2, y, **estimate_options)
+    for level, estimate in zip(samples, estimates, strict=True):
         for quantity in QUANTITIES:
             name = _ESTIMATE_NAMES[quantity]
             low, high = estimate.interval[name]
@@ -183,15 +187,17 @@ def lam0_representations(spec: SweepSpec, depth: int, seed: int, workers: int | 
     return representations, raw
 
 
-@store.remembered(PID_SOURCES)
-def dataset_pids(datasets: Mapping[str, PairedDataset], **estimate_options) -> pd.DataFrame:
+@store.remembered(PID_SOURCES, ignore=("workers",))
+def dataset_pids(datasets: Mapping[str, PairedDataset], *, workers: int | str = 1,
+                 **estimate_options) -> pd.DataFrame:
     """`info.estimate_pid` of each dataset's rows (`all_rows`), one row per dataset: the `pid_row` values,
     the redundancy's interval `R_low`, `R_high` and the solver's worst certified gap `solver_gap` (nats).
-
+    The datasets are estimated in `workers` processes (`studies.map_in_processes`).
     """
+    estimates = map_in_processes(functools.partial(info.estimate_pid, **estimate_options),
+                                 [all_rows(dataset) for dataset in datasets.values()], workers)
     rows = {}
-    for name, dataset in datasets.items():
-        estimate = info.estimate_pid(*all_rows(dataset), **estimate_options)
+    for name, estimate in zip(datasets, estimates, strict=True):
         low, high = estimate.interval["redundancy"]
         rows[name] = {**pid_row(estimate), "R_low": low, "R_high": high,
                       "solver_gap": estimate.settings["solver_gap"]}

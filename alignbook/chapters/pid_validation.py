@@ -23,6 +23,7 @@ import pandas as pd
 
 from alignbook import info, paths, store
 from alignbook.chapters.analysis import QUANTITIES, all_rows
+from alignbook.chapters.studies import map_in_processes
 from alignbook.checks import check_depth, check_int_range, check_redundancy, fail, literal_list
 from alignbook.data import synthetic
 from alignbook.info.estimate import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD
@@ -157,7 +158,7 @@ def validation_table(cells: Sequence[tuple[int, int, int]], data_seed: int = 0,
         from tqdm import tqdm  # only when asked
 
         bar = tqdm(total=len(todo), desc="PID validation", unit="cell")
-    for cell, rows in zip(todo, _map_cells(arguments, workers), strict=True):
+    for cell, rows in zip(todo, map_in_processes(validation_cell, arguments, workers), strict=True):
         done[cell] = rows
         if use_cache:
             path, config = jobs[cell]
@@ -169,26 +170,6 @@ def validation_table(cells: Sequence[tuple[int, int, int]], data_seed: int = 0,
     counts = {"computed": len(todo), "cached": len(jobs) - len(todo),
               "seconds": time.perf_counter() - started}
     return pd.DataFrame([row for cell in jobs for row in done[cell]]), counts
-
-
-def _one_cell(arguments: tuple) -> list[dict]:
-    from alignbook.training.threads import limited_threads
-
-    with limited_threads(1):  # small matrices: extra threads only contend with the other workers
-        return validation_cell(*arguments)
-
-
-def _map_cells(arguments: list[tuple], workers: int):
-    """validation_cell of each argument tuple, in order: in this process, or in `workers` spawned ones."""
-    if workers == 1 or len(arguments) < 2:
-        yield from map(_one_cell, arguments)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(min(workers, len(arguments)), mp_context=multiprocessing.get_context("spawn")) \
-            as pool:
-        yield from pool.map(_one_cell, arguments)
 
 
 def _read(path) -> list[dict] | None:
