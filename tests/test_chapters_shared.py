@@ -169,3 +169,17 @@ def test_control_runs_from_the_cache_equal_a_fresh_computation(tmp_path, monkeyp
             np.testing.assert_array_equal(run.z2, expected.z2)
     with pytest.raises(ValueError, match="^workers: "):
         studies.control_runs(4, 1, 4096, 0, lams, config, workers=0)
+
+
+
+def test_lam0_check_is_stored_and_keyed_by_the_training_code(monkeypatch):
+    from alignbook.config import TrainConfig
+    from alignbook.data import synthetic
+    from alignbook.training import single
+
+    dataset = synthetic.make_dataset(4, depth=1, n_samples=1024, seed=0)
+    assert studies.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)
+    monkeypatch.setattr(single, "lam0_matches_independent", lambda *a, **k: (False, False))
+    assert studies.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)  # read back
+    assert studies.lam0_check(dataset, 1, TrainConfig(num_epochs=1)) == (False, False)  # another seed
+    assert "training/single.py" in studies.RUN_SOURCES and "plotting.py" not in studies.RUN_SOURCES

@@ -25,12 +25,11 @@ import pandas as pd
 
 from alignbook import info, store
 from alignbook.analysis import claims, fit_lam_star, loo_improvement, search_lam
-from alignbook.chapters.studies import map_in_processes
+from alignbook.chapters.studies import RUN_SOURCES, map_in_processes
 from alignbook.checks import check_int_range, check_positive_int, fail, literal_list
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
-from alignbook.sweep import SweepSpec, run_sources, run_sweep
-from alignbook.sweep.cache import PACKAGE_ROOT
+from alignbook.sweep import SweepSpec, run_sweep
 from alignbook.training.threads import DEFAULT_THREADS
 
 QUANTITIES = ("R", "U1", "U2", "S", "I12")  # the decomposition and its total, in tables
@@ -43,8 +42,7 @@ SEARCH_EVAL_SAMPLES = 64
 PID_SOURCES = ("checks.py", "info/__init__.py", "info/exact.py", "info/estimate.py", "info/learned.py",
                "data/synthetic.py", "data/container.py", "chapters/analysis.py")
 # A search trains runs: it depends on every module a run goes through, on the search and on this module.
-SEARCH_SOURCES = (*(source.relative_to(PACKAGE_ROOT).as_posix() for source in run_sources()),
-                  "analysis/search.py", "analysis/curves.py", "chapters/analysis.py")
+SEARCH_SOURCES = (*RUN_SOURCES, "analysis/search.py", "analysis/curves.py", "chapters/analysis.py")
 
 
 def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, search_grid, search_eta,

@@ -18,7 +18,8 @@ from alignbook import analysis, store
 from alignbook.chapters.book import interval_columns
 from alignbook.checks import fail
 from alignbook.config import TrainConfig
-from alignbook.sweep import SweepSpec, resolve_workers, run_sweep
+from alignbook.sweep import SweepSpec, resolve_workers, run_sources, run_sweep
+from alignbook.sweep.cache import PACKAGE_ROOT
 from alignbook.training.seeding import steps_per_epoch
 
 
@@ -34,6 +35,21 @@ def synthetic_sweep_spec(redundancies: Sequence[int], depths: Sequence[int], lam
         "seeds": list(seeds),
         "train": {"num_epochs": int(num_epochs), "batch_size": int(batch_size)},
     })
+
+
+# Every module a run goes through (`sweep.run_sources`): the source that keys a stored result that trains.
+RUN_SOURCES = tuple(source.relative_to(PACKAGE_ROOT).as_posix() for source in run_sources())
+
+
+@store.remembered(RUN_SOURCES)
+def lam0_check(dataset, seed: int, config: TrainConfig) -> tuple[bool, bool]:
+    """`training.single.lam0_matches_independent(dataset, seed=seed, config=config)`, stored
+    (`store.remembered`, keyed by the source of every module a run goes through): whether each encoder
+    trained jointly at `lam = 0` ends with exactly its weights when trained alone, (enc1, enc2). It trains
+    four encoders; a re-executed chapter reads the answer back unless the training code changed."""
+    from alignbook.training import single  # imports torch: only when computed
+
+    return single.lam0_matches_independent(dataset, seed=seed, config=config)
 
 
 def control_runs(redundancy: int, depth: int, n_samples: int, seed: int, lams: Sequence[float],
