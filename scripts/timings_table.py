@@ -32,22 +32,26 @@ def render(manifest: dict) -> str:
             f"| `{name}` | {entry['profile']} | {entry['seconds']:.1f} | {entry['finished']} | {where} |"
         )
     total = sum(entry["seconds"] for entry in manifest.values())
-    lines += ["", f"Total: {total:.1f} s of wall time, measured when each notebook was last executed."]
-    lines += execution_span(manifest)
+    span = execution_span(manifest)
+    if span is None:
+        lines += ["", f"Total: {total:.1f} s of wall time, measured when each notebook was last executed."]
+    else:
+        jobs, count, seconds = span
+        lines += ["", f"The last execution ran {count} notebooks, up to {jobs} at a time: {seconds:.1f} s of "
+                      "wall time from its first start to its last end. Each notebook's time above includes "
+                      f"the time it shared the processors with another; their sum is {total:.1f} s."]
     return "\n".join(lines) + "\n"
 
 
-def execution_span(manifest: dict) -> list[str]:
-    """A sentence on the latest execution that ran notebooks side by side (`--jobs` above 1): its wall
-    time from the first start to the last end, which is what a reader waits; none otherwise."""
+def execution_span(manifest: dict) -> tuple[int, int, float] | None:
+    """(jobs, notebooks, wall seconds from first start to last end) of the latest execution when it ran
+    notebooks side by side (`--jobs` above 1): what a reader waits. None otherwise."""
     latest = max((entry.get("batch", "") for entry in manifest.values()), default="")
     entries = [entry for entry in manifest.values() if latest and entry.get("batch") == latest]
     if not entries or entries[0].get("jobs", 1) == 1:
-        return []
-    span = max(e["ended"] for e in entries) - min(e["started"] for e in entries)
-    return [f"The last execution ran up to {entries[0]['jobs']} notebooks at a time ({len(entries)} of them, "
-            f"so each time above includes time shared with another notebook): {span:.1f} s of wall time "
-            "from its first start to its last end."]
+        return None
+    return (entries[0]["jobs"], len(entries),
+            max(e["ended"] for e in entries) - min(e["started"] for e in entries))
 
 
 REFERENCE_HEADER = ("Measured on the build that produced the published site: `make book` from an empty run "
