@@ -32,11 +32,12 @@ import datetime as dt
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import platform
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default 1)")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN_*.ipynb")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
     params_by_name = load_profile(args.profile)
-    sources = args.notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    sources = [source.resolve() for source in args.notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
     unknown = set(params_by_name) - {p.stem for p in sources}
     if unknown and not args.notebooks:
         sys.exit(f"configs/{args.profile}.yaml names notebooks that do not exist: {sorted(unknown)}")
@@ -136,10 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                 stale.unlink()
                 manifest.pop(stale.stem, None)
 
-    if args.jobs < 1:
-        sys.exit(f"--jobs must be at least 1, got {args.jobs}")
     package = package_fingerprint()
-    todo = []
+    todo = {}  # source -> (parameters, fingerprint)
     for source in sources:
         name = source.stem
         parameters = params_by_name.get(name, {})
@@ -150,18 +151,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.force and (out / source.name).is_file() and entry.get("fingerprint") == key:
             print(f"{name}: up to date (executed in {entry['seconds']:.1f} s on {entry['finished']})")
         else:
-            todo.append((source, parameters, key))
-    order = {source: i for i, source in enumerate(longest_first([s for s, _, _ in todo], manifest))}
-    todo.sort(key=lambda item: order[item[0]])
+            todo[source] = (parameters, key)
     batch = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # this execution, for the timings table
 
     def save() -> None:
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
     failures = []
-    with ThreadPoolExecutor(args.jobs) as pool:  # each notebook runs in its own kernel process
+    # One process per notebook at a time: papermill changes the working directory while it starts a kernel,
+    # which threads would share.
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = {}
-        for source, parameters, key in todo:
+        for source in longest_first(list(todo), manifest):
+            parameters, key = todo[source]
             manifest.pop(source.stem, None)
             future = pool.submit(execute, source, out / source.name, parameters, kernel, args.profile)
             running[future] = (source.stem, parameters, key)
@@ -178,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                 "fingerprint": key, "profile": args.profile, "parameters": parameters,
                 "seconds": round(ended - started, 2), "batch": batch, "jobs": args.jobs,
                 "started": round(started, 2), "ended": round(ended, 2),
-                "finished": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+                "finished": dt.datetime.fromtimestamp(ended, dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "machine": machine(),
             }
             save()
             print(f"{name}: done in {ended - started:.1f} s", flush=True)

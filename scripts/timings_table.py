@@ -45,10 +45,10 @@ def render(manifest: dict) -> str:
 
 def execution_span(manifest: dict) -> tuple[int, int, float] | None:
     """(jobs, notebooks, wall seconds from first start to last end) of the latest execution when it ran
-    notebooks side by side (`--jobs` above 1): what a reader waits. None otherwise."""
+    several notebooks side by side (`--jobs` above 1): what a reader waits. None otherwise."""
     latest = max((entry.get("batch", "") for entry in manifest.values()), default="")
     entries = [entry for entry in manifest.values() if latest and entry.get("batch") == latest]
-    if not entries or entries[0].get("jobs", 1) == 1:
+    if len(entries) < 2 or entries[0].get("jobs", 1) == 1:
         return None
     return (entries[0]["jobs"], len(entries),
             max(e["ended"] for e in entries) - min(e["started"] for e in entries))

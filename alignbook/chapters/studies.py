@@ -91,7 +91,7 @@ def control_runs(redundancy: int, depth: int, n_samples: int, seed: int, lams: S
 
 
 def map_in_processes(function: Callable, arguments: Sequence[tuple], workers: int | str = 1) -> Iterator:
-    """`function(*a)` for each `a` of `arguments`, yielded in order as they finish, each call on one torch
+    """`function(*a)` for each `a` of `arguments`, yielded in the order of `arguments`, each call on one torch
     and BLAS thread (the estimators' small matrices gain nothing from more): in this process when `workers`
     is 1, else in up to `workers` spawned processes ('auto': one per core) that die with this one
     (`sweep.workers.process_pool`). Results do not depend on `workers`. `function` must be importable by
