@@ -34,6 +34,14 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # ---------------------------------------------------------------------------------------- sweep stand-ins
 
 
+def change_one_byte(data: bytes, rng: np.random.Generator) -> bytes:
+    """`data` with one byte, chosen by `rng`, set to another value (tampering tests)."""
+    changed = bytearray(data)
+    position = int(rng.integers(len(changed)))
+    changed[position] = (changed[position] + int(rng.integers(1, 256))) % 256
+    return bytes(changed)
+
+
 def tiny_dataset(level: int = 0, depth: int = 1, seed: int = 0) -> PairedDataset:
     rng = np.random.default_rng([level, depth, seed])
     splits = []

@@ -1,9 +1,9 @@
-"""The package layout: moved modules keep their old paths (with a warning), packages keep their names."""
+"""The package layout: old module paths fail with the new path named, packages keep their names."""
 
 from __future__ import annotations
 
 import importlib
-import re
+import pkgutil
 import subprocess
 import sys
 
@@ -11,56 +11,22 @@ import pytest
 
 import alignbook
 
-# every module path of the flat layout that is no longer a module, and where it went
-OLD_PATHS = {
-    "alignbook.alignment": "alignbook.models.alignment",
-    "alignbook.analysis_study": "alignbook.chapters.analysis",
-    "alignbook.bench": "alignbook.training.bench",
-    "alignbook.book": "alignbook.chapters.book",
-    "alignbook.claims": "alignbook.analysis.claims",
-    "alignbook.realdata_study": "alignbook.chapters.realdata",
-    "alignbook.results": "alignbook.training.results",
-    "alignbook.runtime": "alignbook.training.threads",
-    "alignbook.seeding": "alignbook.training.seeding",
-    "alignbook.sequence_models": "alignbook.models.sequence",
-    "alignbook.studies": "alignbook.chapters.studies",
-    "alignbook.synthetic": "alignbook.data.synthetic",
-    "alignbook.train": "alignbook.training.single",
-    "alignbook.vectorized": "alignbook.training.vectorized",
-}
+
+@pytest.mark.parametrize("old", sorted(alignbook.MOVED))
+def test_an_old_module_path_is_an_import_error_naming_the_new_one(old):
+    new = alignbook.MOVED[old]
+    importlib.import_module(new)  # the named module exists
+    for statement in (f"import alignbook.{old}", f"from alignbook import {old}",
+                      f"from alignbook.{old} import anything"):
+        result = subprocess.run([sys.executable, "-c", statement], capture_output=True, text=True)
+        last = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == 1 and last.startswith("ImportError:"), (statement, result.stderr)
+        assert f"alignbook.{old} was removed" in last and new in last, (statement, last)
 
 
-@pytest.mark.parametrize("old, new", sorted(OLD_PATHS.items()))
-def test_old_module_path_warns_and_is_the_new_module(old, new, monkeypatch):
-    monkeypatch.delitem(sys.modules, old, raising=False)  # a fresh import, so the warning is raised again
-    with pytest.warns(DeprecationWarning, match=f"{re.escape(old)} is deprecated.*{re.escape(new)}"):
-        module = importlib.import_module(old)
-    assert module is importlib.import_module(new)
-
-
-def test_a_script_written_for_the_flat_layout_still_runs():
-    code = """
-import warnings
-warnings.simplefilter("always")
-with warnings.catch_warnings(record=True) as caught:
-    from alignbook.train import fit, fit_unimodal, TrainingDiverged
-    from alignbook.vectorized import fit_many
-    from alignbook.synthetic import make_dataset, exact_info
-    from alignbook.alignment import ContrastiveAligner, info_nce
-    from alignbook.results import FitResult
-    from alignbook.seeding import batch_indices
-    from alignbook.runtime import limited_threads
-    from alignbook.claims import claims_table
-    from alignbook.studies import synthetic_sweep_spec
-import alignbook.training.single as single, alignbook.training.vectorized as vectorized
-assert fit is single.fit and fit_many is vectorized.fit_many and TrainingDiverged is single.TrainingDiverged
-moved = sorted({str(w.message).split()[0] for w in caught if w.category is DeprecationWarning})
-print(",".join(moved))
-"""
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert out.split() == ["alignbook.alignment,alignbook.claims,alignbook.results,alignbook.runtime,"
-                           "alignbook.seeding,alignbook.studies,alignbook.synthetic,alignbook.train,"
-                           "alignbook.vectorized"]
+def test_the_package_has_no_alias_modules_left():
+    names = {info.name for info in pkgutil.iter_modules(alignbook.__path__)}
+    assert not names & set(alignbook.MOVED) and "compat" not in names
 
 
 def test_packages_keep_the_public_names_of_the_modules_they_replace():
@@ -86,14 +52,13 @@ def test_packages_keep_the_public_names_of_the_modules_they_replace():
         assert set(package.__all__) <= set(dir(package))
 
 
-def test_the_package_itself_imports_no_deprecated_path():
+def test_every_module_imports_without_a_deprecation_warning():
     code = """
 import pkgutil, warnings, importlib
 import alignbook
-from alignbook.compat import MOVED
-warnings.filterwarnings("error", message=".*is deprecated: the module moved", category=DeprecationWarning)
+warnings.filterwarnings("error", category=DeprecationWarning, module="alignbook")
 for info in pkgutil.walk_packages(alignbook.__path__, "alignbook."):
-    if info.name.rpartition(".")[2] not in MOVED and info.name != "alignbook.__main__":
+    if info.name != "alignbook.__main__":
         importlib.import_module(info.name)
 """
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -22,7 +22,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from alignbook import info, paths, store
-from alignbook.chapters.analysis import QUANTITIES, all_rows
+from alignbook.chapters.choosing_lam import QUANTITIES, all_rows
 from alignbook.chapters.studies import map_in_processes
 from alignbook.checks import check_depth, check_int_range, check_redundancy, fail, literal_list
 from alignbook.data import synthetic

@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 
 from alignbook.checks import fail
-from alignbook.compat import MOVED
 from alignbook.config import TrainConfig
 from alignbook.training.results import FitResult
 
@@ -52,20 +51,17 @@ FILE_BLOCK = 4096  # disk space is allocated in blocks: a small file takes one
 
 # Modules that only drive, analyse, store or present results: a cached run never passes through them (dataset
 # builders, trainers, metrics and the sweep do; the Ray backend only carries runs and results), so editing
-# them keeps the cache. Data that a chapter module
-# builds still enters the key through the dataset's fingerprint. The deprecated aliases of moved modules
-# (`compat.MOVED`) only re-export. The PID estimators of samples (`info/estimate.py`, `info/learned.py`)
-# are imported with `info` but never run by a dataset builder or a trainer (the generator's exact PID is
-# `info/exact.py`'s).
+# them keeps the cache. Data that a chapter module builds still enters the key through the dataset's
+# fingerprint. The PID estimators of samples (`info/estimate.py`, `info/learned.py`) are imported with
+# `info` but never run by a dataset builder or a trainer (the generator's exact PID is `info/exact.py`'s).
 NOT_IN_RUN_KEYS = frozenset({
-    "__main__.py", "cli.py", "compat.py", "paths.py", "plotting.py", "training/bench.py",
+    "__main__.py", "cli.py", "paths.py", "plotting.py", "training/bench.py",
     "sweep/ray_backend.py", "info/estimate.py", "info/learned.py",
     "analysis/__init__.py", "analysis/claims.py", "analysis/curves.py", "analysis/predictor.py",
     "analysis/probes.py", "analysis/search.py",
-    "chapters/__init__.py", "chapters/analysis.py", "chapters/book.py", "chapters/pid_validation.py",
-    "chapters/publish.py", "chapters/realdata.py", "chapters/regime.py", "chapters/scoreboard.py",
+    "chapters/__init__.py", "chapters/choosing_lam.py", "chapters/book.py", "chapters/pid_validation.py",
+    "chapters/publish.py", "chapters/real_data.py", "chapters/regime_map.py", "chapters/scoreboard.py",
     "chapters/studies.py", "store.py",
-    *(f"{old}.py" for old in MOVED),
 })
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,0 @@
-"""Deprecated alias of `alignbook.analysis.claims` (this old path warns: import the new one)."""
-
-from alignbook.compat import alias
-
-alias(__name__)

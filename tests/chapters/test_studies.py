@@ -1,0 +1,184 @@
+"""The steps the synthetic and real-data chapters share (`chapters.studies`), intervals in tables
+(`chapters.book`) and the claim tables of the real-data and analysis chapters, on small tables whose answers
+are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alignbook.chapters import book, choosing_lam, real_data, studies
+
+
+def test_with_interval_is_one_short_cell():
+    assert book.with_interval(0.00712, 0.0021, 0.01011) == "0.0071 [0.0021, 0.0101]"
+    assert book.with_interval(0.4, 0.2, 0.6, digits=1) == "0.4 [0.2, 0.6]"
+    assert book.with_interval(0.4, math.nan, math.nan, digits=2) == "0.40"
+
+
+def test_interval_columns_replace_their_three_sources():
+    frame = pd.DataFrame({"group": ["a"], "lam_star": [0.5], "lam_low": [0.25], "lam_high": [1.0], "n": [3]})
+    shown = book.interval_columns(frame, {"lam*": ("lam_star", "lam_low", "lam_high")}, digits=2)
+    assert list(shown.columns) == ["group", "n", "lam*"]
+    assert shown.loc[0, "lam*"] == "0.50 [0.25, 1.00]"
+
+
+def optimum() -> pd.DataFrame:
+    return pd.DataFrame({"redundancy": [0, 0, 8, 8], "depth": [1, 1, 1, 1], "encoder": [1, 2, 1, 2],
+                         "lam_star": [0.0, 0.0, 1.0, 0.5], "lam_low": [0.0, 0.0, 0.5, 0.0],
+                         "lam_high": [0.5, 0.0, 2.0, 1.0], "gain": [0.0, 0.0, 0.02, 0.01],
+                         "gain_low": [0.0, 0.0, 0.01, -0.01], "gain_high": [0.0, 0.0, 0.03, 0.02],
+                         "shape": ["falls", "flat", "rises", "interior optimum"]})
+
+
+def test_run_and_shape_counts():
+    table = pd.DataFrame({"status": ["ok", "ok", "failed", "failed", "ok", "ok"]})
+    assert studies.run_counts(table, [0.0, 1.0, 2.0], [0]) == {"n_runs": 3, "n_failed": 1, "n_seeds": 1,
+                                                               "n_lams": 3}
+    assert studies.shape_counts(optimum()) == {"n_curves": 4, "n_rises": 1, "n_falls": 1,
+                                               "n_interior_optimum": 1, "n_flat": 1, "max_gain": 0.02}
+
+
+def test_optimum_table_puts_intervals_beside_values():
+    shown = studies.optimum_table(optimum(), ["redundancy", "depth"])
+    assert list(shown.columns) == ["lam*", "gain", "shape"]
+    assert shown.loc[(8, 1, 1), "lam*"] == "1.00 [0.50, 2.00]"
+    assert shown.loc[(8, 1, 2), "gain"] == "0.0100 [-0.0100, 0.0200]"
+
+
+def trend() -> pd.DataFrame:
+    return pd.DataFrame({"redundancy": [0, 8], "depth": [1, 1], "metric": ["align_cka"] * 2,
+                         "rho": [0.9, 0.1], "ci_low": [0.7, -0.5], "ci_high": [1.0, 0.6],
+                         "p_value": [0.0012, 0.4], "rises": [True, False]})
+
+
+def test_trend_table_and_counts():
+    shown = studies.trend_table(trend(), ["redundancy", "depth"])
+    assert shown.loc[(0, 1, "align_cka"), "rho"] == "0.90 [0.70, 1.00]"
+    assert shown.loc[(0, 1, "align_cka"), "p_value"] == 0.001
+    assert studies.trend_counts(trend()) == {"n_trends": 2, "n_rising": 1, "min_rho": 0.1}
+
+
+def test_synthetic_claims_glue_and_evidence():
+    claims = studies.synthetic_claims(optimum(), trend(), ["redundancy", "depth"])
+    assert list(claims["verdict"]) == ["confirmed", "partly confirmed", "not testable here",
+                                       "partly confirmed"]
+    glued = studies.claim_glue(claims)
+    assert glued["claim0_verdict"] == "confirmed" and glued["claim0_agree"] == "2 of 2"
+    assert glued["claim1_agree"] == "1 of 2"
+    text = studies.evidence(claims)
+    assert text.splitlines()[0] == "redundancy-dominated levels: accuracy rises with lam: confirmed"
+    assert "  redundancy=8 depth=1 encoder=1: rises, lam* = 1 [0.5, 2]" in text
+
+
+def test_gain_summary_of_the_real_data_chapter():
+    cases = pd.DataFrame({"information": ["mostly shared", "much unique", "mostly shared"],
+                          "gain": [0.02, -0.01, 0.04], "gain_low": [0.01, -0.02, -0.01],
+                          "role": ["weaker", "stronger", "weaker"], "shape": ["rises", "falls", "flat"]})
+    summary = pd.DataFrame({"dataset": ["a"] * 4, "encoder": [1, 1, 2, 2], "lam": [0.0, 4.0, 0.0, 4.0],
+                            "mean": [0.8, 0.7, 0.6, 0.65]})
+    assert real_data.gain_summary(cases, summary) == pytest.approx(
+        {"gain_shared_mean": 0.03, "gain_unique_mean": -0.01, "max_drop": 0.1, "n_weak": 2,
+         "n_weak_gain": 1, "n_strong": 1, "n_strong_fall": 1})
+
+
+def test_analysis_claims_one_row_per_claim():
+    real_check = pd.DataFrame({"predicted": [0.5, 3.0], "lam_low": [0.0, 0.0], "lam_high": [1.0, 1.0]})
+    estimates = pd.DataFrame({"source": ["raw", "raw", "representation"], "quantity": ["R", "S", "R"],
+                              "covered": [False, True, True]})
+    searched = pd.DataFrame({"within_noise": [True, True, False]})
+    table = choosing_lam.analysis_claims((0.6, 0.2, 0.9), 12, 0.3, 0.5, real_check, estimates, searched)
+    assert list(table["verdict"]) == ["confirmed", "confirmed", "partly confirmed", "contradicted",
+                                      "confirmed", "partly confirmed"]
+    assert table.loc["lam* rises with redundancy", "ours"] == "rho = 0.60 [0.20, 0.90] over 12 points"
+    assert table.loc["the decomposition predicts lam* (real pairs)", "ours"] == "1 of 2 inside"
+    assert np.array_equal(table["source"], ["[A]", "[A, S]", "[A, S]", "ours", "ours", "[S] limitation"])
+
+
+def test_analysis_claims_add_one_claim_per_extra_feature():
+    real_check = pd.DataFrame({"predicted": [0.5], "lam_low": [0.0], "lam_high": [1.0]})
+    estimates = pd.DataFrame({"source": ["raw", "representation"], "quantity": ["R", "R"],
+                              "covered": [True, True]})
+    searched = pd.DataFrame({"within_noise": [True]})
+    features = pd.DataFrame({"loo_mae": [0.5, 0.3, 0.6], "improvement": [0.0, 0.2, -0.1],
+                             "improvement_low": [0.0, 0.05, -0.3], "improvement_high": [0.0, 0.35, 0.1]},
+                            index=["R / I12", "R / I12 + log10 n_train", "R / I12 + Bayes gap"])
+    table = choosing_lam.analysis_claims((0.6, 0.2, 0.9), 12, 0.3, 0.5, real_check, estimates, searched,
+                                             features=features)
+    assert len(table) == 8
+    size = table.loc["log10 n_train beside R / I12 predicts lam* better (regime map, leave-one-out)"]
+    assert size["verdict"] == "confirmed"
+    assert size["ours"] == "MAE 0.300 vs 0.500, reduction 0.200 [0.050, 0.350]"
+    gap = table.loc["Bayes gap beside R / I12 predicts lam* better (regime map, leave-one-out)"]
+    assert gap["verdict"] == "not confirmed" and gap["source"] == "ours"
+
+
+def test_feature_comparison_on_a_constructed_map():
+    # lam* = 2 * log10(n_train) at every level: the labelled-set size predicts it, the redundancy does not
+    optimum = pd.DataFrame([{"depth": 1, "n_train": n, "redundancy": r, "encoder": e,
+                             "lam_star": 2.0 * np.log10(n), "gap": 0.1}
+                            for n in (10, 100, 1000) for r in (0, 8) for e in (1, 2)])
+    pid_table = choosing_lam.exact_pid_table([0, 8])
+    points = choosing_lam.regime_points(optimum, pid_table)
+    assert points["log10_n_train"].tolist() == pytest.approx([1.0] * 4 + [2.0] * 4 + [3.0] * 4)
+    assert points["redundancy_fraction"].iloc[2] == pytest.approx(pid_table.loc[8, "redundancy_fraction"])
+    table, errors = choosing_lam.feature_comparison(points, seed=0)
+    assert list(table.index) == list(choosing_lam.MAP_PREDICTORS)
+    # the fraction alone predicts a left-out point by the mean of the five others of its level, lam* of
+    # 2, 2, 4, 4, 6, 6 less itself: off by 2.4 at the smallest and largest size, by 0 in between
+    fraction = table.loc["R / I12"]
+    assert errors["error_R / I12"].abs().tolist() == pytest.approx([2.4] * 4 + [0.0] * 4 + [2.4] * 4)
+    assert fraction["loo_mae"] == pytest.approx(1.6) and fraction["improvement"] == 0.0
+    size = table.loc["R / I12 + log10 n_train"]
+    assert size["loo_mae"] == pytest.approx(0.0, abs=1e-9) and size["improvement"] == pytest.approx(1.6)
+    assert size["improvement_low"] > 0
+    # a constant gap adds nothing: its coefficient is 0 and every error is the fraction's
+    assert table.loc["R / I12 + Bayes gap", "improvement"] == pytest.approx(0.0, abs=1e-12)
+    assert list(errors.columns[:5]) == ["depth", "n_train", "redundancy", "encoder", "lam_star"]
+    assert errors["error_R / I12 + log10 n_train"].abs().max() < 1e-9
+
+
+def test_control_runs_from_the_cache_equal_a_fresh_computation(tmp_path, monkeypatch):
+    from alignbook.config import TrainConfig
+    from alignbook.data import synthetic
+    from alignbook.metrics import METRICS
+    from alignbook.training.vectorized import fit_many
+
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    config = TrainConfig(num_epochs=2)
+    lams = [0.0, 1.0]
+    first = studies.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
+    cached = studies.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
+    dataset = synthetic.make_dataset(4, depth=1, n_samples=4096, seed=0)
+    fresh = fit_many(dataset, lams, [0, 0], config, keep_representations=True)
+    assert list(first) == list(cached) == lams
+    for lam, expected in zip(lams, fresh, strict=True):
+        for run in (first[lam], cached[lam]):
+            assert (run.lam, run.seed, run.acc1, run.acc2) == (lam, 0, expected.acc1, expected.acc2)
+            pd.testing.assert_frame_equal(pd.DataFrame(run.history), pd.DataFrame(expected.history),
+                                          check_exact=True, check_like=True)  # NaN where skipped
+            # the metrics in the trainer's order, read from the cache or not: tables print alike
+            assert list(run.alignment.items()) == list(expected.alignment.items())
+            assert list(run.alignment) == list(METRICS)
+            assert run.alignment_chance == expected.alignment_chance
+            np.testing.assert_array_equal(run.z1, expected.z1)
+            np.testing.assert_array_equal(run.z2, expected.z2)
+    with pytest.raises(ValueError, match="^workers: "):
+        studies.control_runs(4, 1, 4096, 0, lams, config, workers=0)
+
+
+
+def test_lam0_check_is_stored_and_keyed_by_the_training_code(monkeypatch):
+    from alignbook.config import TrainConfig
+    from alignbook.data import synthetic
+    from alignbook.training import single
+
+    dataset = synthetic.make_dataset(4, depth=1, n_samples=1024, seed=0)
+    assert studies.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)
+    monkeypatch.setattr(single, "lam0_matches_independent", lambda *a, **k: (False, False))
+    assert studies.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)  # read back
+    assert studies.lam0_check(dataset, 1, TrainConfig(num_epochs=1)) == (False, False)  # another seed
+    assert "training/single.py" in studies.RUN_SOURCES and "plotting.py" not in studies.RUN_SOURCES
