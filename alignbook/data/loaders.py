@@ -123,9 +123,9 @@ def read_ts(path) -> tuple[np.ndarray, np.ndarray, list[str]]:
                 elif key == "timestamps" and values[:1] == ["true"]:
                     fail(where, "time-stamped .ts files are not supported, expected '@timeStamps false'")
                 else:
-                    header[key] = values
+                    header[key] = _header_values(where, key, values)
                 continue
-            has_label = header.get("classlabel", ["false"])[0].lower() == "true"
+            has_label = header.get("classlabel", ["false"])[0] == "true"
             parts = line.split(":")
             if has_label:
                 labels.append(parts.pop().strip())
@@ -142,13 +142,29 @@ def read_ts(path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if not rows:
         fail(str(path), "expected an '@data' line followed by one series per line, found no series")
     x = np.asarray(rows, dtype=np.float64)
-    if "dimensions" in header and int(header["dimensions"][0]) != x.shape[1]:
+    if "dimensions" in header and int(header["dimensions"][0]) != x.shape[1]:  # digits, checked above
         fail(str(path), f"header declares {header['dimensions'][0]} dimensions, the series have {x.shape[1]}")
     class_names = header.get("classlabel", ["false"])[1:]
     undeclared = sorted(set(labels) - set(class_names))
     if undeclared:
         fail(str(path), f"labels {undeclared} are not declared in the @classLabel header {class_names}")
     return x, np.asarray(labels), class_names
+
+
+def _header_values(where: str, key: str, values: list[str]) -> list[str]:
+    """The values of a `.ts` header line the reader relies on, checked: `@classLabel true <names...>` or
+    `@classLabel false`, and `@dimensions <count>`; other keys are kept as they are."""
+    if key == "classlabel":
+        flag = values[0].lower() if values else ""
+        if flag not in ("true", "false"):
+            fail(where, f"expected '@classLabel true <class names...>' or '@classLabel false', found "
+                        f"'@classLabel {' '.join(values)}'")
+        if flag == "true" and len(values) == 1:
+            fail(where, "'@classLabel true' must list the class names, e.g. '@classLabel true walk run'")
+        return [flag, *values[1:]]
+    if key == "dimensions" and (len(values) != 1 or not values[0].isdigit()):
+        fail(where, f"expected '@dimensions <number of dimensions>', found '@dimensions {' '.join(values)}'")
+    return values
 
 
 BASICMOTIONS_PACKAGES = ("sktime", "aeon")  # both wheels carry datasets/data/BasicMotions/*.ts
@@ -195,12 +211,20 @@ def load_basicmotions(
     labelled training series, with the same validation and test splits (`from_arrays`).
     """
     folder = basicmotions_folder(folder)
-    xs, labels = [], []
+    xs, labels, class_names = [], [], None
     for part in ("TRAIN", "TEST"):
-        x, y, class_names = read_ts(folder / f"BasicMotions_{part}.ts")
+        path = folder / f"BasicMotions_{part}.ts"
+        x, y, declared = read_ts(path)
         if x.shape[1:] != (6, 100):
-            fail(str(folder / f"BasicMotions_{part}.ts"),
-                 f"expected 6 dimensions (3 accelerometer, 3 gyroscope) of length 100, found {x.shape[1:]}")
+            fail(str(path), f"expected 6 dimensions (3 accelerometer, 3 gyroscope) of length 100, found "
+                            f"{x.shape[1:]}")
+        if len(y) != len(x):
+            fail(str(path), "has no class labels", "BasicMotions files declare '@classLabel true' and end "
+                                                   "each series with its activity")
+        class_names = class_names or declared  # one order for both files: the TRAIN file's
+        if sorted(declared) != sorted(class_names):
+            fail(str(path), f"declares the classes {declared}, the TRAIN file {class_names}",
+                 "both files must list the same activities")
         xs.append(x)
         labels.append(np.asarray([class_names.index(label) for label in y], dtype=np.int64))
     x, y = np.concatenate(xs), np.concatenate(labels)

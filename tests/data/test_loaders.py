@@ -326,3 +326,45 @@ def test_avmnist_missing_files(tmp_path):
     (folder / "audio" / "test_data.npy").write_bytes(b"junk")
     with pytest.raises(ValueError, match="test_data.npy: cannot be read"):
         load_avmnist(folder)
+
+
+def _motions_folder(folder, test_classes=("Standing", "Running", "Walking", "Badminton")):
+    """BasicMotions files whose every value is the series' class index in the TRAIN file's order."""
+    classes = ("Standing", "Running", "Walking", "Badminton")
+    for part, declared in (("TRAIN", classes), ("TEST", test_classes)):
+        labels = [classes[i % 4] for i in range(20)]
+        series = [np.full((6, 100), classes.index(label)).tolist() for label in labels]
+        _write_ts(folder / f"BasicMotions_{part}.ts", series, labels, declared)
+    return folder
+
+
+def test_basicmotions_test_file_listing_classes_in_another_order_keeps_its_labels(tmp_path):
+    folder = _motions_folder(tmp_path, test_classes=("Badminton", "Walking", "Running", "Standing"))
+    dataset = load_basicmotions(seed=0, folder=folder)
+    assert dataset.info["class_names"] == ["Standing", "Running", "Walking", "Badminton"]
+    for split in dataset.splits.values():  # z-scored with one mean and scale: the value still gives the class
+        codes = np.unique(split.x1[:, 0, 0], return_inverse=True)[1]
+        assert np.array_equal(codes.reshape(-1), split.y)
+
+
+def test_basicmotions_files_declaring_other_classes_are_refused(tmp_path):
+    _motions_folder(tmp_path)
+    path = _write_ts(tmp_path / "BasicMotions_TEST.ts", np.zeros((4, 6, 100)).tolist(),
+                     ["Standing", "Running", "Walking", "Jumping"],
+                     ("Standing", "Running", "Walking", "Jumping"))
+    with pytest.raises(ValueError, match=f"^{path}: .*Jumping"):
+        load_basicmotions(folder=tmp_path)
+
+
+@pytest.mark.parametrize(("header", "match"), [
+    ("@classLabel", "@classLabel"), ("@classLabel true", "class names"), ("@classLabel maybe a b", "true"),
+    ("@dimensions two", "@dimensions"), ("@dimensions", "@dimensions"),
+])
+def test_read_ts_header_errors_name_the_file(tmp_path, header, match):
+    path = _write_ts(tmp_path / "bad.ts", [[[1, 2], [3, 4]]], ["a"])
+    key = header.split()[0]
+    lines = [header if line.startswith(key) else line for line in path.read_text().splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"^{path}, line [0-9]+: .*{match}") as error:
+        read_ts(path)
+    assert "\n" not in str(error.value)
