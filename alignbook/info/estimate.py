@@ -16,7 +16,7 @@ import numpy as np
 
 from alignbook.checks import check_int_range, check_positive_int, check_same_rows, check_seed, fail, to_numpy
 from alignbook.info.exact import broja_batch, log_base, pid_from_solution
-from alignbook.info.learned import LEARNED_METHODS, Variant, learned_pids
+from alignbook.info.learned import LEARNED_METHODS, Variant, class_codes, learned_pids, zscore
 
 PID_METHODS = ("kmeans", *LEARNED_METHODS)
 # The default estimator and bias correction: the analysis chapter's validation ranks every estimator on the
@@ -65,8 +65,7 @@ def pca_scores(x: np.ndarray, n_components: int) -> np.ndarray:
     scikit-learn's `PCA` (full SVD); the z-scored features themselves when there are no more than that."""
     from sklearn.decomposition import PCA
 
-    std = x.std(0)
-    z = (x - x.mean(0)) / np.where(std > 0, std, 1.0)
+    z = zscore(x)
     if z.shape[1] <= n_components:
         return z
     return PCA(n_components=n_components, svd_solver="full").fit_transform(z)
@@ -153,12 +152,8 @@ def kmeans_pid(x1, x2, y, n_clusters=(8, 8), n_components: int = 4, n_bootstrap:
     loses information (biasing them down); compare settings with `pid_sensitivity`.
     """
     a, b = _as_matrix("x1", x1), _as_matrix("x2", x2)
-    labels = to_numpy("y", y)
-    if labels.ndim != 1:
-        fail("y", f"must be a 1-D array of class labels, got shape {labels.shape}")
-    check_same_rows(x1=a, x2=b, y=labels)
-    if len(labels) < 2:
-        fail("y", f"needs at least 2 samples, got {len(labels)}")
+    classes, y_codes = class_codes(y)
+    check_same_rows(x1=a, x2=b, y=y_codes)
     if isinstance(n_clusters, (int, np.integer)) and not isinstance(n_clusters, bool):
         n_clusters = (int(n_clusters), int(n_clusters))
     if not (isinstance(n_clusters, (tuple, list)) and len(n_clusters) == 2):
@@ -170,10 +165,6 @@ def kmeans_pid(x1, x2, y, n_clusters=(8, 8), n_components: int = 4, n_bootstrap:
     if not (isinstance(ci, (int, float)) and 0 < ci < 1):
         fail("ci", f"must be a number in (0, 1), got {ci!r}")
     scale = log_base(base)
-    classes, y_codes = np.unique(labels, return_inverse=True)
-    if len(classes) > 256:
-        fail("y", f"has {len(classes)} distinct values; estimate_pid needs class labels",
-             "bin a regression target")
     codes1 = discretize(a, k1, n_components, seed)
     codes2 = discretize(b, k2, n_components, seed + 1)
     shape = (int(codes1.max()) + 1, int(codes2.max()) + 1, len(classes))

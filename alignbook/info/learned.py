@@ -116,7 +116,20 @@ def class_codes(y) -> tuple[np.ndarray, np.ndarray]:
     labels = to_numpy("y", y)
     if labels.ndim != 1:
         fail("y", f"must be a 1-D array of class labels, got shape {labels.shape}")
-    classes, codes = np.unique(labels, return_inverse=True)
+    if labels.dtype.kind == "f":
+        missing = int(np.count_nonzero(np.isnan(labels)))
+    else:  # an object array: None, or a float NaN among other labels
+        missing = sum(v is None or (isinstance(v, float) and math.isnan(v))
+                      for v in labels.tolist()) if labels.dtype.kind == "O" else 0
+    if missing:
+        fail("y", f"holds {missing} missing labels (NaN or None); a missing label is not a class",
+             "drop those rows first")
+    try:
+        classes, codes = np.unique(labels, return_inverse=True)
+    except TypeError:  # an object array of values that cannot be ordered, such as 0 and "a"
+        types = sorted({type(v).__name__ for v in labels.tolist()})
+        fail("y", f"mixes labels of types {', '.join(types)}, which cannot be ordered",
+             "give every label one type, e.g. y.astype(str)")
     if len(classes) < 2:
         fail("y", f"holds a single class ({classes[:1].tolist()}); there is no information to decompose")
     if len(classes) > 256:
@@ -145,7 +158,16 @@ def stratified_folds(codes: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
 # cross-fitted class posteriors
 
 
-def _standardize(x: np.ndarray) -> np.ndarray:
+def zscore(x: np.ndarray) -> np.ndarray:
+    """The columns of `x` (n, d) z-scored (a constant column is centred only).
+
+    Each column is first multiplied by the power of two that brings its largest magnitude into [0.5, 1),
+    which is exact in floating point: the statistics of data near 1e200 then do not overflow, nor those
+    of data near 1e-300 underflow (either turned every feature into zeros), and ordinary data give the
+    very same bits as without it.
+    """
+    _, exponent = np.frexp(np.abs(x).max(axis=0))
+    x = np.ldexp(x, -exponent)
     std = x.std(0)
     return (x - x.mean(0)) / np.where(std > 0, std, 1.0)
 
@@ -161,7 +183,7 @@ def crossfit_posteriors(x1, x2, codes: np.ndarray, folds: np.ndarray, settings: 
     """
     import torch
 
-    x = np.concatenate([_standardize(x1), _standardize(x2)], axis=1)
+    x = np.concatenate([zscore(x1), zscore(x2)], axis=1)
     d1, n_folds, n_classes = x1.shape[1], int(folds.max()) + 1, int(codes.max()) + 1
     views = np.zeros((3, x.shape[1]), dtype=np.float32)
     views[0, :d1] = views[1, d1:] = views[2] = 1.0
