@@ -9,6 +9,7 @@ and the synthetic generator.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,9 @@ class PairedDataset:
     def __post_init__(self):
         if self.task not in TASKS:
             fail("task", f"must be one of {TASKS}, got {self.task!r}")
+        for part, split in self.splits.items():  # an empty test split would report accuracy NaN
+            if len(split) == 0:
+                fail("dataset", f"its {part} split is empty", "every split needs at least one example")
         if self.task == "classification" and not self.num_classes:
             labels = np.concatenate([self.train.y, self.valid.y, self.test.y])
             object.__setattr__(self, "num_classes", int(labels.max()) + 1)
@@ -98,13 +102,30 @@ class PairedDataset:
         return f"PairedDataset({self.name!r}, {self.task}, n={sizes}, x1 & x2 {shapes})"
 
 
+def check_split(split) -> tuple[float, float, float]:
+    """The train / valid / test fractions `split` as floats: three finite numbers > 0 summing to 1."""
+    try:
+        fractions = tuple(float(f) for f in split)
+    except (TypeError, ValueError):
+        fail("split", f"must be three fractions (train, valid, test), got {split!r}")
+    if len(fractions) != 3 or not all(math.isfinite(f) and f > 0 for f in fractions) \
+            or abs(sum(fractions) - 1) > 1e-9:
+        fail("split", f"must be three positive fractions summing to 1, got {split!r}")
+    return fractions
+
+
 def split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
-    """Train / valid / test sizes: train and valid are rounded, test takes the rest."""
-    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        fail("split", f"must be three positive fractions summing to 1, got {fractions!r}")
+    """Train / valid / test sizes of `n` examples: train and valid are rounded, test takes the rest.
+    Fractions that leave a part empty at this `n` are refused, naming `split`."""
+    fractions = check_split(fractions)
     n_train = int(round(fractions[0] * n))
     n_valid = int(round(fractions[1] * n))
-    return n_train, n_valid, n - n_train - n_valid
+    sizes = (n_train, n_valid, n - n_train - n_valid)
+    if min(sizes) <= 0:
+        empty = ("train", "valid", "test")[int(np.argmin(sizes))]
+        fail("split", f"{list(fractions)} leaves the {empty} part empty with {n} examples (sizes "
+                      f"{'/'.join(map(str, sizes))})", "use more examples or a larger fraction for that part")
+    return sizes
 
 
 def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
@@ -310,7 +331,7 @@ def from_arrays(
     if task not in TASKS:
         fail("task", f"must be one of {TASKS}, got {task!r}")
     seed = check_seed("seed", seed)
-    split_sizes(MIN_SAMPLES, tuple(split))  # validates `split` before the data
+    split = check_split(split)  # before the data
     x1, x2 = _check_features("x1", x1), _check_features("x2", x2)
     y = to_numpy("y", y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -320,6 +341,7 @@ def from_arrays(
     n = check_same_rows(x1=x1, x2=x2, y=y)
     if n < MIN_SAMPLES:
         fail("x1/x2/y", f"need at least {MIN_SAMPLES} examples to split into train/valid/test, got {n}")
+    split_sizes(n, split)  # no part may be empty
     params = {"source": "arrays", "task": task, "split": [float(f) for f in split], "seed": seed,
               "standardize": bool(standardize)}
     info = dict(info or {})
@@ -338,7 +360,7 @@ def from_arrays(
         if y.dtype.kind not in "biuf":
             fail("y", f"regression targets must be numeric, got dtype {y.dtype}")
         y = check_finite("y", y.astype(np.float32))
-    parts = split_indices(y, tuple(split), seed, stratify=task == "classification")
+    parts = split_indices(y, split, seed, stratify=task == "classification")
     n_train = check_n_train(n_train, len(parts[0]), num_classes)
     x1s, x2s = [x1[p] for p in parts], [x2[p] for p in parts]
     if standardize:

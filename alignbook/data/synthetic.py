@@ -22,6 +22,7 @@ from alignbook.data.container import (
     PairedDataset,
     PairedSplit,
     check_n_train,
+    check_split,
     labelled_seed,
     labelled_subset,
     split_indices,
@@ -257,11 +258,8 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     n_samples = check_int_range("n_samples", n_samples, MIN_SAMPLES, 10**9)
     seed = check_seed("seed", seed)
     transform_seed = check_seed("transform_seed", transform_seed)
-    try:
-        split = tuple(float(f) for f in split)
-    except (TypeError, ValueError):
-        fail("split", f"must be three fractions, got {split!r}")
-    sizes = split_sizes(n_samples, split)  # validates the fractions
+    sizes = split_sizes(n_samples, split)  # fractions that leave no part empty
+    split = check_split(split)
     check_n_train(n_train, sizes[0], NUM_CLASSES)  # before any sampling
 
     latents = sample_latents(r, n_samples, seed)

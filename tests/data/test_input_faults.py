@@ -34,3 +34,44 @@ def test_from_arrays_refuses_what_it_cannot_standardise(x1, x2, named):
     if named == "x2" and x2.ndim == 2:
         with pytest.raises(ValueError, match="^x2: .*float32"):  # not representable in float32 either
             from_arrays(x1, x2, y, standardize=False)
+
+
+def _arrays(n=60):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 3)), rng.normal(size=(n, 2)), np.arange(n) % 2
+
+
+@pytest.mark.parametrize("split", [(0.98, 0.01, 0.01), (0.01, 0.98, 0.01), (0.5, 0.495, 0.005)])
+def test_a_split_that_leaves_a_part_empty_is_refused_naming_split(split):
+    from alignbook.data import split_sizes, synthetic
+
+    with pytest.raises(ValueError, match=r"^split: .*(train|valid|test) part .*empty"):
+        from_arrays(*_arrays(60), split=split)
+    with pytest.raises(ValueError, match=r"^split: .*empty"):
+        split_sizes(60, split)
+    with pytest.raises(ValueError, match=r"^split: .*empty"):
+        synthetic.make_dataset(0, n_samples=60, split=split)
+    assert min(split_sizes(1000, split)) > 0  # the same fractions work with enough examples
+    assert len(from_arrays(*_arrays(1000), split=split).test) == split_sizes(1000, split)[2]
+
+
+@pytest.mark.parametrize("split", [(float("nan"), 0.5, 0.5), (0.7, float("nan"), 0.3), ("a", "b", "c"),
+                                   (0.7, 0.3), 0.7, None, (float("inf"), -float("inf"), 1.0)])
+def test_a_split_that_is_not_three_fractions_is_refused_naming_split(split):
+    from alignbook.data import split_sizes, synthetic
+
+    for refuse in (lambda: from_arrays(*_arrays(60), split=split), lambda: split_sizes(60, split),
+                   lambda: synthetic.make_dataset(0, n_samples=60, split=split)):
+        with pytest.raises(ValueError, match="^split: ") as error:
+            refuse()
+        assert "\n" not in str(error.value)
+
+
+def test_a_dataset_with_an_empty_part_is_refused():
+    from alignbook.data import PairedDataset, PairedSplit
+
+    part = PairedSplit(np.zeros((4, 2)), np.zeros((4, 2)), np.arange(4) % 2)
+    empty = part.subset(np.zeros(4, dtype=bool))
+    for parts in ((empty, part, part), (part, empty, part), (part, part, empty)):
+        with pytest.raises(ValueError, match="^dataset: its (train|valid|test) split is empty"):
+            PairedDataset(*parts)
