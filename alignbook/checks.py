@@ -42,12 +42,13 @@ def is_number(value) -> bool:
 
 
 def check_nonnegative(param: str, value: float) -> float:
-    """Return `value` as a float after checking it is a finite number >= 0."""
+    """Return `value` as a float after checking it is a finite number >= 0 (-0.0 is returned as 0.0: one
+    value, one cache key, one duplicate)."""
     if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
         fail(param, f"expected a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(float(value)) or value < 0:
         fail(param, f"must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return float(value) + 0.0
 
 
 def check_positive_int(param: str, value: int) -> int:

@@ -22,6 +22,10 @@ from alignbook.data.registry import NAME_PATTERN, dataset_kinds
 
 _SPEC_KEYS = ("name", "dataset", "dataset_grid", "lams", "seeds", "train", "keep_representations",
               "data_seed")
+# A sweep's name becomes the name of its results files (`<name>.csv`, `<name>.yaml` and their temporary
+# siblings): 100 characters leave room for those within the 255 bytes most file systems allow.
+MAX_NAME_LENGTH = 100
+PER_RUN_DATA_SEED = "seed"  # `data_seed: seed`: each run's seed also draws its data
 
 
 def _plain(value, param: str):
@@ -33,7 +37,7 @@ def _plain(value, param: str):
     if is_number(value):
         if not math.isfinite(float(value)):
             fail(param, f"must be finite, got {value!r}")
-        return float(value)
+        return float(value) + 0.0  # -0.0 is 0.0: one value, one key
     if isinstance(value, (list, tuple)):
         return [_plain(v, param) for v in value]
     fail(param, f"must be a number, string, boolean or list of them, got {type(value).__name__} {value!r}")
@@ -71,8 +75,10 @@ class SweepSpec:
 
     `dataset` holds the dataset kind and its fixed parameters (e.g. `{"kind": "synthetic", "n_samples":
     65536}`), `dataset_grid` the varied ones (cartesian product, e.g. `{"redundancy": [0, 4], "depth": [1,
-    3]}`), `train` overrides of `TrainConfig`, `data_seed` the seed that draws and splits the data (passed as
-    `seed` to builders that take one). `dataset` may be empty when `run_sweep` gets the data directly.
+    3]}`), `train` overrides of `TrainConfig`. `data_seed` is the seed that draws the data (the samples,
+    the split and the labelled subset; passed as `seed` to builders that take one): an integer, one draw
+    for every run, or `"seed"`, each run's own seed (`data_seed_for`). `dataset` may be empty when
+    `run_sweep` gets the data directly.
     """
 
     name: str
@@ -82,7 +88,7 @@ class SweepSpec:
     dataset_grid: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     keep_representations: bool = False
-    data_seed: int = 0
+    data_seed: int | str = 0
 
     @classmethod
     def from_dict(cls, values: Mapping) -> SweepSpec:
@@ -97,9 +103,12 @@ class SweepSpec:
                 fail(required, "is required")
 
         name = values["name"]
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            fail("name", f"must be a short name of letters, digits, '_', '.', '-' (used as a file name), "
-                         f"got {name!r}")
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
+            shown = name if not isinstance(name, str) or len(name) <= 40 else f"{name[:40]}... ({len(name)} "\
+                                                                              "characters)"
+            fail("name", f"must be a name of at most {MAX_NAME_LENGTH} characters, letters, digits, '_', "
+                         f"'.', '-', starting with a letter or digit (it names the results files), got "
+                         f"{shown!r}")
 
         lams = _check_list("lams", values["lams"])
         lams = [check_lam("lams", lam) for lam in lams]
@@ -139,7 +148,11 @@ class SweepSpec:
             fail("dataset.kind", "dataset_grid is given but dataset names no kind")
 
         data_seed = values.get("data_seed", 0)
-        check_seed("data_seed", data_seed)
+        if data_seed != PER_RUN_DATA_SEED:
+            if isinstance(data_seed, str):
+                fail("data_seed", f"must be an integer seed or {PER_RUN_DATA_SEED!r} (each run's seed), "
+                                  f"got {data_seed!r}")
+            data_seed = check_seed("data_seed", data_seed)
         if "data_seed" in values and ("seed" in dataset or "seed" in grid):
             fail("data_seed", "the data seed is also given as dataset parameter 'seed'; give it in one place")
 
@@ -154,7 +167,7 @@ class SweepSpec:
             fail("keep_representations", f"must be true or false, got {keep!r}")
 
         return cls(name=name, lams=tuple(lams), seeds=tuple(seeds), dataset=dataset, dataset_grid=grid,
-                   train=train, keep_representations=keep, data_seed=int(data_seed))
+                   train=train, keep_representations=keep, data_seed=data_seed)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> SweepSpec:
@@ -168,8 +181,12 @@ class SweepSpec:
             fail("spec", f"cannot read {path} ({exc.strerror or exc})")
         except UnicodeDecodeError as exc:
             fail("spec", f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        loader = _spec_loader()
         try:
-            values = yaml.load(text, Loader=_spec_loader())
+            values = yaml.load(text, Loader=loader)
+        except loader.AliasRefused as exc:
+            fail("spec", f"{path}, line {exc.line}: YAML anchors and aliases (&name, *name) are not allowed "
+                         "in spec files", "write the values out")
         except yaml.YAMLError as exc:
             fail("spec", f"{path} is not valid YAML ({' '.join(str(exc).split())})")
         return cls.from_dict(values if values is not None else {})
@@ -186,6 +203,12 @@ class SweepSpec:
         import yaml
 
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def data_seed_for(self, seed: int) -> int:
+        """The seed that draws the data of the run with seed `seed`: `data_seed`, or `seed` itself when
+        `data_seed` is "seed"."""
+        seed = check_seed("seed", seed)
+        return seed if self.data_seed == PER_RUN_DATA_SEED else self.data_seed
 
     @property
     def kind(self) -> str | None:
@@ -220,11 +243,25 @@ class SweepSpec:
 
 @functools.cache
 def _spec_loader() -> type:
-    """A safe YAML loader that also reads `1e-3` as a number (YAML 1.1 reads it as a string) and refuses a
-    key given twice in one mapping (YAML would silently keep the last value)."""
+    """A safe YAML loader that also reads `1e-3` as a number (YAML 1.1 reads it as a string), refuses a key
+    given twice in one mapping (YAML would silently keep the last value) and refuses anchors and aliases
+    (`AliasRefused`: nested aliases expand ninefold per level)."""
     import yaml
 
+    class AliasRefused(yaml.YAMLError):
+        def __init__(self, mark):
+            super().__init__(f"anchor or alias on line {mark.line + 1}")
+            self.line = mark.line + 1
+
     class Loader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            # Aliases can nest so that 500 bytes expand to gigabytes: refused at the first anchor or alias,
+            # before anything is built from them.
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise AliasRefused(event.start_mark)
+            return super().compose_node(parent, index)
+
         def construct_mapping(self, node, deep=False):
             seen: dict = {}
             for key_node, _ in node.value:
@@ -239,6 +276,7 @@ def _spec_loader() -> type:
 
     float_pattern = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", float_pattern, list("-+0123456789"))
+    Loader.AliasRefused = AliasRefused
     return Loader
 
 
