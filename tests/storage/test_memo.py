@@ -1,15 +1,19 @@
-"""The store of derived results: exact round trips, misses on changed inputs or code, damaged entries."""
+"""Cached computations: exact round trips, misses on changed inputs or code, damaged entries, typed keys."""
 
 from __future__ import annotations
 
+import logging
 import pickle
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from alignbook import paths, store
+from alignbook import paths
+from alignbook.storage import deps, memo
+from alignbook.storage.records import canonical
 
 
 @dataclass(frozen=True)
@@ -18,11 +22,11 @@ class Options:
     name: str = "x"
 
 
-def counting(sources=None):
+def counting():
     """A stored function that counts its computations and returns a table with mixed dtypes."""
     calls = []
 
-    @store.remembered(sources, ignore=("workers",))
+    @memo.remembered(ignore=("workers",))
     def table(values, scale=1.0, options=None, workers=1):
         calls.append(1)
         values = np.asarray(values, dtype=float)
@@ -35,7 +39,7 @@ def counting(sources=None):
 
 
 def entries():
-    return sorted((paths.cache_dir() / store.FOLDER).rglob("*.json"))
+    return sorted((paths.cache_dir() / memo.FOLDER).rglob("*.json"))
 
 
 def test_a_stored_result_reads_back_exactly_without_computing():
@@ -47,6 +51,7 @@ def test_a_stored_result_reads_back_exactly_without_computing():
     assert list(second[0].dtypes) == list(first[0].dtypes) and second[1] == first[1]
     assert pickle.dumps(second) == pickle.dumps(first)
     assert first[0] is not second[0]  # read back from disk, not kept in memory
+    assert table.lookup([3, 1, 2], 0.1, Options(2))[0] and not table.lookup([3, 1, 2], 0.2, Options(2))[0]
     assert table.compute([3, 1, 2], 0.1, Options(2))[1] == first[1] and len(calls) == 2
 
 
@@ -64,29 +69,18 @@ def test_a_changed_argument_misses(changed):
     assert len(calls) == 2 and len(entries()) == 2
 
 
-def test_changed_source_misses(tmp_path, monkeypatch):
-    package = tmp_path / "package"
-    package.mkdir()
-    module = package / "module.py"
-    module.write_text("VALUE = 1\n")
-    monkeypatch.setattr(store, "PACKAGE_ROOT", package)
-    store._source_hash.cache_clear()
-    table, calls = counting(sources=["module.py"])
+def test_changed_code_misses(monkeypatch):
+    table, calls = counting()
     table([1, 2])
     table([1, 2])
     assert len(calls) == 1
-    module.write_text("VALUE = 2\n")
-    store._source_hash.cache_clear()  # as a new process would see it
+    monkeypatch.setattr(deps, "module_code", lambda module: "other code")  # as after an edit
     table([1, 2])
     assert len(calls) == 2
-    store._source_hash.cache_clear()
-    with pytest.raises(ValueError, match="^modules: 'missing.py' is not a module"):
-        store.source_hash(["missing.py"])
-    store._source_hash.cache_clear()
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "other_entry"])
-def test_a_damaged_entry_warns_and_is_recomputed(damage):
+def test_a_damaged_entry_warns_and_is_recomputed(damage, caplog):
     table, calls = counting()
     expected = table([1, 2, 3])
     table([4, 5])
@@ -99,8 +93,9 @@ def test_a_damaged_entry_warns_and_is_recomputed(damage):
         path.write_bytes(data[: len(data) // 2])
     else:  # a valid entry of another result under this key
         path.write_bytes(other.read_bytes())
-    with pytest.warns(UserWarning, match=f"stored result {path} .*: recomputing it"):
+    with caplog.at_level(logging.WARNING, logger="alignbook"):
         again = table([1, 2, 3])
+    assert f"derived entry {path} is unreadable" in caplog.text
     assert len(calls) == 3 and pickle.dumps(again) == pickle.dumps(expected)
     table([1, 2, 3])  # the recomputed result was stored again
     assert len(calls) == 3
@@ -110,34 +105,65 @@ def test_arguments_that_cannot_key_a_result_are_refused():
     table, calls = counting()
     with pytest.raises(ValueError, match=r"^options\[0\]: a object cannot key a stored result"):
         table([1, 2], options=[object()])
+    with pytest.raises(ValueError, match=r"^options: a path .* cannot key a stored result"):
+        table([1, 2], options=paths.cache_dir())
     assert calls == []
 
 
-def test_a_mapping_keys_by_its_order():
-    assert store.describe({"a": 1, "b": 2}) != store.describe({"b": 2, "a": 1})
-    assert store.describe(range(3)) == store.describe([0, 1, 2])
+def test_a_result_that_cannot_be_pickled_is_returned_with_a_warning():
+    @memo.remembered()
+    def locked(n):
+        return threading.Lock(), n
+
+    with pytest.warns(UserWarning, match="cannot be pickled"):
+        assert locked(3)[1] == 3
+    assert entries() == []
 
 
 def test_a_read_only_cache_still_returns_the_result(monkeypatch):
     def refuse(path, data):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(store, "atomic_write", refuse)
+    monkeypatch.setattr(memo.EntryStore, "write", lambda self, *a, **k: refuse(None, None))
     table, calls = counting()
     with pytest.warns(UserWarning, match="not stored"):
         value = table([1, 2])
     assert value[1]["sum"] == 3.0 and entries() == []
 
 
-def test_tables_are_described_by_content_not_by_layout():
+def described(value) -> bytes:
+    return canonical(memo.describe(value))
+
+
+def test_different_arguments_never_share_a_key():
+    frame = pd.DataFrame({"a": [1, 2]})
+    named = frame.copy()
+    named.columns.name = "what"
+    distinct = [
+        0, 0.0, -0.0, "0", False, None, 1, 1.0, [1], (1,), {"a": 1}, {"b": 1}, range(3), [0, 1, 2],
+        {"a": 1, "b": 2}, {"b": 2, "a": 1}, np.array([1, 2]), np.array([1.0, 2.0]), np.array([[1, 2]]),
+        frame, named, pd.DataFrame({"0": [1, 2]}), pd.DataFrame({0: [1, 2]}), frame["a"],
+        pd.Series([1, 2], name=None), pd.Series([1, 2], name=0), pd.Series([1, 2], name="0"),
+        pd.DataFrame({"a": pd.Categorical(["x", "y"], categories=["x", "y"])}),
+        pd.DataFrame({"a": pd.Categorical(["x", "y"], categories=["y", "x"])}),
+        pd.DataFrame({"a": pd.Categorical(["x", "y"], ordered=True)}),
+        pd.DataFrame({"a": [1, "1"]}, dtype=object), pd.DataFrame({"a": ["1", 1]}, dtype=object),
+        pd.DataFrame({"a": [None]}, dtype=object), pd.DataFrame({"a": [np.nan]}, dtype=object),
+        pd.DataFrame({("a", "b"): [1]}), pd.DataFrame({"('a', 'b')": [1]}),
+        np.array([[1, 2], [3]], dtype=object), np.array([[1, 2], [4]], dtype=object),
+        Options(1), Options(1, "y"),
+    ]
+    keys = [described(value) for value in distinct]
+    assert len(set(keys)) == len(keys), [v for v, k in zip(distinct, keys, strict=True) if keys.count(k) > 1]
+
+
+def test_equal_tables_built_differently_share_a_key():
     columns = pd.DataFrame({"lam": [0.0, 1.0, 2.0], "acc": [0.5, 0.6, 0.7], "name": ["a", "b", "c"]})
     rows = pd.concat([pd.DataFrame([row]) for row in columns.to_dict("records")], ignore_index=True)
-    assert store.describe(columns) == store.describe(rows)
+    assert described(columns) == described(rows)
     changed = columns.copy()
     changed.loc[1, "acc"] = 0.6000000000000001
-    assert store.describe(changed) != store.describe(columns)
-    assert store.describe(columns.set_index("lam")) != store.describe(columns)
-    assert store.describe(columns["acc"]) != store.describe(columns[["acc"]])
-    assert store.describe(columns.astype({"lam": "float32"})) != store.describe(columns)
-    nested = pd.DataFrame({"history": [[1, 2], [3]]})  # cells pandas cannot hash: pickled instead
-    assert store.describe(nested) == store.describe(nested.copy())
+    assert described(changed) != described(columns)
+    nested = pd.DataFrame({"history": [[1, 2], [3]]})
+    assert described(nested) == described(nested.copy())
+    assert described(pd.DataFrame({"history": [[1, 2], [4]]})) != described(nested)
