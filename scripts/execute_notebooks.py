@@ -20,7 +20,8 @@ plots and the tail of each sweep run on one core). Each entry then records its s
 table can give the whole execution's wall time beside each notebook's own.
 
 Figures are drawn as SVG (the kernel's inline backend is told so), so they stay sharp when zoomed. After
-the runs, `alignbook.chapters.publish.collect` gathers what the chapters emitted into the output folder:
+the runs, the book's collection (`book/_ext/collection.py`) gathers what the chapters emitted into the
+output folder:
 the claims of the intro's scoreboard (`claims.json`), the tables offered for download (`data/*.csv`) and
 the headline figure; it also keeps one final line of each progress bar.
 """
@@ -185,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             save()
             print(f"{name}: done in {ended - started:.1f} s", flush=True)
-    from alignbook.chapters.publish import collect
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build, as its configuration loads it
+    from collection import collect
 
     collection = collect(out)
     claims = sum(len(chapter["claims"]) for chapter in collection["chapters"].values())

@@ -1,28 +1,24 @@
-"""What a chapter hands to the rest of the book, and how the build collects it.
+"""What a chapter hands to the rest of the book: its claims and its tables for download.
 
 A chapter emits its records as outputs of its own executed notebook (in the output's metadata, under
 `alignbook`, which no renderer shows), so the executed notebook is the one source of everything the site
 shows:
 
 - `record_claims` emits the chapter's claim table (verdict per claim, and per regime where the chapter
-  has regimes); the intro's scoreboard lists every recorded claim (`alignbook.chapters.scoreboard`);
+  has regimes); the intro's scoreboard lists every recorded claim;
 - `offer_table` emits a tidy results table: the page shows a download link and a data dictionary of its
-  columns, and `collect` writes the table as CSV beside the executed notebooks;
+  columns. A table of sweep runs also carries each run's full configuration (`run_configurations`), which
+  the page offers beside the CSV, so that any row can be retrained from the downloads alone;
 - a figure cell tagged `headline` marks the one figure the intro shows.
 
-`collect` runs after papermill (`scripts/execute_notebooks.py`): it reads every executed notebook in a
-folder, keeps one final line of each progress bar, and writes `claims.json` (each chapter's claims, its
-title, and the hash of the notebook they came from, so that a stale collection is detected) and
-`data/<name>.csv`.
+The book's build (`book/_ext/collection.py`, run by `scripts/execute_notebooks.py`) reads these records
+from the executed notebooks and writes the files; nothing here touches the build's folders.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 import pandas as pd
 
@@ -30,10 +26,12 @@ from alignbook.checks import fail
 
 RECORD_KEY = "alignbook"  # outputs carry their records in metadata[RECORD_KEY][kind]
 CLAIMS, TABLE = "claims", "table"
-COLLECTION = "claims.json"
-DATA_DIR = "data"
+DATA_DIR = "data"  # the tables' folder beside the executed notebooks, as the pages link it
+CONFIGS_SUFFIX = ".configs.json"  # <name>.configs.json: the run configurations of <name>.csv
+TABLE_NAME = re.compile(r"[a-z0-9_]+")  # a table's name: one file stem, safe in any folder
 HEADLINE_TAG = "headline"
-HEADLINE_FILE = "headline.svg"
+# Columns of a table of sweep runs (`sweep.table_columns`) that locate each run's configuration
+RUN_COLUMNS = ("spec", "dataset_kind", "dataset", "lam", "seed", "config", "key")
 VERDICTS = ("confirmed", "partly confirmed", "not confirmed", "contradicted", "not testable here")
 
 # What the columns of the book's tidy tables mean; `offer_table` takes more, or different, per table.
@@ -157,16 +155,57 @@ def record_claims(table: pd.DataFrame, decided_by, regimes: Mapping[str, pd.Data
     _display({"text/plain": f"{len(records)} claims recorded for the scoreboard"}, CLAIMS, records)
 
 
-def table_record(frame: pd.DataFrame, name: str, about: str,
-                 columns: Mapping[str, str] | None = None) -> dict:
-    """A tidy table with its data dictionary, as `offer_table` emits it.
+def run_configurations(flat: pd.DataFrame, datasets: Mapping[str, Mapping] | None = None) -> dict | None:
+    """Everything needed to retrain each run of a table of sweep runs, or None for another table.
+
+    A table of sweep runs has the columns `RUN_COLUMNS`. Its `spec` column names the sweeps, whose specs
+    `run_sweep` wrote beside their results tables (`paths.results_dir()/<spec>.yaml`): they give the
+    dataset kind, its fixed parameters, the data seed and the kept representations. Its `config` column
+    holds `TrainConfig.key()`: the returned `configs` map each key to the full training configuration, checked
+    against the key. Datasets handed to `run_sweep` directly (kind `custom`) cannot be rebuilt from a spec:
+    `datasets` maps such a dataset's name to a recipe `{"kind": <registered kind>, **parameters}` that
+    `sweep.build_dataset` takes; the names given are published as `datasets`.
+    """
+    if not set(RUN_COLUMNS) <= set(flat.columns):
+        return None
+    from alignbook import paths
+    from alignbook.sweep import dataset_kinds, load_spec
+
+    specs, configs = {}, {}
+    folder = paths.results_dir()
+    for name, rows in flat.groupby("spec", sort=True):
+        path = folder / f"{name}.yaml"
+        if not path.is_file():
+            fail("frame", f"names the sweep {name!r}, whose spec {path} is missing",
+                 "offer the table that run_sweep returned, after it ran")
+        spec = load_spec(path)
+        key = spec.config().key()
+        found = sorted(set(rows["config"]))
+        if found != [key]:
+            fail("frame", f"rows of the sweep {name!r} have the configurations {found}, but {path} has {key}",
+                 "offer the table right after the sweep that wrote it")
+        specs[str(name)] = spec.to_dict()
+        configs[key] = spec.config().to_dict()
+    recipes = {}
+    for name, recipe in dict(datasets or {}).items():
+        if not isinstance(recipe, Mapping) or recipe.get("kind") not in dataset_kinds():
+            fail("datasets", f"the recipe of {name!r} must be a mapping with a 'kind' among "
+                             f"{dataset_kinds()}, got {recipe!r}")
+        recipes[str(name)] = dict(recipe)
+    return {"specs": specs, "configs": configs, "datasets": recipes}
+
+
+def table_record(frame: pd.DataFrame, name: str, about: str, columns: Mapping[str, str] | None = None,
+                 datasets: Mapping[str, Mapping] | None = None) -> dict:
+    """A tidy table with its data dictionary (and its runs' configurations), as `offer_table` emits it.
 
     The index is written as ordinary columns. Every column needs a meaning: from `columns`, else from
-    `COLUMN_MEANINGS` and `PREFIX_MEANINGS`.
+    `COLUMN_MEANINGS` and `PREFIX_MEANINGS`. A table of sweep runs also carries `runs`, the
+    `run_configurations` of its rows (`datasets`: see there).
     """
     if not isinstance(frame, pd.DataFrame) or frame.empty:
         fail("frame", "must be a non-empty pandas DataFrame")
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
+    if not isinstance(name, str) or not TABLE_NAME.fullmatch(name):
         fail("name", f"must be a lowercase file stem of letters, digits and '_', got {name!r}")
     if not isinstance(about, str) or not about.strip():
         fail("about", "must say in a few words what one row of the table is")
@@ -175,174 +214,42 @@ def table_record(frame: pd.DataFrame, name: str, about: str,
     missing = [c for c, meaning in meanings.items() if meaning is None]
     if missing:
         fail("columns", f"give a meaning for the column(s) {missing}")
-    return {"name": name, "about": about.strip(), "rows": len(flat), "columns": meanings,
-            "csv": flat.to_csv(index=False, float_format="%.6g")}
+    record = {"name": name, "about": about.strip(), "rows": len(flat), "columns": meanings,
+              "csv": flat.to_csv(index=False, float_format="%.6g")}
+    runs = run_configurations(flat, datasets)
+    if runs is not None:
+        record["runs"] = runs
+    elif datasets:
+        fail("datasets", "describes the data of sweep runs, but the table has no columns "
+                         f"{list(RUN_COLUMNS)}")
+    return record
 
 
 def table_markdown(record: Mapping) -> str:
-    """The download link and the data dictionary that a page shows for a table record."""
+    """The download links and the data dictionary that a page shows for a table record."""
     lines = [f"{{download}}`{record['name']}.csv <{DATA_DIR}/{record['name']}.csv>`: {record['about']} "
-             f"({record['rows']} rows, {len(record['columns'])} columns, comma-separated).", "",
-             "```{dropdown} Columns of " + f"{record['name']}.csv", "| column | meaning |", "| --- | --- |"]
+             f"({record['rows']} rows, {len(record['columns'])} columns, comma-separated)."]
+    if "runs" in record:
+        configs = f"{record['name']}{CONFIGS_SUFFIX}"
+        lines[0] += (f" Each run's full configuration, by the `spec` and `config` of its row, is in "
+                     f"{{download}}`{configs} <{DATA_DIR}/{configs}>`: enough to retrain any row "
+                     "(`make verify` does).")
+    lines += ["", "```{dropdown} Columns of " + f"{record['name']}.csv", "| column | meaning |",
+              "| --- | --- |"]
     lines += [f"| `{column}` | {meaning} |" for column, meaning in record["columns"].items()]
     lines.append("```")
     return "\n".join(lines)
 
 
-def offer_table(frame: pd.DataFrame, name: str, about: str, columns: Mapping[str, str] | None = None) -> None:
+def offer_table(frame: pd.DataFrame, name: str, about: str, columns: Mapping[str, str] | None = None,
+                datasets: Mapping[str, Mapping] | None = None) -> None:
     """Offer a tidy results table for download as `name.csv`, with a dictionary of its columns.
 
-    `about` says what one row is; `columns` gives the meaning of columns not in `COLUMN_MEANINGS`. Tag the
-    cell `remove-input`: the reader sees the link, the build (`collect`) writes the file.
+    `about` says what one row is; `columns` gives the meaning of columns not in `COLUMN_MEANINGS`. A table
+    of sweep runs is offered with its runs' configurations (`run_configurations`; `datasets` gives the
+    recipes of data handed to the sweep directly). Tag the cell `remove-input`: the reader sees the links,
+    the build writes the files.
     """
-    record = table_record(frame, name, about, columns)
+    record = table_record(frame, name, about, columns, datasets)
     _display({"text/markdown": table_markdown(record), "text/plain": f"{name}.csv: {record['rows']} rows"},
              TABLE, record)
-
-
-# --------------------------------------------------------------------------------------------------------
-# In the build
-
-_CARRIAGE_RETURN = re.compile(r"[^\n]*\r(?=[^\n])")
-
-
-def terminal_text(text: str) -> str:
-    """Stream text as a terminal shows it: a carriage return lets the rest of the line overwrite it, so a
-    progress bar keeps only its final state."""
-    return _CARRIAGE_RETURN.sub("", text.replace("\r\n", "\n"))
-
-
-def tidy_streams(notebook) -> bool:
-    """Merge each cell's consecutive stream outputs of one name and apply carriage returns, in place.
-
-    Returns whether anything changed. Without this, the book's renderer prints every update of a progress
-    bar on a line of its own.
-    """
-    changed = False
-    for cell in notebook.cells:
-        outputs = cell.get("outputs", [])
-        if not any(o.get("output_type") == "stream" and "\r" in o.get("text", "") for o in outputs):
-            continue
-        merged = []
-        for output in outputs:
-            previous = merged[-1] if merged else None
-            if (output.get("output_type") == "stream" and previous is not None
-                    and previous.get("output_type") == "stream" and previous["name"] == output["name"]):
-                previous["text"] += output["text"]
-            else:
-                merged.append(output)
-        for output in merged:
-            if output.get("output_type") == "stream":
-                output["text"] = terminal_text(output["text"])
-        cell["outputs"] = merged
-        changed = True
-    return changed
-
-
-def notebook_title(notebook) -> str:
-    """The text of the notebook's first level-1 heading."""
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return ""
-
-
-def records(notebook, kind: str) -> list:
-    """The records of one kind (`CLAIMS` or `TABLE`) that a notebook's outputs carry, in order."""
-    found = []
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            record = output.get("metadata", {}).get(RECORD_KEY, {}).get(kind)
-            if record is not None:
-                found.append(record)
-    return found
-
-
-def _headline(notebook) -> tuple[str, dict] | None:
-    for cell in notebook.cells:
-        if HEADLINE_TAG not in cell.get("metadata", {}).get("tags", []):
-            continue
-        svgs = [o["data"]["image/svg+xml"] for o in cell.get("outputs", [])
-                if "image/svg+xml" in o.get("data", {})]
-        figure = cell.metadata.get("mystnb", {}).get("figure", {})
-        if len(svgs) != 1 or "name" not in figure:
-            raise ValueError("the cell tagged 'headline' must draw one SVG figure with a figure name")
-        svg = svgs[0] if isinstance(svgs[0], str) else "".join(svgs[0])
-        return svg, {"name": figure["name"], "caption": figure.get("caption", "")}
-    return None
-
-
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def collect(folder) -> dict:
-    """Collect the records of every executed notebook in `folder`; write `claims.json`, `data/*.csv` and
-    the headline figure there, and return the collection.
-
-    Progress bars are tidied in the notebooks first (`tidy_streams`), so the hashes are of the files the
-    book reads. Raises ValueError when two chapters offer tables of one name or more than one figure is
-    tagged `headline`.
-    """
-    import nbformat
-
-    folder = Path(folder)
-    data = folder / DATA_DIR
-    chapters, headline, names = {}, None, {}
-    for path in sorted(folder.glob("*.ipynb")):
-        notebook = nbformat.read(path, as_version=4)
-        if tidy_streams(notebook):
-            nbformat.write(notebook, path)
-        claims = [row for record in records(notebook, CLAIMS) for row in record]
-        tables = records(notebook, TABLE)
-        for table in tables:
-            if table["name"] in names:
-                raise ValueError(f"{names[table['name']]} and {path.stem} both offer {table['name']}.csv")
-            names[table["name"]] = path.stem
-        found = _headline(notebook)
-        if found is not None:
-            if headline is not None:
-                raise ValueError(f"{headline['chapter']} and {path.stem} both tag a figure 'headline'")
-            svg, headline = found[0], {**found[1], "chapter": path.stem}
-            (folder / HEADLINE_FILE).write_text(svg)
-        if tables:
-            data.mkdir(exist_ok=True)
-        for table in tables:
-            (data / f"{table['name']}.csv").write_text(table["csv"])
-        chapters[path.stem] = {"title": notebook_title(notebook), "sha256": file_hash(path), "claims": claims,
-                               "tables": [t["name"] for t in tables]}
-    if data.is_dir():  # tables no chapter offers any more
-        for stale in data.glob("*.csv"):
-            if stale.stem not in names:
-                stale.unlink()
-    if headline is None and (folder / HEADLINE_FILE).exists():
-        (folder / HEADLINE_FILE).unlink()
-    collection = {"chapters": chapters, "headline": headline}
-    (folder / COLLECTION).write_text(json.dumps(collection, indent=1, sort_keys=True) + "\n")
-    return collection
-
-
-def load_collection(folder) -> dict:
-    """The collection `collect` wrote in `folder`, checked against the executed notebooks there.
-
-    Raises ValueError, naming what to run, when it is missing or stale: a notebook that is not in it, one
-    that changed since it was collected, or one it lists that is gone.
-    """
-    folder = Path(folder)
-    path = folder / COLLECTION
-    again = "run `make execute` (or scripts/execute_notebooks.py), which collects it"
-    if not path.is_file():
-        raise ValueError(f"{path} is missing: {again}")
-    collection = json.loads(path.read_text())
-    chapters = collection.get("chapters", {})
-    present = {p.stem: p for p in folder.glob("*.ipynb")}
-    for stem in sorted(set(present) | set(chapters)):
-        if stem not in chapters:
-            raise ValueError(f"{path} is stale: it has no entry for {stem}.ipynb; {again}")
-        if stem not in present:
-            raise ValueError(f"{path} is stale: {stem}.ipynb is gone; {again}")
-        if file_hash(present[stem]) != chapters[stem]["sha256"]:
-            raise ValueError(f"{path} is stale: {stem}.ipynb changed since it was collected; {again}")
-    return collection

@@ -437,16 +437,27 @@ def test_screenshots_for_a_person_to_inspect(smoke_site, browser):
 # What a reader sees: the results at a glance, figures, columns, the PDF, dark mode.
 
 
+def build_module(name: str):
+    """A module of the book's build (`book/_ext`), imported as the book's configuration loads it."""
+    import importlib
+
+    if str(ROOT / "book" / "_ext") not in sys.path:
+        sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    return importlib.import_module(name)
+
+
 def recorded_claims(executed: Path) -> dict[str, list[str]]:
     """The claims each executed chapter emitted, read from its outputs (not from the collection)."""
-    from alignbook.chapters.publish import CLAIMS, records
+    from alignbook.chapters.publish import CLAIMS
+
+    records = build_module("collection").records
 
     return {path.stem: [row["claim"] for record in records(read(path), CLAIMS) for row in record]
             for path in sorted(executed.glob("*.ipynb"))}
 
 
 def chapter_titles(executed: Path) -> dict[str, str]:
-    from alignbook.chapters.publish import notebook_title
+    notebook_title = build_module("collection").notebook_title
 
     return {path.stem: notebook_title(read(path)) for path in sorted(executed.glob("*.ipynb"))}
 

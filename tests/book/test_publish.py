@@ -1,42 +1,17 @@
-"""What chapters emit for the book (claims, tables, the headline figure), how the build collects it, and
-the scoreboard the intro renders from it."""
+"""What chapters emit for the book: claims, tables for download and their runs' configurations."""
 
 from __future__ import annotations
 
-import json
-
-import nbformat
 import pandas as pd
 import pytest
 
-from alignbook.chapters import publish, scoreboard
+from alignbook.chapters import publish
 
 
 def claim_table(verdicts=("confirmed", "contradicted")) -> pd.DataFrame:
     return pd.DataFrame({"claim": [f"claim {i}" for i in range(len(verdicts))], "source": ["[S]", "ours"][
         : len(verdicts)], "agree": [2, 0][: len(verdicts)], "cases": [2, 3][: len(verdicts)],
         "verdict": list(verdicts)}).set_index("claim")
-
-
-def output(bundle: dict, kind: str | None = None, record=None):
-    metadata = {publish.RECORD_KEY: {kind: record}} if kind else {}
-    return nbformat.v4.new_output("display_data", data=bundle, metadata=metadata)
-
-
-def notebook(title: str, outputs=(), tags=(), figure=None) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("x = 1")
-    cell.outputs = list(outputs)
-    cell.metadata["tags"] = list(tags)
-    if figure:
-        cell.metadata["mystnb"] = {"figure": figure}
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nText."), cell]
-    return nb
-
-
-def claims_output(table, **kwargs):
-    records = publish.claim_records(table, **kwargs)
-    return output({"text/plain": "claims"}, publish.CLAIMS, records)
 
 
 def test_claim_records_carry_verdicts_regimes_and_counts():
@@ -73,114 +48,56 @@ def test_table_record_needs_a_meaning_for_every_column():
         publish.table_record(frame, "Runs table", "x", {"odd": "y"})
 
 
-def test_terminal_text_keeps_the_final_state_of_a_progress_bar():
-    text = "\r  0%|     | 0/4\r 50%|##   | 2/4\r100%|#####| 4/4\n"
-    assert publish.terminal_text(text) == "100%|#####| 4/4\n"
-    assert publish.terminal_text("a\r\nb\n") == "a\nb\n"
 
 
-def test_tidy_streams_merges_the_updates_of_one_bar():
-    nb = notebook("T", [nbformat.v4.new_output("stream", name="stderr", text=t)
-                        for t in ("\r 0%| 0/2", "\r50%| 1/2", "\r100%| 2/2", "\n")])
-    nb.cells.append(nbformat.v4.new_code_cell("print(1)"))
-    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
-    assert publish.tidy_streams(nb)
-    assert [o["text"] for o in nb.cells[1].outputs] == ["100%| 2/2\n"]
-    assert [o["text"] for o in nb.cells[2].outputs] == ["1\n"]
-    assert not publish.tidy_streams(nb)
+def sweep_table(config_key: str, spec: str = "small") -> pd.DataFrame:
+    """Two runs of a sweep table as `run_sweep` lays them out (the columns that locate a run)."""
+    return pd.DataFrame({"spec": [spec] * 2, "dataset_kind": ["synthetic"] * 2, "dataset": ["r4"] * 2,
+                         "redundancy": [4, 4], "lam": [0.0, 1.0], "seed": [0, 0], "acc": [0.5, 0.75],
+                         "config": [config_key] * 2, "key": ["k0", "k1"]})
 
 
-def write_book(folder, with_headline=True):
-    table = publish.table_record(pd.DataFrame({"lam": [0.0], "acc": [0.5]}), "runs", "one row per run")
-    figure = {"name": "fig-x", "caption": "A figure."}
-    svg = output({"image/svg+xml": "<svg>1</svg>", "text/plain": "fig"})
-    claims = claims_output(claim_table(), decided_by="fig-x")
-    nbformat.write(notebook("First", [claims]), folder / "01_a.ipynb")
-    nbformat.write(notebook("Second", [output({"text/plain": "t"}, publish.TABLE, table)]),
-                   folder / "02_b.ipynb")
-    if with_headline:
-        nbformat.write(notebook("Third", [svg], tags=["headline"], figure=figure), folder / "03_c.ipynb")
+@pytest.fixture
+def written_spec(tmp_path, monkeypatch):
+    """A sweep spec written where `run_sweep` writes it (`results_dir()/<name>.yaml`)."""
+    from alignbook.sweep import SweepSpec
+
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path))
+    spec = SweepSpec.from_dict({"name": "small", "dataset": {"kind": "synthetic", "n_samples": 1024},
+                                "dataset_grid": {"redundancy": [4]}, "lams": [0.0, 1.0], "seeds": [0],
+                                "train": {"num_epochs": 2, "width": 16}})
+    (tmp_path / "small.yaml").write_text(spec.to_yaml())
+    return spec
 
 
-def test_collect_writes_claims_tables_and_headline(tmp_path):
-    write_book(tmp_path)
-    collection = publish.collect(tmp_path)
-    assert list(collection["chapters"]) == ["01_a", "02_b", "03_c"]
-    assert collection["chapters"]["01_a"]["title"] == "First"
-    assert [c["claim"] for c in collection["chapters"]["01_a"]["claims"]] == ["claim 0", "claim 1"]
-    assert collection["chapters"]["02_b"]["tables"] == ["runs"]
-    assert (tmp_path / "data" / "runs.csv").read_text() == "lam,acc\n0,0.5\n"
-    assert collection["headline"] == {"chapter": "03_c", "name": "fig-x", "caption": "A figure."}
-    assert (tmp_path / "headline.svg").read_text() == "<svg>1</svg>"
-    assert json.loads((tmp_path / "claims.json").read_text()) == collection
-    assert publish.load_collection(tmp_path) == collection
+def test_a_table_of_sweep_runs_carries_every_run_configuration(written_spec):
+    from alignbook.config import TrainConfig
+
+    key = written_spec.config().key()
+    record = publish.table_record(sweep_table(key), "small_runs", "one row per run")
+    runs = record["runs"]
+    assert runs["specs"] == {"small": written_spec.to_dict()}
+    assert list(runs["configs"]) == [key]
+    full = runs["configs"][key]
+    assert TrainConfig.from_dict(full).key() == key and full["width"] == 16 and full["lr"] == TrainConfig().lr
+    assert runs["datasets"] == {}
+    text = publish.table_markdown(record)
+    assert "{download}`small_runs.configs.json <data/small_runs.configs.json>`" in text
+    # a table of anything else carries no configurations and offers no second file
+    plain = publish.table_record(pd.DataFrame({"lam": [0.0], "acc": [0.5]}), "plain", "one row")
+    assert "runs" not in plain and "configs.json" not in publish.table_markdown(plain)
 
 
-def test_collect_refuses_two_tables_of_one_name(tmp_path):
-    write_book(tmp_path)
-    nbformat.write(nbformat.read(tmp_path / "02_b.ipynb", 4), tmp_path / "04_d.ipynb")
-    with pytest.raises(ValueError, match="02_b and 04_d both offer runs.csv"):
-        publish.collect(tmp_path)
-
-
-def test_a_missing_or_stale_collection_is_refused(tmp_path):
-    write_book(tmp_path)
-    with pytest.raises(ValueError, match="claims.json is missing"):
-        publish.load_collection(tmp_path)
-    publish.collect(tmp_path)
-    nb = nbformat.read(tmp_path / "02_b.ipynb", 4)
-    nb.cells[0].source += " More."
-    nbformat.write(nb, tmp_path / "02_b.ipynb")
-    with pytest.raises(ValueError, match="stale: 02_b.ipynb changed since it was collected"):
-        publish.load_collection(tmp_path)
-    publish.collect(tmp_path)
-    nbformat.write(nb, tmp_path / "05_e.ipynb")
-    with pytest.raises(ValueError, match="stale: it has no entry for 05_e.ipynb"):
-        publish.load_collection(tmp_path)
-    (tmp_path / "05_e.ipynb").unlink()
-    (tmp_path / "03_c.ipynb").unlink()
-    with pytest.raises(ValueError, match="stale: 03_c.ipynb is gone"):
-        publish.load_collection(tmp_path)
-
-
-def test_scoreboard_has_one_row_per_claim_and_the_headline(tmp_path):
-    write_book(tmp_path)
-    collection = publish.collect(tmp_path)
-    text = scoreboard.render(collection, executed="../executed", figure="_generated/headline.svg")
-    assert text.startswith("Of the 2 claims this book tests: 1 confirmed, 1 contradicted.")
-    assert "**{doc}`../executed/01_a`**" in text and "{doc}`../executed/02_b`" not in text.split("```")[0]
-    rows = [line for line in text.splitlines() if line.startswith("| claim ")]
-    assert rows == ["| claim 0 | [S] | **confirmed** (2 of 2 cases) | {numref}`fig-x` |",
-                    "| claim 1 | ours | **contradicted** (0 of 3 cases) | {numref}`fig-x` |"]
-    assert "[S]: secondary summaries" in text and "ours: a question this book adds" in text
-    assert "```{figure} _generated/headline.svg" in text
-    assert "A figure. From {doc}`../executed/03_c`, {numref}`fig-x`." in text
-
-
-def test_scoreboard_has_a_column_per_regime():
-    records = publish.claim_records(claim_table(), {"claim 0": "fig-a", "claim 1": "sec-b"},
-                                    {"d = 1": claim_table(("confirmed", "not confirmed")),
-                                     "d = 3": claim_table(("contradicted", "confirmed"))})
-    lines = scoreboard.chapter_table(records)
-    assert lines[0] == "| Claim | Wording | Our verdict | d = 1 | d = 3 | Decided by |"
-    assert lines[3] == ("| claim 1 | ours | **contradicted** (0 of 3 cases) | not confirmed | confirmed "
-                        "| {ref}`sec-b` |")
-
-
-def test_generate_writes_the_include_or_stops(tmp_path):
-    executed = tmp_path / "executed"
-    executed.mkdir()
-    write_book(executed)
-    with pytest.raises(ValueError, match="missing"):
-        scoreboard.generate(tmp_path)
-    publish.collect(executed)
-    path = scoreboard.generate(tmp_path)
-    assert path == tmp_path / "book" / "_generated" / "scoreboard.md"
-    assert (tmp_path / "book" / "_generated" / "headline.svg").read_text() == "<svg>1</svg>"
-    assert "claim 1" in path.read_text()
-
-
-def test_an_empty_scoreboard_is_refused(tmp_path):
-    nbformat.write(notebook("Only"), tmp_path / "01_a.ipynb")
-    with pytest.raises(ValueError, match="no chapter recorded a claim"):
-        scoreboard.render(publish.collect(tmp_path))
+def test_run_configurations_refuse_what_they_cannot_vouch_for(written_spec):
+    key = written_spec.config().key()
+    with pytest.raises(ValueError, match=r"^frame: rows of the sweep 'small' have the configurations"):
+        publish.table_record(sweep_table("0" * 16), "small_runs", "one row per run")
+    with pytest.raises(ValueError, match=r"^frame: names the sweep 'other', whose spec .* is missing"):
+        publish.table_record(sweep_table(key, spec="other"), "other_runs", "one row per run")
+    with pytest.raises(ValueError, match=r"^datasets: the recipe of 'r4' must be a mapping with a 'kind'"):
+        publish.table_record(sweep_table(key), "small_runs", "one row", datasets={"r4": {"kind": "?"}})
+    with pytest.raises(ValueError, match=r"^datasets: describes the data of sweep runs"):
+        publish.table_record(pd.DataFrame({"acc": [0.5]}), "plain", "one row", datasets={"r4": {}})
+    recipe = {"kind": "mfeat", "views": ["fou", "mor"], "seed": 0}
+    record = publish.table_record(sweep_table(key), "small_runs", "one row per run", datasets={"r4": recipe})
+    assert record["runs"]["datasets"] == {"r4": recipe}

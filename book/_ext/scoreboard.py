@@ -1,7 +1,8 @@
 """The intro's results at a glance: the scoreboard of every claim the chapters recorded, and the headline
-figure, rendered from the collection of the executed notebooks (`alignbook.chapters.publish`).
+figure, rendered from the collection of the executed notebooks (`collection.py`, beside this module).
 
-It is also a Sphinx extension (`_config.yml`: `sphinx.extra_extensions`): when a build starts, it checks
+It is a Sphinx extension (`_config.yml`: `sphinx.local_extensions`, which puts this folder on the path):
+when a build starts, it checks
 the collection against the executed notebooks and writes `book/_generated/scoreboard.md`, which the intro
 includes, and the headline figure beside it. A missing or stale collection stops the build with a message
 that says what to run; nothing is ever shown from an older execution.
@@ -18,7 +19,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from alignbook.chapters import publish
+from collection import HEADLINE_FILE, load_collection
+
+from alignbook.chapters.publish import VERDICTS
 
 # How sure we are of a claim's wording (the tags of the claim tables)
 SOURCES = {
@@ -72,7 +75,7 @@ def render(collection: dict, executed: str = "../executed", figure: str | None =
     if not claims:
         raise ValueError("no chapter recorded a claim: the scoreboard would be empty")
     counts = Counter(record["verdict"] for record in claims)
-    tally = ", ".join(f"{counts[v]} {v}" for v in publish.VERDICTS if counts[v])
+    tally = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
     lines = [f"Of the {len(claims)} claims this book tests: {tally}."]
     for stem, entry in recorded:
         lines += ["", f"**{{doc}}`{executed}/{stem}`**", "", *chapter_table(entry["claims"])]
@@ -107,16 +110,16 @@ def generate(srcdir, executed: str = "executed") -> Path:
     `srcdir/book/_generated`. Returns the scoreboard's path; raises ValueError when the collection is
     missing or stale."""
     srcdir = Path(srcdir)
-    collection = publish.load_collection(srcdir / executed)
+    collection = load_collection(srcdir / executed)
     out = srcdir / GENERATED
     figure = None
     if collection.get("headline"):
-        source = srcdir / executed / publish.HEADLINE_FILE
+        source = srcdir / executed / HEADLINE_FILE
         out.mkdir(parents=True, exist_ok=True)
-        if not (out / publish.HEADLINE_FILE).is_file() or \
-                (out / publish.HEADLINE_FILE).read_bytes() != source.read_bytes():
-            shutil.copyfile(source, out / publish.HEADLINE_FILE)
-        figure = f"_generated/{publish.HEADLINE_FILE}"
+        if not (out / HEADLINE_FILE).is_file() or \
+                (out / HEADLINE_FILE).read_bytes() != source.read_bytes():
+            shutil.copyfile(source, out / HEADLINE_FILE)
+        figure = f"_generated/{HEADLINE_FILE}"
     path = out / OUTPUT
     _write_if_changed(path, render(collection, executed=f"../{executed}", figure=figure))
     return path
