@@ -4,10 +4,12 @@
     python scripts/timings_table.py executed/manifest.json book/reference_timings.md --reference
     python scripts/timings_table.py executed/manifest.json book/reference_timings_warm.md --reference --warm
 
-The table is never typed by hand. When no notebook has been executed yet, the page says so. `--reference`
-writes the committed table of the build that produced the published site (`make reference-timings`, run
-after `make book` from an empty run cache); with `--warm`, the table of re-executing every notebook right
-after that build, every run read back from the cache.
+The table is never typed by hand. When no notebook has been executed yet, the page says so; a notebook whose
+last execution failed is left out. `--reference` writes the committed table of the build that produced the
+published site (`make reference-timings`, run after `make book` from an empty run cache) and, beside it, the
+same timings as JSON (`reference_timings.json`), from which `scripts/execute_notebooks.py` estimates the wait
+of a build; with `--warm`, the table of re-executing every notebook right after that build, every run read
+back from the cache.
 """
 
 from __future__ import annotations
@@ -17,7 +19,26 @@ import sys
 from pathlib import Path
 
 
+def executed(manifest: dict) -> dict:
+    """The manifest's entries of notebooks whose last execution succeeded."""
+    return {name: entry for name, entry in manifest.items() if "seconds" in entry}
+
+
+def reference_json(manifest: dict) -> dict:
+    """The timings `execute_notebooks.py` scales: each notebook's wall time, and the whole execution's wall
+    time (first start to last end when notebooks ran side by side, else their sum) with its cores."""
+    entries = executed(manifest)
+    span = execution_span(entries)
+    cores = {entry.get("machine", {}).get("cores") for entry in entries.values()}
+    if len(cores) != 1 or None in cores:
+        sys.exit("the reference timings need every notebook executed on one machine, with its cores recorded")
+    wall = span[2] if span else sum(entry["seconds"] for entry in entries.values())
+    return {"notebooks": {name: entry["seconds"] for name, entry in sorted(entries.items())},
+            "wall_seconds": round(wall, 1), "cores": cores.pop(), "jobs": span[0] if span else 1}
+
+
 def render(manifest: dict) -> str:
+    manifest = executed(manifest)
     if not manifest:
         return "Not yet measured: no notebook has been executed on this machine.\n"
     lines = [
@@ -70,11 +91,16 @@ def main(argv: list[str]) -> int:
     if reference and not manifest:
         sys.exit(f"{source}: no executed notebooks to take reference timings from; run `make book` first")
     header = (WARM_HEADER if warm else REFERENCE_HEADER) if reference else ""
-    text = header + render(manifest)
+    write_if_changed(target, header + render(manifest))
+    if reference and not warm:
+        write_if_changed(target.with_suffix(".json"), json.dumps(reference_json(manifest), indent=1) + "\n")
+    return 0
+
+
+def write_if_changed(target: Path, text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.is_file() or target.read_text() != text:  # unchanged file: no rebuild of the page
         target.write_text(text)
-    return 0
 
 
 if __name__ == "__main__":
