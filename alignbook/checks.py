@@ -1,15 +1,28 @@
 """Input validation shared by every module: each failure names the parameter and says what to do.
 
-Every bound a parameter has is defined here once (`MAX_SEED`, `MAX_DEPTH`, `MAX_REDUNDANCY`) and checked by
-one function (`check_seed`, `check_depth`, `check_redundancy`, `check_lam`), so the notebook parameters, the
-sweep specs and the public functions accept exactly the same values. Public functions validate their
-input at the boundary; the functions they call trust it.
+Every bound a parameter has is defined here once (`MAX_SEED`, `MAX_DEPTH`, `MAX_REDUNDANCY`,
+`MIN_SYNTHETIC_SAMPLES`) and every kind of parameter is checked by one function, so the notebook
+parameters, the sweep specs and the public functions accept exactly the same values:
+
+- numbers: `check_nonnegative`, `check_positive`, `check_positive_int`, `check_int_range`, `check_fraction`,
+  and the named ones `check_lam`, `check_seed`, `check_depth`, `check_redundancy`, `check_sample_size`,
+  `check_workers`;
+- lists: `check_list` (any element check; never empty, never a value twice), `check_shares` (increasing
+  fractions ending with the whole);
+- names: `check_choice` (one of known names), `check_name_pair` and `check_name_pairs` (pairs of different
+  known names, such as two views of a dataset);
+- paths: `check_optional_path`;
+- a notebook's first cell: `check_parameters`, by the house names of the parameters.
+
+Public functions validate their input at the boundary; the functions they call trust it.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +34,11 @@ MAX_SEED = 2**32 - 1
 MAX_DEPTH = 16
 # Redundancy of the synthetic generator: how many of its 8 shared bits the label depends on.
 MAX_REDUNDANCY = 8
+# Samples of the synthetic generator: from 26 on, its stratified 70/15/15 split gives each of train, valid
+# and test at least as many examples as its 4 classes (fewer leave the small parts short of a class);
+# a test derives the number from `data.split_sizes`.
+MIN_SYNTHETIC_SAMPLES = 26
+MAX_SAMPLES = 10**9
 
 
 def fail(param: str, problem: str, hint: str = "") -> None:
@@ -49,6 +67,22 @@ def check_nonnegative(param: str, value: float) -> float:
     if not math.isfinite(float(value)) or value < 0:
         fail(param, f"must be a finite number >= 0, got {value!r}")
     return float(value) + 0.0
+
+
+def check_positive(param: str, value: float, high: float | None = None) -> float:
+    """Return `value` as a float after checking it is a finite number > 0 (and <= `high`, when given)."""
+    if check_nonnegative(param, value) == 0 or (high is not None and value > high):
+        fail(param, f"must be a number in (0, {high:g}], got {value!r}" if high is not None else
+                    f"must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def check_fraction(param: str, value, zero: bool = True) -> float:
+    """Return `value` as a float after checking it is a number in [0, 1] (in (0, 1] without `zero`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not (0 <= value <= 1 if zero else 0 < value <= 1):
+        fail(param, f"must be a number in {'[' if zero else '('}0, 1], got {value!r}")
+    return float(value)
 
 
 def check_positive_int(param: str, value: int) -> int:
@@ -85,6 +119,11 @@ def check_depth(param: str, value: int) -> int:
 def check_redundancy(param: str, value: int) -> int:
     """A redundancy level of the synthetic generator: an integer in 0..MAX_REDUNDANCY, returned as an int."""
     return check_int_range(param, value, 0, MAX_REDUNDANCY)
+
+
+def check_sample_size(param: str, value: int) -> int:
+    """A sample size of the synthetic generator: an integer in MIN_SYNTHETIC_SAMPLES..MAX_SAMPLES."""
+    return check_int_range(param, value, MIN_SYNTHETIC_SAMPLES, MAX_SAMPLES)
 
 
 def to_numpy(param: str, array) -> np.ndarray:
@@ -141,13 +180,73 @@ def literal_list(param: str, value) -> list:
     return list(value)
 
 
-def _check_number_list(param: str, values, check) -> list:
+def check_list(param: str, values, check: Callable, increasing: bool = False) -> list:
+    """A non-empty list (text from papermill is read as a list literal, `literal_list`) whose every element
+    passes `check(param, element)`, which returns the element checked; returned as those checked values.
+    A value given twice is refused (compared after checking, so 0.0 and -0.0 are one `lam`); with
+    `increasing`, so is a list out of increasing order."""
     values = literal_list(param, values)
     if not values:
         fail(param, "must be a non-empty list")
+    checked: list = []
     for value in values:
-        check(param, value)
-    return values
+        value = check(param, value)
+        if value in checked:
+            fail(param, f"contains {value!r} more than once", "give each value once")
+        checked.append(value)
+    if increasing and checked != sorted(checked):
+        fail(param, f"must be increasing, without repeats, got {values!r}")
+    return checked
+
+
+def check_shares(param: str, values) -> list[float]:
+    """Increasing shares of a whole, each in (0, 1], ending with 1 (the whole itself), as floats."""
+    shares = check_list(param, values, lambda p, v: check_fraction(p, v, zero=False), increasing=True)
+    if shares[-1] != 1:
+        fail(param, f"must end with 1.0, the whole, got {shares!r}",
+             "the smaller shares are compared with it")
+    return shares
+
+
+def check_choice(param: str, value, known: Sequence[str]):
+    """One of the names in `known`, returned as it is."""
+    if not isinstance(value, str) or value not in known:
+        fail(param, f"must be one of {list(known)}, got {value!r}")
+    return value
+
+
+def check_name_pair(param: str, value, known: Sequence[str]) -> tuple[str, str]:
+    """Two different names from `known` (such as two views or modalities of a dataset), as a tuple; text
+    from papermill is read as a list literal."""
+    pair = literal_list(param, value)
+    if len(pair) != 2 or not all(isinstance(v, str) and v in known for v in pair) or pair[0] == pair[1]:
+        fail(param, f"must be two different names from {list(known)}, got {value!r}")
+    return tuple(pair)
+
+
+def check_name_pairs(param: str, values, known: Sequence[str]) -> list[tuple[str, str]]:
+    """A non-empty list of distinct pairs of different names from `known` (`check_name_pair`)."""
+    def pair(param: str, value) -> tuple[str, str]:
+        if isinstance(value, str):  # not read as a list literal: an entry is a pair, not text
+            fail(param, f"each entry must be a pair of names from {list(known)}, got {value!r}")
+        return check_name_pair(param, value, known)
+
+    return check_list(param, values, pair)
+
+
+def check_optional_path(param: str, value, kind: str) -> str:
+    """An empty string (nothing to load) or the path of an existing `kind` ('file' or 'folder')."""
+    if kind not in ("file", "folder"):
+        fail("kind", f"must be 'file' or 'folder', got {kind!r}")
+    if not isinstance(value, str):
+        fail(param, f"must be a path as a string ('' for none), got {type(value).__name__} {value!r}")
+    path = Path(value)
+    if value and not path.exists():
+        fail(param, f"{value} does not exist", f"give the path of the {kind}, or '' to skip it")
+    if value and path.is_dir() != (kind == "folder"):
+        found = "a folder" if path.is_dir() else "a file"
+        fail(param, f"{value} is {found}, not a {kind}", f"give the path of the {kind}, or '' to skip it")
+    return value
 
 
 def check_parameters(**values) -> dict:
@@ -159,14 +258,10 @@ def check_parameters(**values) -> dict:
     text are returned as lists (`literal_list`): a notebook rebinds its parameters to the returned values.
     Names outside the vocabulary are returned unchanged.
     """
-    def positive_number(param, v):
-        if check_nonnegative(param, v) == 0:
-            fail(param, f"must be > 0, got {v!r}")
-
     scalar_rules = {
         "lam": check_lam, "redundancy": check_redundancy, "depth": check_depth,
-        "seed": check_seed, "num_epochs": check_positive_int, "n_samples": check_positive_int,
-        "batch_size": check_positive_int, "lr": positive_number, "temperature": positive_number,
+        "seed": check_seed, "num_epochs": check_positive_int, "n_samples": check_sample_size,
+        "batch_size": check_positive_int, "lr": check_positive, "temperature": check_positive,
         "workers": check_workers,
     }
     list_rules = {"lams": check_lam, "redundancies": check_redundancy, "depths": check_depth,
@@ -177,6 +272,6 @@ def check_parameters(**values) -> dict:
         if house in scalar_rules:
             scalar_rules[house](name, value)
         elif house in list_rules:
-            value = _check_number_list(name, value, list_rules[house])
+            value = check_list(name, value, list_rules[house])
         checked[name] = value
     return checked

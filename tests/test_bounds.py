@@ -75,3 +75,18 @@ def test_lam_bound_is_the_same_everywhere(lam):
                    lambda: fit_many(tiny(), [lam], [0]), lambda: ContrastiveAligner(lam)):
         with pytest.raises(ValueError, match="lam"):
             refuse()
+
+
+def test_the_smallest_synthetic_sample_is_what_the_generators_split_needs():
+    from alignbook.checks import MIN_SYNTHETIC_SAMPLES
+    from alignbook.data import split_sizes
+
+    def parts_hold_every_class(n):  # each of train, valid and test at least as large as the classes
+        try:
+            return min(split_sizes(n, (0.7, 0.15, 0.15))) >= synthetic.NUM_CLASSES
+        except ValueError:  # a part would be empty
+            return False
+
+    assert [n for n in range(1, 5000) if not parts_hold_every_class(n)][-1] == MIN_SYNTHETIC_SAMPLES - 1
+    assert synthetic.MIN_SAMPLES == MIN_SYNTHETIC_SAMPLES
+    assert check_parameters(n_samples=MIN_SYNTHETIC_SAMPLES)["n_samples"] == MIN_SYNTHETIC_SAMPLES

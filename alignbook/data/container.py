@@ -165,20 +165,26 @@ def split_indices(
 
 
 def stratified_order(y: np.ndarray, seed: int) -> np.ndarray:
-    """An order of the rows of `y` whose every prefix is stratified by class.
+    """An order of the rows of `y` whose every prefix is stratified by class, and holds every class from
+    as many rows as there are classes on.
 
     Each class's members are shuffled (from `seed`) and member j of a class with N members gets the key
-    `(j + 0.5) / N`; rows are sorted by key, ties by class. A prefix of any length n therefore holds about
-    `n * N / len(y)` members of each class (within a little over one example of it for a handful of
-    classes), and the prefix of n rows is contained in the prefix of every longer one.
+    `(j + 0.5) / N`; the first member of every class comes first, then rows are sorted by key, ties by
+    class. A prefix of any length n therefore holds about `n * N / len(y)` members of each class (within a
+    little over one example of it for a handful of classes), at least one of each once n reaches the
+    number of classes, and the prefix of n rows is contained in the prefix of every longer one. Unless a
+    class has three times the members of another, every first member's key is below every other key
+    anyway, so putting them first changes the order only where a rare class would have been left out.
     """
     rng = np.random.default_rng(seed)
     classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
     keys = np.empty(len(y))
+    later = np.ones(len(y), dtype=bool)
     for c in range(len(classes)):
         members = rng.permutation(np.flatnonzero(inverse == c))
         keys[members] = (np.arange(len(members)) + 0.5) / counts[c]
-    return np.lexsort((inverse, keys))
+        later[members[0]] = False
+    return np.lexsort((inverse, keys, later))
 
 
 def check_n_train(n_train, available: int, num_classes: int | None) -> int | None:

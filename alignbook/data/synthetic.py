@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alignbook.checks import check_depth, check_int_range, check_redundancy, check_seed, fail
+from alignbook.checks import (
+    MIN_SYNTHETIC_SAMPLES,
+    check_depth,
+    check_redundancy,
+    check_sample_size,
+    check_seed,
+    fail,
+)
 from alignbook.data.container import (
     PairedDataset,
     PairedSplit,
@@ -43,7 +50,7 @@ BALANCE_TOLERANCE = 0.01  # stop balancing once every class probability is withi
 MAX_BALANCE_ROUNDS = 100
 POSITION_SEED = 1  # the generator's legacy np.random.seed(1) for bit positions
 WEIGHT_SEED = 2  # and np.random.seed(2) for W
-MIN_SAMPLES = 20
+MIN_SAMPLES = MIN_SYNTHETIC_SAMPLES  # the bound of `checks.check_sample_size`
 PID_TOLERANCE = 1e-5  # certified error bound (nats) of the exact PID; the 128 x 128 joints reach ~1e-6
 
 
@@ -255,7 +262,7 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     """
     r = check_redundancy("redundancy", redundancy)
     depth = check_depth("depth", depth)
-    n_samples = check_int_range("n_samples", n_samples, MIN_SAMPLES, 10**9)
+    n_samples = check_sample_size("n_samples", n_samples)
     seed = check_seed("seed", seed)
     transform_seed = check_seed("transform_seed", transform_seed)
     sizes = split_sizes(n_samples, split)  # fractions that leave no part empty
