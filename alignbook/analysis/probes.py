@@ -1,17 +1,17 @@
 """Linear probes: how well a linear read-out of a representation recovers known latent variables.
 
 `probe_accuracy` scores each binary latent (e.g. the synthetic generator's bits) from a representation
-`z`: a least-squares linear classifier (ridge regression on ±1 targets, thresholded at 0, as
-`sklearn.linear_model.RidgeClassifier` does for one label) fitted on one half of the examples and scored
-on the other. One solve serves
-every bit at once, so probing hundreds of runs takes seconds; chance is 0.5 for a balanced bit.
+`z`: the package's linear probe (`info.proxy.linear_probe`, a ridge regression on ±1 targets thresholded
+at 0) fitted on one half of the examples and scored on the other. One solve serves every bit at once, so
+probing hundreds of runs takes seconds; chance is 0.5 for a balanced bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alignbook.checks import check_same_rows, fail, to_numpy
+from alignbook.checks import check_positive, check_same_rows, fail, to_numpy
+from alignbook.info.proxy import linear_probe
 
 
 def probe_accuracy(z, bits, seed: int = 0, alpha: float = 1.0) -> np.ndarray:
@@ -21,10 +21,6 @@ def probe_accuracy(z, bits, seed: int = 0, alpha: float = 1.0) -> np.ndarray:
     statistics; a ridge regression (penalty `alpha`) of the ±1 targets is fitted on that half, and each
     bit's accuracy is that of the prediction's sign on the other half. Returns a (k,) array.
     """
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     z, bits = to_numpy("z", z), to_numpy("bits", bits)
     if z.ndim != 2 or bits.ndim != 2:
         fail("z/bits", f"must be 2-d arrays (examples x features, examples x bits), got {z.shape} and "
@@ -34,10 +30,10 @@ def probe_accuracy(z, bits, seed: int = 0, alpha: float = 1.0) -> np.ndarray:
         fail("z", f"needs at least 4 examples to fit and score a probe, got {n}")
     if not np.isin(bits, (0, 1)).all():
         fail("bits", "must hold 0/1 values")
+    alpha = check_positive("alpha", alpha)
     order = np.random.default_rng(seed).permutation(n)
     fit_rows, score_rows = order[: n // 2], order[n // 2 :]
     targets = 2.0 * bits - 1.0
-    probe = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
-    probe.fit(z[fit_rows], targets[fit_rows])
+    probe = linear_probe(z[fit_rows], targets[fit_rows], "ridge", alpha)
     predicted = probe.predict(z[score_rows]).reshape(len(score_rows), -1) > 0
     return (predicted == (bits[score_rows] > 0.5)).mean(axis=0)

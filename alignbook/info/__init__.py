@@ -1,10 +1,12 @@
-"""Information quantities: exact ones of discrete joints (`exact`) and estimates from samples (`estimate`,
-`learned`).
+"""Information quantities: exact ones of discrete joints (`exact`), estimates from samples (`estimate`,
+`learned`) and a probe-based proxy for real data (`proxy`).
 
 `exact` gives entropy, mutual information, Bayes accuracy and the BROJA partial information decomposition
 (`pid`) of probability tables; `estimate_pid` estimates the decomposition of continuous paired samples,
 by PCA and k-means (`method="kmeans"`, in `estimate`) or by the estimators of `learned` that first learn
-each modality's class posterior (`method="codes"` or `"batch"`). Their public names are re-exported here.
+each modality's class posterior (`method="codes"` or `"batch"`); `proxy` bounds each view's task
+information with the package's linear probe (`linear_probe`) and splits it by minimum mutual information.
+Their public names are re-exported here.
 """
 
 from alignbook.info.estimate import (
@@ -29,9 +31,19 @@ from alignbook.info.exact import (
     mutual_information,
     pid,
 )
+from alignbook.info.proxy import (
+    encoder_information,
+    information_table,
+    linear_probe,
+    mmi_decomposition,
+    probe_features,
+    probe_information,
+)
 
 __all__ = [
     "DEFAULT_METHOD", "ESTIMATE_KEYS", "JOINT_TOLERANCE", "PID_METHODS", "BrojaSolution",
     "PIDConvergenceError", "PIDEstimate", "bayes_accuracy", "broja_optimum", "check_joint", "discretize",
-    "entropy", "estimate_pid", "kmeans", "kmeans_pid", "mutual_information", "pid", "pid_sensitivity",
+    "encoder_information", "entropy", "estimate_pid", "information_table", "kmeans", "kmeans_pid",
+    "linear_probe", "mmi_decomposition", "mutual_information", "pid", "pid_sensitivity", "probe_features",
+    "probe_information",
 ]
