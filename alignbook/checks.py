@@ -39,6 +39,8 @@ MAX_REDUNDANCY = 8
 # a test derives the number from `data.split_sizes`.
 MIN_SYNTHETIC_SAMPLES = 26
 MAX_SAMPLES = 10**9
+# Where a sweep trains its runs: this machine's processes, or a Ray cluster
+BACKENDS = ("local", "ray")
 
 
 def fail(param: str, problem: str, hint: str = "") -> None:
@@ -262,7 +264,7 @@ def check_parameters(**values) -> dict:
         "lam": check_lam, "redundancy": check_redundancy, "depth": check_depth,
         "seed": check_seed, "num_epochs": check_positive_int, "n_samples": check_sample_size,
         "batch_size": check_positive_int, "lr": check_positive, "temperature": check_positive,
-        "workers": check_workers,
+        "workers": check_workers, "backend": lambda param, value: check_choice(param, value, BACKENDS),
     }
     list_rules = {"lams": check_lam, "redundancies": check_redundancy, "depths": check_depth,
                   "seeds": check_seed}

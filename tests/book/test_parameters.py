@@ -46,6 +46,8 @@ def bad_values(name: str, default, tmp_path: Path) -> list:
         values = [-1.0, float("nan"), "high"]
     elif isinstance(default, list):
         values = ["[0, 1", "[__import__('os').getcwd()]", 7, [], [None]]
+    elif name == "workers":  # "auto", or a positive number of processes
+        values = ["many", 2.5, -1]
     else:
         values = [42] + (["/no/such/path"] if name.endswith("_path") else [])
     (tmp_path / "a_file").write_text("")
