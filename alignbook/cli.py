@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from alignbook.sweep import SweepSpec, run_sweep
-    from alignbook.sweep.cache import DiskFullError
+    from alignbook.storage.files import DiskFullError
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

@@ -19,8 +19,7 @@ import pytest
 
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, PairedSplit, registry
-from alignbook.sweep import run as sweep_run
-from alignbook.sweep import run_sweep
+from alignbook.sweep import Trainer, run_sweep
 from alignbook.training.results import FitResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,70 +53,83 @@ def tiny_dataset(level: int = 0, depth: int = 1, seed: int = 0) -> PairedDataset
                          params={"level": level, "depth": depth, "seed": seed})
 
 
-def fake_result(lam: float, seed: int, config: TrainConfig, keep: bool) -> FitResult:
-    """A deterministic stand-in for a trained run."""
+def fake_result(lam: float, seed: int, config: TrainConfig) -> FitResult:
+    """A deterministic stand-in for a trained run, with weights for the measurement stage."""
     score = 0.5 + 0.01 * seed + 0.1 * lam
-    result = FitResult(lam=float(lam), seed=int(seed), config=config, acc1=score, acc2=score / 2,
-                       loss1=1 - score, loss2=2.0, val_acc1=score, val_acc2=0.4, best_epoch1=1, best_epoch2=0,
-                       alignment={"cka": lam / 10, "knn": 0.3}, alignment_chance={"cka": 0.01, "knn": 0.1},
-                       history=[{"epoch": 0, "loss": np.float32(1.5)}], time_s=0.1)
-    if keep:
-        result.z1 = np.full((4, 3), lam, dtype=np.float32)
-        result.z2 = np.full((4, 3), seed, dtype=np.float32)
-    return result
+    weights = {"encoder.out.weight": np.full((2, 3), lam, dtype=np.float32),
+               "head.bias": np.full(2, seed, dtype=np.float32)}
+    return FitResult(lam=float(lam), seed=int(seed), config=config, acc1=score, acc2=score / 2,
+                     loss1=1 - score, loss2=2.0, val_acc1=score, val_acc2=0.4, best_epoch1=1, best_epoch2=0,
+                     steps=7, hit_cap=lam > 0, history=[{"epoch": 0, "loss": 1.5}], time_s=0.1,
+                     weights1=weights, weights2=dict(weights))
 
 
-class FakeTrainers:
-    """Counts trained runs and groups; can raise KeyboardInterrupt when a given group starts."""
+class FakeTrainers(Trainer):
+    """Instant stand-ins for the sweep's trainers and measurement (`run_sweep(..., trainer=...)`): they count
+    the runs and groups they train and the measurements they make, and can raise KeyboardInterrupt when a
+    given group starts. Counts are kept in this process only (use workers=1).
+    """
 
     def __init__(self, interrupt_at_group: int | None = None):
         self.runs: list[tuple[float, int]] = []
         self.groups = 0
         self.single = 0
-        self.threads: list[int] = []  # passed to each call
+        self.measured = 0
+        self.threads: list[int] = []  # passed to each training call
         self.interrupt_at_group = interrupt_at_group
 
-    def fit_many(self, dataset, lams, seeds, config, *, keep_representations, threads):
+    def blocker(self, config):
+        return "" if config.encoder == "mlp" else "not an MLP"
+
+    def fit_many(self, datasets, lams, seeds, config, *, threads):
         self.threads.append(threads)
         if self.interrupt_at_group is not None and self.groups == self.interrupt_at_group:
             raise KeyboardInterrupt
         self.groups += 1
-        results = [fake_result(lam, seed, config, keep_representations)
-                   for lam, seed in zip(lams, seeds, strict=True)]
+        results = [fake_result(lam, seed, config) for lam, seed in zip(lams, seeds, strict=True)]
         self.runs += [(r.lam, r.seed) for r in results]
         return results
 
-    def fit(self, dataset, lam, seed, config, *, keep_representations, threads):
+    def fit(self, dataset, lam, seed, config, *, threads):
         self.threads.append(threads)
         self.single += 1
         self.runs.append((lam, seed))
-        return fake_result(lam, seed, config, keep_representations)
+        return fake_result(lam, seed, config)
+
+    def measure(self, dataset, result, *, threads):
+        self.measured += 1
+        if not result.ok:
+            return {}, {}
+        lam = float(result.weights1["encoder.out.weight"][0, 0])  # read from the weights, as a measurement
+        return {"knn": 0.3, "cka": lam / 10}, {"knn": 0.1, "cka": 0.01}
+
+
+CURRENT = {"trainer": None}  # the stand-in `run_tiny` uses by default (set by the `trainers` fixture)
 
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    """Every test's stored results (`alignbook.store`) in its own folder: a test computes what it checks,
+    """Every test's stored results (`alignbook.storage`) in its own folder: a test computes what it checks,
     and never writes into the repository's cache."""
     monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
-    """Cache and results in tmp_path, a `tiny` dataset kind, trainers allowed to vectorise."""
+    """Cache and results in tmp_path, and a `tiny` dataset kind."""
     monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setitem(registry._BUILDERS, "tiny", registry._Builder(tiny_dataset))
-    monkeypatch.setattr(sweep_run, "vectorization_blocker",
-                        lambda config: "" if config.encoder == "mlp" else "not an MLP")
-    return tmp_path
+    registry.register_dataset("tiny", tiny_dataset)
+    yield tmp_path
+    registry.unregister_dataset("tiny")
 
 
 @pytest.fixture
-def trainers(monkeypatch):
+def trainers():
     fake = FakeTrainers()
-    monkeypatch.setattr(sweep_run, "_fit_many", fake.fit_many)
-    monkeypatch.setattr(sweep_run, "_fit", fake.fit)
-    return fake
+    CURRENT["trainer"] = fake
+    yield fake
+    CURRENT["trainer"] = None
 
 
 def spec_dict(**changes) -> dict:
@@ -129,9 +141,11 @@ def spec_dict(**changes) -> dict:
 
 
 def run_tiny(spec: dict, **kwargs):
-    """run_sweep in this process, without a progress bar."""
+    """run_sweep in this process, without a progress bar, with the `trainers` fixture's stand-in if any."""
     kwargs.setdefault("workers", 1)
     kwargs.setdefault("progress", False)
+    if CURRENT["trainer"] is not None:
+        kwargs.setdefault("trainer", CURRENT["trainer"])
     return run_sweep(spec, **kwargs)
 
 

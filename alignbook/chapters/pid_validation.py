@@ -6,35 +6,27 @@ by every estimator: the k-means baseline (`info.estimate_pid(method="kmeans")`) 
 estimator and quantity, the estimate, its interval, the exact value, the error, whether the interval
 covers the exact value, and the estimator's wall time.
 
-Cells are cached on disk (`<cache>/pid_validation/<key>.json`, written atomically, so an interrupted table
-resumes), keyed by the cell's configuration and the source of every module the computation runs through
-(`VALIDATION_SOURCES`): changed estimator code never serves a stale cell.
+Cells are stored as they finish (`storage.memo.remembered`: keyed by the cell's configuration and the code
+of every module `validation_cell` reaches), so an interrupted table resumes and changed estimator code never
+serves a stale cell.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 
 import pandas as pd
 
-from alignbook import info, paths, store
+from alignbook import info
 from alignbook.chapters.choosing_lam import QUANTITIES, all_rows
 from alignbook.chapters.studies import map_in_processes
 from alignbook.checks import check_depth, check_int_range, check_redundancy, fail, literal_list
 from alignbook.data import synthetic
 from alignbook.info.estimate import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD
 from alignbook.info.learned import ClassifierSettings, Variant, learned_pids
-from alignbook.sweep.cache import atomic_write
+from alignbook.storage.memo import remembered
 
-CACHE_FORMAT = 1
-# The modules a cell's numbers depend on (relative to the package): the estimators, the exact solver, the
-# generator and this driver. Their source enters every cell's cache key.
-VALIDATION_SOURCES = ("checks.py", "info/exact.py", "info/estimate.py", "info/learned.py",
-                      "data/synthetic.py", "data/container.py", "chapters/pid_validation.py")
 NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "synergy", "I12": "mi_x1x2_y"}
 BASELINE = "kmeans"
 DEFAULT_VARIANTS = (Variant("codes", "none"), Variant("codes", "miller-madow"), Variant("codes", "split"),
@@ -44,16 +36,6 @@ DEFAULT_VARIANTS = (Variant("codes", "none"), Variant("codes", "miller-madow"), 
 def check_size(param: str, value: int) -> int:
     """A sample size of the validation: what `synthetic.make_dataset` accepts."""
     return check_int_range(param, value, synthetic.MIN_SAMPLES, 10**9)
-
-
-def sources_hash() -> str:
-    """sha256 of `VALIDATION_SOURCES` (path and content of each: `store.source_hash`)."""
-    return store.source_hash(VALIDATION_SOURCES)
-
-
-def cell_key(config: dict) -> str:
-    text = json.dumps({**config, "format": CACHE_FORMAT, "source": sources_hash()}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_estimator_parameters(reference_size, validation_sizes, validation_bootstrap, n_folds, n_codes,
@@ -96,6 +78,7 @@ def validation_cells(sizes: Sequence[int], depths: Sequence[int], redundancies: 
                       else checked["validation_redundancies"])]
 
 
+@remembered()
 def validation_cell(n_samples: int, depth: int, redundancy: int, data_seed: int = 0,
                     kmeans_options: dict | None = None, learned_options: dict | None = None,
                     variants: Sequence[Variant] = DEFAULT_VARIANTS) -> list[dict]:
@@ -144,41 +127,30 @@ def validation_table(cells: Sequence[tuple[int, int, int]], data_seed: int = 0,
     learned_options = dict(learned_options or {})
     learned_options["classifier"] = learned_options.get("classifier") or ClassifierSettings()
     started = time.perf_counter()
-    jobs = {}  # cell -> (cache path, config)
-    for cell in cells:
-        config = {"cell": [int(v) for v in cell], "data_seed": int(data_seed), "kmeans": kmeans_options or {},
-                  "variants": [asdict(v) for v in variants],
-                  "learned": {k: asdict(v) if k == "classifier" else v for k, v in learned_options.items()}}
-        jobs[tuple(cell)] = (paths.cache_dir() / "pid_validation" / f"{cell_key(config)}.json", config)
-    done = {cell: rows for cell, (path, _) in jobs.items() if use_cache and (rows := _read(path)) is not None}
-    todo = [cell for cell in jobs if cell not in done]
-    arguments = [(*cell, data_seed, kmeans_options, learned_options, variants) for cell in todo]
+    arguments = {tuple(cell): (*cell, data_seed, kmeans_options, learned_options, variants) for cell in cells}
+    done = {}
+    if use_cache:
+        for cell, args in arguments.items():
+            found, rows = validation_cell.lookup(*args)
+            if found:
+                done[cell] = rows
+    todo = [cell for cell in arguments if cell not in done]
+    function = validation_cell if use_cache else validation_cell.compute
     bar = None
     if progress:
         from tqdm import tqdm  # only when asked
 
         bar = tqdm(total=len(todo), desc="PID validation", unit="cell")
-    for cell, rows in zip(todo, map_in_processes(validation_cell, arguments, workers), strict=True):
+    computed = map_in_processes(function, [arguments[cell] for cell in todo], workers)
+    for cell, rows in zip(todo, computed, strict=True):
         done[cell] = rows
-        if use_cache:
-            path, config = jobs[cell]
-            atomic_write(path, json.dumps({"format": CACHE_FORMAT, "config": config, "rows": rows}).encode())
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
-    counts = {"computed": len(todo), "cached": len(jobs) - len(todo),
+    counts = {"computed": len(todo), "cached": len(arguments) - len(todo),
               "seconds": time.perf_counter() - started}
-    return pd.DataFrame([row for cell in jobs for row in done[cell]]), counts
-
-
-def _read(path) -> list[dict] | None:
-    """A cached cell's rows, or None when absent or unreadable (then it is recomputed)."""
-    try:
-        entry = json.loads(path.read_text())
-        return entry["rows"] if entry.get("format") == CACHE_FORMAT else None
-    except (OSError, ValueError, KeyError, AttributeError):
-        return None
+    return pd.DataFrame([row for cell in arguments for row in done[cell]]), counts
 
 
 def validation_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -48,6 +48,9 @@ _BUILDERS: dict[str, _Builder] = {
 }
 
 
+_PACKAGE_KINDS = frozenset(_BUILDERS)
+
+
 def register_dataset(kind: str, builder: Callable[..., PairedDataset], *,
                      deterministic: bool = False) -> None:
     """Make `kind` usable in sweep specs: `builder(**params)` must return a `PairedDataset`.
@@ -62,6 +65,13 @@ def register_dataset(kind: str, builder: Callable[..., PairedDataset], *,
     if not callable(builder):
         fail("builder", f"must be callable, got {type(builder).__name__}")
     _BUILDERS[kind] = _Builder(builder, deterministic=bool(deterministic))
+
+
+def unregister_dataset(kind: str) -> None:
+    """Forget a kind `register_dataset` added (the package's own kinds cannot be removed)."""
+    if kind in _PACKAGE_KINDS:
+        fail("kind", f"{kind!r} is one of the package's own dataset kinds and cannot be removed")
+    _BUILDERS.pop(kind, None)
 
 
 def dataset_kinds() -> list[str]:
@@ -99,6 +109,13 @@ def build_dataset(kind: str, **params) -> PairedDataset:
     if not isinstance(dataset, PairedDataset):
         fail("dataset.kind", f"builder of {kind!r} returned {type(dataset).__name__}, not a PairedDataset")
     return dataset
+
+
+def builder_module(kind: str) -> str:
+    """The module that defines the builder of `kind` (its code keys the remembered descriptions of the kind's
+    datasets)."""
+    target = _BUILDERS[kind].target if kind in _BUILDERS else builder_for(kind)
+    return target.partition(":")[0] if isinstance(target, str) else target.__module__
 
 
 def is_deterministic(kind: str) -> bool:

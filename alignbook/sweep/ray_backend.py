@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from alignbook.checks import fail
-from alignbook.sweep.cache import package_source_hash
+from alignbook.sweep.cache import training_code
+from alignbook.sweep.measure import measurement_code
 
 logger = logging.getLogger("alignbook")
 
@@ -57,7 +58,10 @@ def check_address(address: str | None) -> str | None:
 
 
 def import_ray(local: bool):
-    """Import Ray, or fail at once saying how to install it. `local`: a private instance will be started."""
+    """Import Ray, or fail at once saying how to install it.
+
+    `local`: a private instance will be started.
+    """
     if local:
         # Ray binds a new instance to the machine's network address unless this is set when it is imported;
         # a private instance needs no more than the loopback interface.
@@ -135,20 +139,22 @@ class RayBackend:
     def execute(self, tasks: list, train: Callable[[Any], dict]) -> Iterator[tuple[Any, dict]]:
         """Yield `(task, train(task))` for each group as its Ray task finishes, in the order they finish.
 
-        `train` runs on the nodes and must write nothing; the caller stores each group's results when they
-        are yielded. Closing the iterator early cancels the groups still queued or running.
+        `train` runs on the nodes and must write nothing; the caller stores each group's results when they are
+        yielded. Closing the iterator early cancels the groups still queued or running.
         """
         ray = self.ray
         remote = ray.remote(_train_on_node).options(num_cpus=1, max_retries=MAX_RETRIES,
                                                      retry_exceptions=False)
-        source = package_source_hash()
+        source = code_hash()
         shared: dict[int, Any] = {}  # each dataset goes into the object store once, however many groups
         pending = {}
         for task in tasks:
-            if id(task.dataset) not in shared:
-                shared[id(task.dataset)] = ray.put(task.dataset)
-            bare = dataclasses.replace(task, dataset=None)
-            pending[remote.remote(train, bare, shared[id(task.dataset)], source)] = task
+            for dataset in task.datasets:
+                if id(dataset) not in shared:
+                    shared[id(dataset)] = ray.put(dataset)
+            bare = dataclasses.replace(task, datasets=[None] * len(task.datasets))
+            refs = [shared[id(dataset)] for dataset in task.datasets]
+            pending[remote.remote(train, bare, source, *refs)] = task
         unreachable_since = None
         try:
             while pending:
@@ -189,12 +195,18 @@ class RayBackend:
                                f"sweep to resume") from exc
 
 
-def _train_on_node(train: Callable[[Any], dict], task, dataset, source: str) -> dict:
+def code_hash() -> str:
+    """The code a group's results depend on: the trainers' and the measurement's (`cache.training_code`,
+    `measure.measurement_code`)."""
+    return training_code() + measurement_code()
+
+
+def _train_on_node(train: Callable[[Any], dict], task, source: str, *datasets) -> dict:
     """Runs in a Ray worker: refuse to train with code other than the driver's, then train the group."""
-    if package_source_hash() != source:
+    if code_hash() != source:
         raise RuntimeError(f"the alignbook code on node {socket.gethostname()} differs from the driver's "
-                           f"(source hash {package_source_hash()[:12]} != {source[:12]}): install the same "
+                           f"(code hash {code_hash()[:12]} != {source[:12]}): install the same "
                            f"version on every node")
     # Arrays from Ray's object store are read-only views of shared memory: train on a private copy, as a
     # local worker process trains on the copy it unpickles.
-    return train(dataclasses.replace(task, dataset=copy.deepcopy(dataset)))
+    return train(dataclasses.replace(task, datasets=[copy.deepcopy(dataset) for dataset in datasets]))

@@ -1,21 +1,28 @@
-"""Running a sweep: a grid of datasets x alignment weights `lam` x seeds, trained, cached and tabulated.
+"""Running a sweep: a grid of datasets x `lam` x seeds, trained, measured, cached and tabulated.
 
 `run_sweep` takes a `SweepSpec` (`alignbook.sweep.spec`) and
 
-- builds each dataset of the grid (`alignbook.data.registry.build_dataset`, or the user's own
-  `PairedDataset`s),
-- looks every run up in the on-disk cache (`alignbook.sweep.cache`),
-- trains the missing runs: runs sharing a dataset are trained together by `training.vectorized.fit_many`
-  when the configuration allows it (MLP encoders, fixed temperature), otherwise one at a time by
-  `training.single.fit`, in this process, in worker processes or, with `backend="ray"`, as tasks on a Ray
-  cluster (`alignbook.sweep.ray_backend`, which returns the results to this process),
-- writes each finished run's cache entry at once (an interrupted sweep resumes where it stopped), and
-- returns and stores the tidy table (`alignbook.sweep.table`), one row per run and encoder.
+- builds the datasets of the grid (`alignbook.data.registry.build_dataset`, or the user's own
+  `PairedDataset`s): one per grid point, or, with `data_seed: seed`, one per grid point and seed, so that a
+  seed replicates the whole draw (samples, split, labelled subset) as well as the initialisation;
+- looks every run up in the run cache (`sweep.cache`) and its alignment in the measurement cache
+  (`sweep.measure`);
+- trains the missing runs, a grid point's runs together (`Trainer.fit_many`, each run on its own data draw)
+  when the configuration allows it, else one at a time (`Trainer.fit`), in this process, in worker processes
+  or, with `backend="ray"`, as tasks of a Ray cluster (`sweep.ray_backend`, which returns the results here);
+  each trained run is measured at once from its weights;
+- measures, from their stored weights, the cached runs whose measurement is missing (an edit of the metrics
+  retrains nothing);
+- writes each finished run's entries at once (an interrupted sweep resumes where it stopped), and
+- returns and stores the tidy table (`sweep.table`), one row per run and encoder.
 
-Locally, every run is claimed while it is trained (`RunCache.claim`): a second sweep on the same cache leaves
-the runs the first one is training to it and waits for their entries, and takes over the runs of a sweep
-that died. Nothing is trained unless its entry can be stored: the cache must be writable and have room for
-the runs to compute (`cache.entry_size`); a fully cached sweep only reads, so a read-only cache serves it.
+Results do not depend on how runs are grouped: a run's numbers are the same alone or in any group
+(`training.vectorized`), so the number of workers, the cluster's size and the machine do not change a run, its
+key or its entry. Every run being trained is claimed (`storage.locks`): a second sweep on the same cache
+leaves the runs the first one is training to it and waits for their entries, takes over the runs of a sweep
+that died, and stops with an error naming the holder when a holder stops showing that it is alive. Nothing is
+trained unless its entry can be stored: the cache must be writable and have room (`cache.entry_size`); a fully
+cached sweep only reads.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,134 +42,274 @@ from alignbook import paths
 from alignbook.checks import check_workers, fail
 from alignbook.config import TrainConfig
 from alignbook.data.container import PairedDataset
-from alignbook.data.registry import CUSTOM_KIND, accepted_params, build_dataset, builder_for, is_deterministic
-from alignbook.sweep.cache import (
+from alignbook.data.registry import (
+    CUSTOM_KIND,
+    accepted_params,
+    build_dataset,
+    builder_for,
+    builder_module,
+    is_deterministic,
+)
+from alignbook.storage.files import (
     DiskFullError,
-    RunCache,
     atomic_write,
     check_space,
     check_writable,
-    entry_size,
-    group_material,
-    material_key,
     remove_stale_temporaries,
-    run_material,
 )
+from alignbook.storage.records import material_key
+from alignbook.sweep.cache import RunCache, entry_size, group_material, run_material
+from alignbook.sweep.measure import Measurements, measurement_key, measurement_material
 from alignbook.sweep.spec import SweepSpec, load_spec
 from alignbook.sweep.table import results_table
+from alignbook.sweep.trainer import Trainer
 from alignbook.sweep.workers import process_pool
 from alignbook.training.results import FitResult
 
 logger = logging.getLogger("alignbook")
 
 # ---------------------------------------------------------------------------------------------------------
-# training groups (run in this process or in a worker process)
+# datasets: grid points and their data draws
+
+
+def replicates_data(spec: SweepSpec) -> bool:
+    """Whether each run's seed also draws its data (`data_seed: seed`), not only its initialisation."""
+    return spec.data_seed == "seed"
+
+
+@dataclass
+class _Draw:
+    """One dataset of the sweep: a grid point's data, drawn with one data seed."""
+
+    label: str
+    kind: str
+    params: dict  # builder arguments (part of the run keys)
+    build: Callable[[], PairedDataset]
+    deterministic: bool = False
+    module: str = ""  # the builder's module (its code keys a remembered description)
+    described: dict | None = None  # fingerprint, name, modalities
+    dataset: PairedDataset | None = None
+
+    def load(self) -> PairedDataset:
+        """The dataset, built once."""
+        if self.dataset is None:
+            self.dataset = self.build()
+        return self.dataset
+
+
+@dataclass
+class _Point:
+    """A point of the dataset grid (or one of the user's datasets) and its draws by data seed."""
+
+    label: str
+    draws: dict[int | None, _Draw]
+
+    def draw_for(self, spec: SweepSpec, seed: int) -> _Draw:
+        """The draw run `seed` trains on: its own with `data_seed: seed`, else the point's one draw."""
+        return self.draws[seed if replicates_data(spec) else None]
+
+
+def _points(spec: SweepSpec, data) -> list[_Point]:
+    """The grid points of `spec`, or the user's datasets `data`, with their draws."""
+    if data is not None:
+        if spec.kind is not None or spec.dataset_grid:
+            fail("data", f"the spec already names dataset kind {spec.kind!r}; give the data one way only")
+        if replicates_data(spec):
+            fail("data_seed", "'seed' draws each run's data from the spec's dataset kind, but data= gives "
+                              "fixed datasets",
+                 "register a dataset kind (sweep.register_dataset) that takes a seed")
+        if isinstance(data, PairedDataset):
+            data = {data.name: data}
+        if not isinstance(data, Mapping) or not data:
+            fail("data", f"expected a PairedDataset or a non-empty dict name -> PairedDataset, got "
+                         f"{type(data).__name__}")
+        points = []
+        for label, dataset in data.items():
+            if not isinstance(dataset, PairedDataset):
+                fail(f"data[{label!r}]", f"expected a PairedDataset, got {type(dataset).__name__}")
+            draw = _Draw(str(label), CUSTOM_KIND, {"name": str(label), **dataset.params},
+                         functools.partial(lambda d: d, dataset), dataset=dataset)
+            points.append(_Point(str(label), {None: draw}))
+        return points
+    if spec.kind is None:
+        fail("dataset.kind", "the spec names no dataset", "give dataset.kind, or pass data= to run_sweep")
+    builder = builder_for(spec.kind)
+    names, any_keyword = accepted_params(builder)
+    takes_seed = "seed" in names or any_keyword
+    if replicates_data(spec) and not takes_seed:
+        fail("data_seed", f"'seed' draws each run's data, but dataset kind {spec.kind!r} takes no seed")
+    points = []
+    for point in spec.grid_points():
+        base = spec.dataset_params(point)
+        unknown = sorted(set(base) - names) if not any_keyword else []
+        if unknown:
+            where = "dataset_grid" if unknown[0] in spec.dataset_grid else "dataset"
+            fail(f"{where}.{unknown[0]}", f"is not a parameter of dataset kind {spec.kind!r}",
+                 f"accepted: {', '.join(sorted(names))}")
+        label = ",".join(f"{k}={v}" for k, v in point.items()) or spec.kind
+        seeds = spec.seeds if replicates_data(spec) else [None]
+        draws = {}
+        for seed in seeds:
+            params = dict(base)
+            if takes_seed and "seed" not in params:
+                params["seed"] = seed if seed is not None else spec.data_seed
+            draw_label = label if seed is None else f"{label},data_seed={params['seed']}"
+            draws[seed] = _Draw(draw_label, spec.kind, params,
+                                functools.partial(build_dataset, spec.kind, **params),
+                                is_deterministic(spec.kind), builder_module(spec.kind))
+        points.append(_Point(label, draws))
+    return points
+
+
+def _describe(dataset: PairedDataset, draw: _Draw) -> dict:
+    """What the table and the run keys need of a dataset (remembered for deterministic kinds)."""
+    name = dataset.name if draw.kind != CUSTOM_KIND else draw.label
+    return {"fingerprint": dataset.fingerprint(), "name": name, "modalities": list(dataset.modality_names)}
+
+
+def _ensure_described(draw: _Draw, cache: RunCache, force: bool) -> None:
+    """Describe `draw`: from the cache when its builder is deterministic and it was described before, else by
+    building it (and remembering the description)."""
+    if draw.described is not None:
+        return
+    if draw.deterministic and not force and draw.dataset is None:
+        draw.described = cache.remembered_dataset(draw.kind, draw.params, draw.module)
+        if draw.described is not None:
+            return
+    draw.described = _describe(draw.load(), draw)
+    if draw.deterministic:
+        cache.remember_dataset(draw.kind, draw.params, draw.module, draw.described)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# groups of runs, trained or measured in this process, a worker process or a Ray node
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run of a group: its `lam`, seed, the index of its dataset in the group, and its entries' keys."""
+
+    lam: float
+    seed: int
+    dataset: int
+    key: str
+    material: dict = field(repr=False)
+    measure_key: str = ""
 
 
 @dataclass
 class _GroupTask:
-    """Runs of one dataset and config, trained together, their cache entries written as soon as done."""
+    """Runs of one grid point (each on its own data draw), trained together or measured from stored
+    weights."""
 
     label: str
-    dataset: PairedDataset
     config: TrainConfig
-    runs: list[tuple[float, int, str]]  # (lam, seed, cache key)
-    inputs: dict  # key material the runs share (`cache.group_material`); each entry stores its run's
-    keep_representations: bool
-    cache_root: Path
+    runs: list[_Run]
+    datasets: list[PairedDataset | None]
+    train: bool  # False: the runs are trained and cached; only their measurements are missing
     vectorized: bool
-    threads: int = 1  # torch and BLAS threads while training this group
+    cache_root: Path
+    trainer: Trainer
+    stored: dict[str, FitResult] = field(default_factory=dict)  # measure-only: the runs with their weights
+    threads: int = 1  # torch and BLAS threads while working on this group
     force: bool = False  # retrain even a run another sweep finished meanwhile
 
 
-def _fit_many(dataset, lams, seeds, config, *, keep_representations, threads):
-    """The vectorised trainer (a seam tests replace)."""
-    from alignbook.training.vectorized import fit_many
+def _compute_group(task: _GroupTask) -> dict[str, FitResult]:
+    """Train (or take from `task.stored`) and measure the group's runs; return them by run key with their
+    weights, alignment and chance levels.
 
-    return fit_many(dataset, lams, seeds, config, keep_representations=keep_representations, progress=False,
-                    threads=threads)
+    Writes nothing (a Ray node may run this).
+    """
+    trainer, config = task.trainer, task.config
+    if not task.train:
+        cache = RunCache(task.cache_root)
+        results = {run.key: task.stored.get(run.key) or _stored_run(cache, run) for run in task.runs}
+    elif task.vectorized:
+        trained = trainer.fit_many([task.datasets[run.dataset] for run in task.runs],
+                                   [run.lam for run in task.runs], [run.seed for run in task.runs], config,
+                                   threads=task.threads)
+        results = {run.key: result for run, result in zip(task.runs, trained, strict=True)}
+    else:
+        results = {run.key: trainer.fit(task.datasets[run.dataset], run.lam, run.seed, config,
+                                        threads=task.threads) for run in task.runs}
+    for run in task.runs:
+        result = results[run.key]
+        result.alignment, result.alignment_chance = trainer.measure(task.datasets[run.dataset], result,
+                                                                     threads=task.threads)
+    return results
 
 
-def _fit(dataset, lam, seed, config, *, keep_representations, threads):
-    """The one-run trainer (a seam tests replace)."""
-    from alignbook.training.single import fit
+def _stored_run(cache: RunCache, run: _Run) -> FitResult:
+    """A cached run with its weights, to be measured."""
+    found = cache.read(run.key, run.lam, run.seed, weights=True)
+    if found is None:
+        raise RuntimeError(f"run lam={run.lam}, seed={run.seed} left the cache {cache.root} while the sweep "
+                           "ran: run the sweep again")
+    return found
 
-    return fit(dataset, lam=lam, seed=seed, config=config, keep_representations=keep_representations,
-               on_divergence="mark", progress=False, threads=threads)
+
+def _store_group(task: _GroupTask, results: dict[str, FitResult]) -> None:
+    """Write the run entry (when trained here) and the measurement entry of each run of a group."""
+    cache, measurements = RunCache(task.cache_root), Measurements(task.cache_root)
+    for run in task.runs:
+        result = results[run.key]
+        if task.train:
+            cache.write(run.key, result, run.material)
+        measurements.write(run.measure_key, measurement_material(run.key, task.config), result.alignment,
+                           result.alignment_chance)
+
+
+def _without_weights(results: dict[str, FitResult]) -> dict[str, FitResult]:
+    """The results without their weights (stored already; the table does not need them)."""
+    return {key: dataclasses.replace(result, weights1=None, weights2=None) for key, result in results.items()}
 
 
 def _run_group(task: _GroupTask) -> dict[str, FitResult]:
-    """Train the group's runs no other sweep is training, write each one's cache entry, return the results
-    by cache key (in this process or a local worker).
+    """Train and measure the group's runs no other sweep is training, write their entries, return the results
+    by run key (in this process or a local worker).
 
     Runs another live sweep has claimed are left out of the results (`run_sweep` waits for them); a run
-    another sweep finished since the lookup is read, not trained again.
+    another sweep finished since the lookup is read and measured, not trained again.
     """
+    if not task.train:
+        results = _compute_group(task)
+        _store_group(task, results)
+        return _without_weights(results)
     cache = RunCache(task.cache_root)
     results: dict[str, FitResult] = {}
     claims = []
     try:
-        todo = []
-        for lam, seed, key in task.runs:
-            claim = cache.claim(key)
+        todo, finished = [], []
+        for run in task.runs:
+            claim = cache.claim(run.key)
             if claim is None:
                 continue
             claims.append(claim)
-            # quiet: a damaged entry was reported at the lookup
-            found = None if task.force else cache.read(key, lam, seed, task.keep_representations, warn=False)
+            found = None if task.force else cache.read(run.key, run.lam, run.seed, weights=True, warn=False)
             if found is None:
-                todo.append((lam, seed, key))
+                todo.append(run)
             else:
-                results[key] = found
-        if todo:
-            todo_task = dataclasses.replace(task, runs=todo)
-            trained = _train_group(todo_task)
-            _store_group(todo_task, trained)
-            results.update(trained)
+                finished.append(run)
+                task.stored[run.key] = found
+        for runs, train in ((todo, True), (finished, False)):
+            if runs:
+                part = dataclasses.replace(task, runs=runs, train=train)
+                computed = _compute_group(part)
+                _store_group(part, computed)
+                results.update(_without_weights(computed))
     finally:
         for claim in claims:
             claim.release()
     return results
 
 
-def _store_group(task: _GroupTask, results: dict[str, FitResult]) -> None:
-    """Write the cache entry of each run of a trained group."""
-    cache = RunCache(task.cache_root)
-    for lam, seed, key in task.runs:
-        cache.write(key, results[key], run_material(task.inputs, lam, seed))
-
-
-def _train_group(task: _GroupTask) -> dict[str, FitResult]:
-    """Train one group, return the results by cache key; nothing is written (a Ray node may run this)."""
-    results: dict[str, FitResult] = {}
-    if task.vectorized:
-        # configurations fit_many refuses never get here (vectorization_blocker): an error here is real;
-        # fit_many returns the runs (lams[i], seeds[i]) in the order given
-        trained = _fit_many(task.dataset, [lam for lam, _, _ in task.runs],
-                            [seed for _, seed, _ in task.runs], task.config,
-                            keep_representations=task.keep_representations, threads=task.threads)
-        results = {key: result for (_, _, key), result in zip(task.runs, trained, strict=True)}
-    for lam, seed, key in task.runs:
-        if key not in results:
-            results[key] = _fit(task.dataset, lam, seed, task.config,
-                                keep_representations=task.keep_representations, threads=task.threads)
-    return results
-
-
-def vectorization_blocker(config: TrainConfig) -> str:
-    """Why runs with `config` cannot be trained together by `fit_many` ('' when they can).
-
-    `training.vectorized.vectorization_blocker` decides; it is imported on use (it needs torch) and called
-    through this seam, which tests replace.
-    """
-    from alignbook.training.vectorized import vectorization_blocker as blocker
-
-    return blocker(config)
-
-
 def _split_for_workers(tasks: list[_GroupTask], workers: int) -> list[_GroupTask]:
     """Halve the largest groups until every worker has one (a sweep over a single dataset still runs in
-    parallel); groups are otherwise kept whole, as larger groups vectorise better."""
+    parallel); groups are otherwise kept whole, as larger groups vectorise better.
+
+    A run's numbers do not depend on its group, so this changes speed only.
+    """
     tasks = list(tasks)
     while 0 < len(tasks) < workers:
         largest = max(range(len(tasks)), key=lambda i: len(tasks[i].runs))
@@ -176,104 +323,23 @@ def _split_for_workers(tasks: list[_GroupTask], workers: int) -> list[_GroupTask
 
 
 # ---------------------------------------------------------------------------------------------------------
-# running a sweep
+# workers
 
 
-@dataclass
-class SweepResult:
-    """A finished sweep: the tidy `table` (two rows per run, one per encoder), the `runs` (row column `run`
-    indexes this list), where the table was stored, and how many runs came from the cache."""
-
-    spec: SweepSpec
-    table: Any  # pandas.DataFrame
-    runs: list[FitResult]
-    path: Path
-    n_cached: int = 0
-    n_computed: int = 0
-    seconds: float = 0.0
-
-    def __repr__(self) -> str:
-        return (f"SweepResult({self.spec.name!r}, {len(self.runs)} runs: {self.n_cached} cached, "
-                f"{self.n_computed} computed in {self.seconds:.1f} s, table at {self.path})")
+# Below this much training (optimiser steps x batch size, summed over runs) 'auto' stays in one process:
+# starting spawned workers (each imports torch) costs seconds, more than such a sweep takes.
+AUTO_PARALLEL_MIN_WORK = 2_000_000
 
 
-@dataclass
-class _DatasetJob:
-    """One dataset of the sweep and its runs."""
-
-    label: str
-    kind: str
-    params: dict  # builder arguments (part of the cache key)
-    build: Callable[[], PairedDataset]
-    deterministic: bool = False
-
-
-def _dataset_jobs(spec: SweepSpec, data) -> list[_DatasetJob]:
-    if data is not None:
-        if spec.kind is not None or spec.dataset_grid:
-            fail("data", f"the spec already names dataset kind {spec.kind!r}; give the data one way only")
-        if isinstance(data, PairedDataset):
-            data = {data.name: data}
-        if not isinstance(data, Mapping) or not data:
-            fail("data", f"expected a PairedDataset or a non-empty dict name -> PairedDataset, got "
-                         f"{type(data).__name__}")
-        jobs = []
-        for label, dataset in data.items():
-            if not isinstance(dataset, PairedDataset):
-                fail(f"data[{label!r}]", f"expected a PairedDataset, got {type(dataset).__name__}")
-            jobs.append(_DatasetJob(str(label), CUSTOM_KIND, {"name": str(label), **dataset.params},
-                                    functools.partial(lambda d: d, dataset)))
-        return jobs
-    if spec.kind is None:
-        fail("dataset.kind", "the spec names no dataset", "give dataset.kind, or pass data= to run_sweep")
-    builder = builder_for(spec.kind)
-    names, any_keyword = accepted_params(builder)
-    jobs = []
-    for point in spec.grid_points():
-        params = spec.dataset_params(point)
-        if "seed" not in params and ("seed" in names or any_keyword):
-            params["seed"] = spec.data_seed
-        unknown = sorted(set(params) - names) if not any_keyword else []
-        if unknown:
-            where = "dataset_grid" if unknown[0] in spec.dataset_grid else "dataset"
-            fail(f"{where}.{unknown[0]}", f"is not a parameter of dataset kind {spec.kind!r}",
-                 f"accepted: {', '.join(sorted(names))}")
-        label = ",".join(f"{k}={v}" for k, v in point.items()) or spec.kind
-        jobs.append(_DatasetJob(label, spec.kind, params,
-                                functools.partial(build_dataset, spec.kind, **params),
-                                is_deterministic(spec.kind)))
-    return jobs
-
-
-def _describe(dataset: PairedDataset, job: _DatasetJob) -> dict:
-    """What the table and the cache keys need of a dataset (remembered for deterministic kinds)."""
-    name = dataset.name if job.kind != CUSTOM_KIND else job.label
-    return {"fingerprint": dataset.fingerprint(), "name": name, "modalities": list(dataset.modality_names)}
-
-
-def _lookup_runs(spec: SweepSpec, config: TrainConfig, job: _DatasetJob, cache: RunCache, fingerprint: str,
-                 force: bool) -> list[tuple[tuple[float, int, str], FitResult | None]]:
-    """Each run of one dataset, in table order, with its cache key and its cached result (or None)."""
-    group = group_material(job.kind, job.params, fingerprint, config, spec.keep_representations)
-    found = []
-    for lam in spec.lams:
-        for seed in spec.seeds:
-            key = material_key(run_material(group, lam, seed))
-            result = None if force else cache.read(key, lam, seed, spec.keep_representations)
-            found.append(((lam, seed, key), result))
-    return found
-
-
-# Bytes a results table takes per row (an encoder of a run), generously: a dozen numbers, two hashes.
-TABLE_ROW_BYTES = 1024
-
-# Below this much training (runs x epochs x training examples) 'auto' stays in one process: starting spawned
-# workers (each imports torch) costs seconds, more than such a sweep takes.
-AUTO_PARALLEL_MIN_WORK = 200_000
+def run_steps(config: TrainConfig, n_train: int) -> int:
+    """The most optimiser steps a run of `config` on `n_train` examples takes (its cap with early
+    stopping)."""
+    per_epoch = max(n_train // config.batch_size, 1)
+    return config.num_steps or config.num_epochs * per_epoch
 
 
 def resolve_workers(workers: int | str, n_runs: int, work: int | None = None) -> int:
-    """Number of worker processes for `n_runs` runs (`work` = runs x epochs x training examples).
+    """Number of worker processes for `n_runs` runs (`work`: optimiser steps x batch size, summed over runs).
 
     'auto' uses one process per core (at most one per run) unless the work is too small to repay starting
     them. Measured on a 2-core machine (48 runs, 2 x 24 per dataset, 46k training examples, 2 epochs): two
@@ -285,170 +351,6 @@ def resolve_workers(workers: int | str, n_runs: int, work: int | None = None) ->
             return 1
         return max(1, min(os.cpu_count() or 1, n_runs))
     return check_workers("workers", workers)
-
-
-def _progress_bar(total: int, initial: int, enabled: bool, name: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="run", desc=name, disable=not enabled, dynamic_ncols=True)
-
-
-def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset | Mapping | None = None, *,
-              cache_dir: str | os.PathLike | None = None, workers: int | str = "auto", progress: bool = True,
-              force: bool = False, backend: str = "local", address: str | None = None) -> SweepResult:
-    """Train every run of `spec` not yet cached, then return and store the tidy results table.
-
-    `spec` is a `SweepSpec`, a dict or a YAML path; `data` a `PairedDataset` (or dict name -> dataset) to use
-    instead of the spec's dataset kind. `cache_dir` defaults to `paths.cache_dir()` ($ALIGNBOOK_CACHE);
-    `force` retrains and overwrites cached runs; `workers` > 1 trains groups in that many processes.
-    `backend="ray"` trains the groups as tasks of a Ray cluster instead (`workers` is then unused): a local
-    instance with this machine's cores when `address` is None, the cluster at `address` ("HOST:PORT" of its
-    head, or "auto") otherwise; see `alignbook.sweep.ray_backend`.
-    """
-    import pandas as pd
-
-    start = time.perf_counter()
-    spec = load_spec(spec)
-    config = spec.config()
-    jobs = _dataset_jobs(spec, data)
-    if workers != "auto":
-        resolve_workers(workers, 1)  # validate before any work
-    cluster = None
-    if backend == "ray":  # fails at once when Ray is missing or no cluster answers at `address`
-        from alignbook.sweep.ray_backend import RayBackend
-
-        cluster = RayBackend(address)
-    elif backend != "local":
-        fail("backend", f"must be 'local' or 'ray', got {backend!r}")
-    elif address is not None:
-        fail("address", f"names a Ray cluster ({address!r}), which only backend='ray' uses")
-    if cache_dir is not None and not str(cache_dir).strip():
-        fail("cache_dir", "is empty", "give a folder, or None for $ALIGNBOOK_CACHE")
-    cache = RunCache(Path(cache_dir) if cache_dir is not None else paths.cache_dir())
-    results_folder = paths.results_dir()
-    check_writable(results_folder, "ALIGNBOOK_RESULTS", "results_dir")  # every sweep writes its table
-    removed = cache.remove_stale_temporaries() + remove_stale_temporaries(results_folder)
-    if removed:
-        logger.info("removed %d temporary files that killed sweeps left behind", removed)
-
-    blocker = None  # asked once a run is missing: the trainer it asks imports torch, which takes seconds
-
-    # Pass 1: build each dataset, look its runs up, queue the missing ones as groups.
-    records: list[dict] = []  # one per run, in table order
-    tasks: list[_GroupTask] = []
-    n_cached = 0
-    for job in jobs:
-        # A deterministic dataset whose description is remembered is built only if some run is missing.
-        remember = job.deterministic and not force
-        described = cache.remembered_dataset(job.kind, job.params) if remember else None
-        dataset = None if described else job.build()
-        if dataset is not None:
-            described = _describe(dataset, job)
-        lookup = _lookup_runs(spec, config, job, cache, described["fingerprint"], force)
-        if dataset is None and any(result is None for _, result in lookup):
-            dataset = job.build()
-            if dataset.fingerprint() != described["fingerprint"]:  # not as deterministic as promised
-                described = _describe(dataset, job)
-                lookup = _lookup_runs(spec, config, job, cache, described["fingerprint"], force)
-        if dataset is not None and job.deterministic:
-            cache.remember_dataset(job.kind, job.params, described)
-        inputs = group_material(job.kind, job.params, described["fingerprint"], config,
-                                spec.keep_representations)
-        missing: list[tuple[float, int, str]] = []
-        for (lam, seed, key), result in lookup:
-            n_cached += result is not None
-            if result is None:
-                missing.append((lam, seed, key))
-            records.append({"job": job, "dataset_name": described["name"],
-                            "modalities": described["modalities"], "key": key, "result": result})
-        logger.info("%s [%s]: %d runs, %d cached, %d to compute", spec.name, job.label,
-                    len(spec.lams) * len(spec.seeds), len(spec.lams) * len(spec.seeds) - len(missing),
-                    len(missing))
-        if not missing:
-            continue
-        if blocker is None:
-            blocker = vectorization_blocker(config)
-            if blocker:
-                logger.info("training runs one at a time with single.fit: %s", blocker)
-        run_groups = [missing] if not blocker else [[run] for run in missing]
-        for runs in run_groups:
-            tasks.append(_GroupTask(job.label, dataset, config, runs, inputs, spec.keep_representations,
-                                    cache.root, vectorized=not blocker, force=force))
-        del dataset  # groups hold what they need; the rest can be freed
-
-    if tasks:
-        # nothing is trained that could not be stored: a full or read-only disk fails here, not after hours
-        cache.check_writable()
-        cache.check_space(sum(entry_size(config, len(t.dataset.test), spec.keep_representations) * len(t.runs)
-                              for t in tasks))
-    check_space(results_folder, TABLE_ROW_BYTES * 2 * len(records), "ALIGNBOOK_RESULTS", "results_dir")
-    computed: dict[str, FitResult] = {}
-    with contextlib.ExitStack() as stack:
-        if cluster is not None and tasks:
-            n_workers = stack.enter_context(cluster).cpus  # a task per CPU, one thread each
-            tasks = _split_for_workers(tasks, n_workers)
-            # closed before the cluster: groups still queued or running are cancelled first
-            finished = stack.enter_context(contextlib.closing(cluster.execute(tasks, _train_group)))
-        else:
-            work = sum(len(t.runs) * config.num_epochs * len(t.dataset.train) for t in tasks)
-            n_workers = resolve_workers(workers, sum(len(t.runs) for t in tasks), work)
-            tasks = _split_for_workers(tasks, n_workers)
-            for task in tasks:
-                task.threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else 1
-            finished = _execute(tasks, n_workers)
-        if tasks:
-            logger.info("%s: computing %d runs in %d groups with %d worker(s); %d runs from cache", spec.name,
-                        sum(len(t.runs) for t in tasks), len(tasks), n_workers, n_cached)
-        with _progress_bar(len(records), n_cached, progress, spec.name) as bar:
-            for task, group_results in finished:
-                if cluster is not None:  # Ray nodes return their results: this process stores them
-                    _store_group(task, group_results)
-                computed.update(group_results)
-                bar.set_postfix_str(f"last: {task.label}", refresh=False)
-                bar.update(len(group_results))
-            # local groups leave out the runs another sweep on this cache was training: wait for those,
-            # and train those it did not finish
-            while tasks := _wait_for_other_sweeps(tasks, computed, cache, bar):
-                for _, group_results in _execute(tasks, n_workers):
-                    computed.update(group_results)
-                    bar.update(len(group_results))
-
-    runs: list[FitResult] = []
-    for record in records:
-        if record["result"] is None:
-            record["result"] = computed[record["key"]]
-        runs.append(record["result"])
-    table = results_table(spec, records, pd)
-    path = results_folder / f"{spec.name}.csv"
-    atomic_write(path, table.to_csv(index=False).encode())
-    atomic_write(results_folder / f"{spec.name}.yaml", spec.to_yaml().encode())
-    seconds = time.perf_counter() - start
-    logger.info("%s: %d runs (%d cached, %d computed) in %.1f s; table written to %s", spec.name, len(runs),
-                n_cached, len(computed), seconds, path)
-    return SweepResult(spec, table, runs, path, n_cached, len(computed), seconds)
-
-
-def _wait_for_other_sweeps(tasks: list[_GroupTask], computed: dict[str, FitResult], cache: RunCache,
-                           bar) -> list[_GroupTask]:
-    """Wait for the runs of `tasks` that another sweep was training, read their entries into `computed`, and
-    return, as groups, those it did not finish (it died or failed): they are trained next."""
-    waiting = [(task, run) for task in tasks for run in task.runs if run[2] not in computed]
-    if not waiting:
-        return []
-    logger.info("waiting for %d runs that another sweep on this cache is training", len(waiting))
-    unfinished: dict[int, list[tuple[float, int, str]]] = {}
-    for task, (lam, seed, key) in waiting:
-        claim = cache.claim(key, wait=True)  # returns once the other sweep released the run or died
-        try:
-            found = cache.read(key, lam, seed, task.keep_representations)
-        finally:
-            claim.release()
-        if found is None:
-            unfinished.setdefault(id(task), []).append((lam, seed, key))
-        else:
-            computed[key] = found
-            bar.update(1)
-    return [dataclasses.replace(task, runs=unfinished[id(task)]) for task in tasks if id(task) in unfinished]
 
 
 def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask, dict[str, FitResult]]]:
@@ -463,8 +365,8 @@ def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    # each task trains on task.threads threads: workers do not oversubscribe the cores; if this generator
-    # stops early (an error, Ctrl-C), the pool stops the workers: finished groups are cached
+    # each task works on task.threads threads: workers do not oversubscribe the cores; if this generator stops
+    # early (an error, Ctrl-C), the pool stops the workers: finished groups are cached
     with process_pool(workers) as pool:
         pending = {pool.submit(_run_group, task): task for task in tasks}
         while pending:
@@ -481,3 +383,275 @@ def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask
                 except DiskFullError as exc:
                     raise exc from None  # its one line says it all; the worker's traceback does not help
                 yield task, group_results
+
+
+def _wait_for_other_sweeps(tasks: list[_GroupTask], computed: dict[str, FitResult], cache: RunCache,
+                           bar) -> list[_GroupTask]:
+    """Wait for the runs of `tasks` that another sweep was training, and return, as groups, those it did not
+    finish (it died or failed) and those it finished but this sweep still has to measure."""
+    waiting = [(task, run) for task in tasks if task.train for run in task.runs if run.key not in computed]
+    if not waiting:
+        return []
+    logger.info("waiting for %d runs that another sweep on this cache is training", len(waiting))
+    left: dict[int, list[_Run]] = {}
+    for task, run in waiting:
+        claim = cache.claim(run.key, wait=True)  # returns once the other sweep released the run or died
+        claim.release()
+        left.setdefault(id(task), []).append(run)  # its entry is read (not trained) by `_run_group`
+    return [dataclasses.replace(task, runs=left[id(task)]) for task in tasks if id(task) in left]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# running a sweep
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep: the tidy `table` (two rows per run, one per encoder), the `runs` (row column `run`
+    indexes this list; without weights), where the table was stored, and how many runs came from the cache.
+
+    `representations(i)` recomputes run i's representations from its stored weights (for probes and any later
+    analysis of representations): nothing but the weights is kept in memory or on disk.
+    """
+
+    spec: SweepSpec
+    table: Any  # pandas.DataFrame
+    runs: list[FitResult]
+    path: Path
+    n_cached: int = 0
+    n_computed: int = 0
+    seconds: float = 0.0
+    n_measured: int = 0  # cached runs measured again (their measurement was missing)
+    cache_dir: Path | None = None
+    draws: list = field(default_factory=list, repr=False)  # run i's dataset draw
+
+    def __repr__(self) -> str:
+        return (f"SweepResult({self.spec.name!r}, {len(self.runs)} runs: {self.n_cached} cached, "
+                f"{self.n_computed} computed, {self.n_measured} measured again in {self.seconds:.1f} s, "
+                f"table at {self.path})")
+
+    def dataset(self, run: int) -> PairedDataset:
+        """The dataset run `run` was trained on (built again when the sweep did not need it)."""
+        return self.draws[run].load()
+
+    def weights(self, run: int) -> FitResult:
+        """Run `run` with its stored best-checkpoint weights (read from the cache)."""
+        result = self.runs[run]
+        draw = self.draws[run]
+        group = group_material(draw.kind, draw.params, draw.described["fingerprint"], result.config)
+        key = material_key(run_material(group, result.lam, result.seed))
+        found = RunCache(self.cache_dir).read(key, result.lam, result.seed, weights=True)
+        if found is None:
+            fail("run", f"run {run} (lam={result.lam}, seed={result.seed}) is no longer in the cache "
+                        f"{self.cache_dir}", "run the sweep again")
+        return found
+
+    def representations(self, run: int, split: str = "test", rows: int | None = None, layers: bool = False):
+        """`(z1, z2)` of run `run` on the first `rows` examples of `split`
+        (`sweep.measure.representations`)."""
+        from alignbook.sweep.measure import representations
+
+        return representations(self.dataset(run), self.weights(run), split, rows, layers)
+
+
+def _progress_bar(total: int, initial: int, enabled: bool, name: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="run", desc=name, disable=not enabled, dynamic_ncols=True)
+
+
+# Bytes a results table takes per row (an encoder of a run), generously: a dozen numbers, two hashes.
+TABLE_ROW_BYTES = 1024
+
+
+def _lookup(spec: SweepSpec, config: TrainConfig, points: list[_Point], cache: RunCache,
+            measurements: Measurements, force: bool) -> list[dict]:
+    """One record per run, in table order: its point, draw, keys, cached result and cached measurement."""
+    records = []
+    for point in points:
+        for lam in spec.lams:
+            for seed in spec.seeds:
+                draw = point.draw_for(spec, seed)
+                _ensure_described(draw, cache, force)
+                group = group_material(draw.kind, draw.params, draw.described["fingerprint"], config)
+                material = run_material(group, lam, seed)
+                key = material_key(material)
+                result = None if force else cache.read(key, lam, seed)
+                measured = None if result is None else measurements.read(measurement_key(key, config))
+                records.append({"point": point, "draw": draw, "lam": lam, "seed": seed, "key": key,
+                                "material": material, "result": result, "measured": measured})
+    return records
+
+
+def _tasks(spec: SweepSpec, config: TrainConfig, records: list[dict], cache: RunCache, trainer: Trainer,
+           force: bool) -> list[_GroupTask]:
+    """Groups of the runs to train (per grid point) and of the cached runs to measure (per grid point)."""
+    blocker = None  # asked only when a run is missing: the trainer imports torch, which takes seconds
+    tasks = []
+    by_point: dict[int, dict[str, list[dict]]] = {}
+    for record in records:
+        if record["result"] is None:
+            by_point.setdefault(id(record["point"]), {}).setdefault("train", []).append(record)
+        elif record["measured"] is None:
+            by_point.setdefault(id(record["point"]), {}).setdefault("measure", []).append(record)
+    for parts in by_point.values():
+        for kind, part in parts.items():
+            draws = list(dict.fromkeys(id(r["draw"]) for r in part))
+            draw_of = {id(r["draw"]): r["draw"] for r in part}
+            runs = [_Run(r["lam"], r["seed"], draws.index(id(r["draw"])), r["key"], r["material"],
+                         measurement_key(r["key"], config)) for r in part]
+            datasets = [draw_of[d].load() for d in draws]
+            label = part[0]["point"].label
+            if kind == "train" and blocker is None:
+                blocker = trainer.blocker(config)
+                if blocker:
+                    logger.info("training runs one at a time with single.fit: %s", blocker)
+            vectorized = kind == "train" and not blocker
+            groups = [runs] if vectorized or kind == "measure" else [[run] for run in runs]
+            for group in groups:
+                tasks.append(_GroupTask(label, config, group, datasets, kind == "train", vectorized,
+                                        cache.root, trainer, force=force))
+    return tasks
+
+
+def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset | Mapping | None = None, *,
+              cache_dir: str | os.PathLike | None = None, workers: int | str = "auto", progress: bool = True,
+              force: bool = False, backend: str = "local", address: str | None = None,
+              trainer: Trainer | None = None) -> SweepResult:
+    """Train and measure every run of `spec` not yet cached, then return and store the tidy results table.
+
+    `spec` is a `SweepSpec`, a dict or a YAML path; `data` a `PairedDataset` (or dict name -> dataset) to use
+    instead of the spec's dataset kind. `cache_dir` defaults to `paths.cache_dir()` ($ALIGNBOOK_CACHE);
+    `force` retrains and overwrites cached runs; `workers` > 1 trains groups in that many processes ('auto':
+    one per core when the work repays starting them). `backend="ray"` trains the groups as tasks of a Ray
+    cluster instead (`workers` is then unused): the cluster at `address` ("HOST:PORT" of its head, or "auto"),
+    else the one the RAY_ADDRESS environment variable names, else a local instance with this machine's cores;
+    see `alignbook.sweep.ray_backend`. `trainer` replaces the package's trainers and measurement
+    (`sweep.trainer`: stand-ins for tests, or another trainer).
+    """
+    import pandas as pd
+
+    start = time.perf_counter()
+    spec = load_spec(spec)
+    config = spec.config()
+    trainer = trainer if trainer is not None else Trainer()
+    points = _points(spec, data)
+    if workers != "auto":
+        resolve_workers(workers, 1)  # validate before any work
+    cluster = None
+    if backend == "ray":  # fails at once when Ray is missing or no cluster answers at the address
+        from alignbook.sweep.ray_backend import RayBackend
+
+        cluster = RayBackend(address if address is not None else os.environ.get("RAY_ADDRESS") or None)
+    elif backend != "local":
+        fail("backend", f"must be 'local' or 'ray', got {backend!r}")
+    elif address is not None:
+        fail("address", f"names a Ray cluster ({address!r}), which only backend='ray' uses")
+    if cache_dir is not None and not str(cache_dir).strip():
+        fail("cache_dir", "is empty", "give a folder, or None for $ALIGNBOOK_CACHE")
+    cache = RunCache(Path(cache_dir) if cache_dir is not None else paths.cache_dir())
+    measurements = Measurements(cache.root)
+    results_folder = paths.results_dir()
+    check_writable(results_folder, "ALIGNBOOK_RESULTS", "results_dir")  # every sweep writes its table
+    removed = (cache.remove_stale_temporaries() + measurements.remove_stale_temporaries()
+               + remove_stale_temporaries(results_folder))
+    if removed:
+        logger.info("removed %d temporary files that killed sweeps left behind", removed)
+
+    records = _lookup(spec, config, points, cache, measurements, force)
+    tasks = _tasks(spec, config, records, cache, trainer, force)
+    n_train = sum(len(t.runs) for t in tasks if t.train)
+    n_measure = sum(len(t.runs) for t in tasks if not t.train)
+    n_cached = len(records) - n_train
+    logger.info("%s: %d runs, %d cached (%d of them to measure), %d to train", spec.name, len(records),
+                n_cached, n_measure, n_train)
+    if n_train:  # nothing is trained that could not be stored: a full or read-only disk fails here
+        cache.check_writable()
+        cache.check_space(entry_size(config) * n_train)
+    check_space(results_folder, TABLE_ROW_BYTES * 2 * len(records), "ALIGNBOOK_RESULTS", "results_dir")
+
+    computed: dict[str, FitResult] = {}
+    claims = []
+    with contextlib.ExitStack() as stack:
+        if cluster is not None and tasks:
+            n_workers = stack.enter_context(cluster).cpus  # a task per CPU, one thread each
+            tasks, claims = _claim_for_cluster(tasks, cache)
+            for task in tasks:  # Ray nodes cannot read the cache: measure-only groups carry their weights
+                if not task.train:
+                    task.stored = {run.key: _stored_run(cache, run) for run in task.runs}
+            tasks = _split_for_workers(tasks, n_workers)
+            # closed before the cluster: groups still queued or running are cancelled first
+            finished = stack.enter_context(contextlib.closing(cluster.execute(tasks, _compute_group)))
+        else:
+            work = sum(run_steps(config, len(t.datasets[0].train)) * config.batch_size * len(t.runs)
+                       for t in tasks if t.train)
+            n_workers = resolve_workers(workers, sum(len(t.runs) for t in tasks), work)
+            tasks = _split_for_workers(tasks, n_workers)
+            for task in tasks:
+                task.threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else 1
+            finished = _execute(tasks, n_workers)
+        if tasks:
+            logger.info("%s: training %d and measuring %d runs in %d groups with %d worker(s)", spec.name,
+                        n_train, n_measure, len(tasks), n_workers)
+        try:
+            with _progress_bar(len(records), n_cached - n_measure, progress, spec.name) as bar:
+                for task, group_results in finished:
+                    if cluster is not None:  # Ray nodes return their results: this process stores them
+                        _store_group(task, group_results)
+                        group_results = _without_weights(group_results)
+                    computed.update(group_results)
+                    bar.set_postfix_str(f"last: {task.label}", refresh=False)
+                    bar.update(len(group_results))
+                # local groups leave out the runs another sweep on this cache was training: wait for those,
+                # then read (or train, if it died) and measure them
+                while tasks := _wait_for_other_sweeps(tasks, computed, cache, bar):
+                    for _, group_results in _execute(tasks, n_workers):
+                        computed.update(group_results)
+                        bar.update(len(group_results))
+        finally:
+            for claim in claims:
+                claim.release()
+
+    runs: list[FitResult] = []
+    for record in records:
+        if record["key"] in computed:
+            record["result"] = computed[record["key"]]
+        else:
+            record["result"].alignment, record["result"].alignment_chance = record["measured"]
+        runs.append(record["result"])
+    table = results_table(spec, records, pd)
+    for record in records:  # built datasets are not kept: `SweepResult.dataset` builds one again when asked
+        if record["draw"].kind != CUSTOM_KIND:
+            record["draw"].dataset = None
+    safe_name = spec.name  # validated by the spec: one plain file name
+    path = results_folder / f"{safe_name}.csv"
+    atomic_write(path, table.to_csv(index=False).encode())
+    atomic_write(results_folder / f"{safe_name}.yaml", spec.to_yaml().encode())
+    seconds = time.perf_counter() - start
+    logger.info("%s: %d runs (%d cached, %d trained, %d measured again) in %.1f s; table written to %s",
+                spec.name, len(runs), n_cached, n_train, n_measure, seconds, path)
+    return SweepResult(spec, table, runs, path, n_cached, n_train, seconds, n_measure, cache.root,
+                       [record["draw"] for record in records])
+
+
+def _claim_for_cluster(tasks: list[_GroupTask], cache: RunCache) -> tuple[list[_GroupTask], list]:
+    """Claim, in this process, every run the cluster is to train (the claims live as long as the sweep, with
+    their heartbeat, like a local sweep's): the runs another sweep holds are left to it (`run_sweep` waits for
+    them afterwards).
+
+    Returns the tasks with the claimed runs, and the claims.
+    """
+    claims, kept = [], []
+    for task in tasks:
+        if not task.train:
+            kept.append(task)
+            continue
+        mine = []
+        for run in task.runs:
+            claim = cache.claim(run.key)
+            if claim is not None:
+                claims.append(claim)
+                mine.append(run)
+        if mine:
+            kept.append(dataclasses.replace(task, runs=mine))
+    return kept, claims

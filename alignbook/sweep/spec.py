@@ -20,8 +20,7 @@ from alignbook.checks import check_lam, check_seed, fail, is_int, is_number
 from alignbook.config import TrainConfig
 from alignbook.data.registry import NAME_PATTERN, dataset_kinds
 
-_SPEC_KEYS = ("name", "dataset", "dataset_grid", "lams", "seeds", "train", "keep_representations",
-              "data_seed")
+_SPEC_KEYS = ("name", "dataset", "dataset_grid", "lams", "seeds", "train", "data_seed")
 # A sweep's name becomes the name of its results files (`<name>.csv`, `<name>.yaml` and their temporary
 # siblings): 100 characters leave room for those within the 255 bytes most file systems allow.
 MAX_NAME_LENGTH = 100
@@ -87,7 +86,6 @@ class SweepSpec:
     dataset: dict = field(default_factory=dict)
     dataset_grid: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
-    keep_representations: bool = False
     data_seed: int | str = 0
 
     @classmethod
@@ -95,6 +93,9 @@ class SweepSpec:
         """Validate a plain dict (e.g. parsed YAML); every error names the offending field."""
         if not isinstance(values, Mapping):
             fail("spec", f"expected a mapping of {', '.join(_SPEC_KEYS)}, got {type(values).__name__}")
+        if "keep_representations" in values:
+            fail("keep_representations", "is no longer a sweep option: every run stores its weights, and "
+                                         "SweepResult.representations(i) recomputes its representations")
         unknown = [k for k in values if k not in _SPEC_KEYS]
         if unknown:
             fail(str(unknown[0]), "is not a sweep spec key", f"known keys: {', '.join(_SPEC_KEYS)}")
@@ -162,12 +163,8 @@ class SweepSpec:
         train = dict(train)
         TrainConfig.from_dict(train)  # unknown options and bad values fail here, before any training
 
-        keep = values.get("keep_representations", False)
-        if not isinstance(keep, bool):
-            fail("keep_representations", f"must be true or false, got {keep!r}")
-
         return cls(name=name, lams=tuple(lams), seeds=tuple(seeds), dataset=dataset, dataset_grid=grid,
-                   train=train, keep_representations=keep, data_seed=data_seed)
+                   train=train, data_seed=data_seed)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> SweepSpec:
@@ -196,7 +193,7 @@ class SweepSpec:
         return {"name": self.name, "dataset": dict(self.dataset),
                 "dataset_grid": {k: list(v) for k, v in self.dataset_grid.items()},
                 "lams": list(self.lams), "seeds": list(self.seeds), "train": dict(self.train),
-                "keep_representations": self.keep_representations, "data_seed": self.data_seed}
+                "data_seed": self.data_seed}
 
     def to_yaml(self) -> str:
         """The spec as YAML text that `from_yaml` reads back into an equal spec."""

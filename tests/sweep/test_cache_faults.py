@@ -34,8 +34,10 @@ from conftest import run_tiny as run
 from alignbook import paths
 from alignbook.cli import main as cli_main
 from alignbook.data import registry
+from alignbook.storage import files
+from alignbook.storage.records import seal, unseal
 from alignbook.sweep import cache as sweep_cache
-from alignbook.sweep import run as sweep_run
+from alignbook.sweep import run_sweep
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parents[1]
@@ -49,42 +51,43 @@ def entry_runs(result) -> list[tuple[str, float, int]]:
 
 
 def test_every_random_byte_change_of_an_entry_is_caught(folders, trainers, caplog):
-    first = run(spec_dict(keep_representations=True))
+    first = run(spec_dict())
     cache = sweep_cache.RunCache(folders / "cache")
     runs = entry_runs(first)
     rng = np.random.default_rng(96)
     served = []
     for trial in range(96):
         key, lam, seed = runs[trial % len(runs)]
-        path = cache.json_path(key) if trial % 4 else cache.npz_path(key)  # one in four: the arrays
+        # one trial in four damages the arrays
+        path = cache.runs.record_path(key) if trial % 4 else cache.runs.arrays_path(key)
         original = path.read_bytes()
         path.write_bytes(change_one_byte(original, rng))
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="alignbook"):
-            if cache.read(key, lam, seed, True) is not None:
+            if cache.read(key, lam, seed, weights=True) is not None:
                 served.append((path.name, trial))
             else:
-                assert cache.json_path(key).name in caplog.text, "the warning names the entry"
+                assert cache.runs.record_path(key).name in caplog.text, "the warning names the entry"
         path.write_bytes(original)
     assert served == []
 
 
 def test_tampered_entries_are_recomputed_and_the_table_is_unchanged(folders, trainers, caplog):
-    first = run(spec_dict(keep_representations=True))
+    first = run(spec_dict())
     cache = sweep_cache.RunCache(folders / "cache")
     (score, _, _), (removed, _, _), (config, _, _), (copied, _, _) = entry_runs(first)[:4]
-    text = cache.json_path(score).read_text()  # a score edited by hand: still valid JSON
-    cache.json_path(score).write_text(re.sub(r'"acc1": [0-9.]+', '"acc1": 0.99', text))
+    text = cache.runs.record_path(score).read_text()  # a score edited by hand: still valid JSON
+    cache.runs.record_path(score).write_text(re.sub(r'"acc1": [0-9.]+', '"acc1": 0.99', text))
     edits = {removed: lambda e: e["result"].pop("best_epoch1"),
              config: lambda e: e["key_material"]["config"].update(width=99)}
     for key, edit in edits.items():  # checksums made to match: only the schema or the key tells
-        body = sweep_cache.unseal(cache.json_path(key).read_bytes())
+        body = unseal(cache.runs.record_path(key).read_bytes())
         edit(body)
-        cache.json_path(key).write_bytes(sweep_cache.seal(body))
-    cache.json_path(copied).write_bytes(text.encode())  # another run's entry
+        cache.runs.record_path(key).write_bytes(seal(body))
+    cache.runs.record_path(copied).write_bytes(text.encode())  # another run's entry
     trainers.runs.clear()
     with caplog.at_level(logging.WARNING, logger="alignbook"):
-        second = run(spec_dict(keep_representations=True))
+        second = run(spec_dict())
     assert second.n_computed == 4 and len(trainers.runs) == 4
     for key in (score, removed, config, copied):
         assert sum(key in r.getMessage() for r in caplog.records) == 1, f"one warning names {key}"
@@ -94,18 +97,19 @@ def test_tampered_entries_are_recomputed_and_the_table_is_unchanged(folders, tra
 
 
 def test_tampered_dataset_description_is_caught(folders, trainers, monkeypatch, caplog):
-    monkeypatch.setitem(registry._BUILDERS, "tiny", registry._Builder(tiny_dataset, deterministic=True))
-    first = run(spec_dict(lams=[0.0]))
-    descriptions = sorted((folders / "cache" / "datasets").glob("*.json"))
+    registry.register_dataset("tiny_fixed", tiny_dataset, deterministic=True)
+    first = run(spec_dict(lams=[0.0], dataset={"kind": "tiny_fixed"}))
+    descriptions = sorted((folders / "cache" / "datasets").rglob("*.json"))
     assert len(descriptions) == 4
     renamed, garbled = descriptions[:2]
     renamed.write_text(re.sub(r'"name": "[^"]*"', '"name": "someone-else"', renamed.read_text()))  # by hand
     garbled.write_bytes(change_one_byte(garbled.read_bytes(), np.random.default_rng(0)))
     with caplog.at_level(logging.WARNING, logger="alignbook"):
-        second = run(spec_dict(lams=[0.0]))
+        second = run(spec_dict(lams=[0.0], dataset={"kind": "tiny_fixed"}))
+    registry.unregister_dataset("tiny_fixed")
     assert second.table.equals(first.table)
     assert renamed.name in caplog.text and garbled.name in caplog.text
-    assert sweep_cache.unseal(renamed.read_bytes())["description"]["name"] != "someone-else"
+    assert unseal(renamed.read_bytes())["description"]["name"] != "someone-else"
 
 
 def start_fault_sweep(tmp_path: Path, seconds: float, workers: int, log: Path) -> subprocess.Popen:
@@ -177,10 +181,8 @@ def test_the_next_sweep_takes_over_the_runs_of_a_killed_one(tmp_path, monkeypatc
         sweep.stderr.close()
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
     fake = FakeTrainers()
-    monkeypatch.setattr(sweep_run, "_fit_many", fake.fit_many)
-    monkeypatch.setattr(sweep_run, "vectorization_blocker", lambda config: "")
-    result = sweep_run.run_sweep(fault_sweep.SPEC, fault_sweep.datasets(), cache_dir=tmp_path / "cache",
-                                 workers=1, progress=False)
+    result = run_sweep(fault_sweep.SPEC, fault_sweep.datasets(), cache_dir=tmp_path / "cache", workers=1,
+                       progress=False, trainer=fake)
     assert result.n_computed == 12 and len(fake.runs) == 12
     assert not list((tmp_path / "cache").rglob("*.lock")) and not list((tmp_path / "cache").rglob("*.tmp"))
 
@@ -204,14 +206,14 @@ def test_a_run_claimed_by_a_live_sweep_is_waited_for_not_trained(folders, traine
     first = run(spec_dict(dataset_grid={"level": [0]}, lams=[0.0, 1.0], seeds=[0]))
     cache = sweep_cache.RunCache(folders / "cache")
     key, lam, seed = entry_runs(first)[1]
-    body = sweep_cache.unseal(cache.json_path(key).read_bytes())
-    cache.json_path(key).unlink()
+    body = unseal(cache.runs.record_path(key).read_bytes())
+    cache.runs.record_path(key).unlink()
     claim = cache.claim(key)
     assert claim is not None and cache.claim(key) is None  # a second claim on the same run is refused
 
     def other_sweep():  # finishes the run a second later, with a score no stand-in gives
         time.sleep(1.0)
-        finished = fake_result(lam, seed, first.runs[1].config, False)
+        finished = fake_result(lam, seed, first.runs[1].config)
         finished.acc1 = 0.123
         cache.write(key, finished, body["key_material"])
         claim.release()
@@ -230,10 +232,10 @@ def test_a_stale_claim_of_a_dead_process_is_taken_over(folders, trainers):
     first = run(spec_dict(dataset_grid={"level": [0]}, lams=[0.0], seeds=[0]))
     cache = sweep_cache.RunCache(folders / "cache")
     key = first.table["key"].iloc[0]
-    cache.json_path(key).unlink()
-    cache.lock_path(key).write_text("pid 999999999 on a machine that has gone\n")  # nobody holds it
+    cache.runs.record_path(key).unlink()
+    cache.runs.lock_path(key).write_text("pid 999999999 on a machine that has gone\n")  # nobody holds it
     second = run(spec_dict(dataset_grid={"level": [0]}, lams=[0.0], seeds=[0]))
-    assert second.n_computed == 1 and not cache.lock_path(key).exists()
+    assert second.n_computed == 1 and not cache.runs.lock_path(key).exists()
 
 
 @contextmanager
@@ -270,7 +272,7 @@ def one_line_error(capsys, code: int) -> str:
 def test_full_disk_fails_before_training_with_one_line(folders, trainers, tmp_path, capsys):
     import yaml
 
-    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec_dict(keep_representations=True)))
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec_dict()))
     with mounted_tmpfs(tmp_path / "disk", 64) as disk:
         fill(disk)
         code = cli_main(["sweep", str(tmp_path / "spec.yaml"), "--cache", str(disk / "cache"),
@@ -280,40 +282,39 @@ def test_full_disk_fails_before_training_with_one_line(folders, trainers, tmp_pa
         assert trainers.runs == []
 
 
-def test_disk_filling_up_mid_sweep_gives_one_line_and_no_retraining(folders, tmp_path, monkeypatch,
-                                                                    capsys):
-    import yaml
+class Bulky(FakeTrainers):
+    """Stand-ins whose entries take about 300 KB each (a long history): more than the sweep's estimate."""
 
-    def bulky(dataset, lams, seeds, config, *, keep_representations, threads):  # entries of ~100 KB each
-        results = [fake_result(lam, seed, config, False) for lam, seed in zip(lams, seeds, strict=True)]
+    def fit_many(self, datasets, lams, seeds, config, *, threads):
+        results = super().fit_many(datasets, lams, seeds, config, threads=threads)
         for result in results:
-            result.history = [{"epoch": i, "note": "x" * 1000} for i in range(100)]
-        trained.extend(results)
+            result.history = [{"epoch": i, "note": "x" * 3000} for i in range(100)]
         return results
 
-    trained = []
-    monkeypatch.setattr(sweep_run, "_fit_many", bulky)
-    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec_dict(lams=[0.0, 1.0], seeds=[0])))
-    command = ["sweep", str(tmp_path / "spec.yaml"), "--workers", "1", "--quiet"]
-    with mounted_tmpfs(tmp_path / "disk", 256) as disk:
-        code = cli_main([*command, "--cache", str(disk / "cache")])
-        err = one_line_error(capsys, code)
-        assert "No space left" in err or "no space left" in err, err
+
+def test_disk_filling_up_mid_sweep_gives_one_line_and_no_retraining(folders, tmp_path):
+    trainer = Bulky()
+    spec = spec_dict(lams=[0.0, 1.0], seeds=[0])
+    with mounted_tmpfs(tmp_path / "disk", 1024) as disk:  # room for the estimate, not for the entries
+        with pytest.raises(files.DiskFullError) as error:
+            run(spec, cache_dir=disk / "cache", trainer=trainer)
+        err = str(error.value)
+        assert "\n" not in err and "no space left" in err.lower(), err
         assert str(disk / "cache") in err and re.search(r"\d+ (bytes|KB|MB)", err), err
         assert not list(disk.rglob("*.tmp"))
         fill(disk)  # still full at the rerun: it must fail before training again
-        trained.clear()
-        code = cli_main([*command, "--cache", str(disk / "cache")])
-        one_line_error(capsys, code)
-        assert trained == []
+        trainer.runs.clear()
+        with pytest.raises(ValueError, match=r"^cache_dir: .*needs about \d"):
+            run(spec, cache_dir=disk / "cache", trainer=trainer)
+        assert trainer.runs == []
 
 
 def test_simulated_full_disk(folders, trainers, monkeypatch):
     """The same two paths on any machine: no free space before training, and a write refused midway."""
     usage = shutil.disk_usage(folders)
     with monkeypatch.context() as patch:
-        patch.setattr(sweep_cache.shutil, "disk_usage", lambda path: usage._replace(free=0))
-        with pytest.raises(ValueError, match=r"^cache_dir: .*need about \d"):
+        patch.setattr(files.shutil, "disk_usage", lambda path: usage._replace(free=0))
+        with pytest.raises(ValueError, match=r"^cache_dir: .*needs about \d"):
             run(spec_dict())
     assert trainers.runs == []
 
@@ -321,8 +322,8 @@ def test_simulated_full_disk(folders, trainers, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with monkeypatch.context() as patch:
-        patch.setattr(sweep_cache.os, "fsync", refuse)
-        with pytest.raises(sweep_cache.DiskFullError) as error:
+        patch.setattr(files.os, "fsync", refuse)
+        with pytest.raises(files.DiskFullError) as error:
             run(spec_dict())
     assert "\n" not in str(error.value) and str(folders / "cache") in str(error.value)
     assert error.value.__cause__ is None and error.value.__suppress_context__  # no chained traceback
@@ -335,7 +336,7 @@ def test_stale_temporary_files_are_removed_on_the_next_start(folders, trainers):
     dead = int(done.stdout)
     folder = folders / "cache" / "runs" / "ab"
     folder.mkdir(parents=True)
-    tag = sweep_cache.temporary_tag()
+    tag = files.temporary_tag()
     stale = folder / f".ab12.json.{tag.rsplit('-', 1)[0]}-{dead}.x1y2.tmp"
     live = folder / f".ab34.json.{tag}.x3y4.tmp"
     legacy = folder / ".ab56.json.q8r9.tmp"
@@ -390,13 +391,14 @@ def read_only(folder: Path):
 
 
 def test_a_complete_read_only_cache_can_be_read(folders, trainers, monkeypatch):
-    monkeypatch.setitem(registry._BUILDERS, "tiny", registry._Builder(tiny_dataset, deterministic=True))
-    first = run(spec_dict(keep_representations=True))
+    registry.register_dataset("tiny_fixed", tiny_dataset, deterministic=True)
+    first = run(spec_dict(dataset={"kind": "tiny_fixed"}))
     trainers.runs.clear()
     with read_only(folders / "cache"):
-        again = run(spec_dict(keep_representations=True))
+        again = run(spec_dict(dataset={"kind": "tiny_fixed"}))
         assert again.n_cached == 24 and trainers.runs == []
         assert again.table.equals(first.table)
         with pytest.raises(ValueError, match="^cache_dir: cannot write"):  # new runs need a writable cache
-            run(spec_dict(keep_representations=True, seeds=[0, 1, 2]))
+            run(spec_dict(dataset={"kind": "tiny_fixed"}, seeds=[0, 1, 2]))
+    registry.unregister_dataset("tiny_fixed")
     assert trainers.runs == []
