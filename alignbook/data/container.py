@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alignbook.checks import check_finite, check_same_rows, check_seed, fail, to_numpy
+from alignbook.data.labelled import check_n_train, labelled_seed, labelled_subset
 
 TASKS = ("classification", "regression")
 
@@ -164,66 +165,6 @@ def split_indices(
     return tuple(rng.permutation(np.concatenate(p)) for p in parts)
 
 
-def stratified_order(y: np.ndarray, seed: int) -> np.ndarray:
-    """An order of the rows of `y` whose every prefix is stratified by class, and holds every class from
-    as many rows as there are classes on.
-
-    Each class's members are shuffled (from `seed`) and member j of a class with N members gets the key
-    `(j + 0.5) / N`; the first member of every class comes first, then rows are sorted by key, ties by
-    class. A prefix of any length n therefore holds about `n * N / len(y)` members of each class (within a
-    little over one example of it for a handful of classes), at least one of each once n reaches the
-    number of classes, and the prefix of n rows is contained in the prefix of every longer one. Unless a
-    class has three times the members of another, every first member's key is below every other key
-    anyway, so putting them first changes the order only where a rare class would have been left out.
-    """
-    rng = np.random.default_rng(seed)
-    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-    keys = np.empty(len(y))
-    later = np.ones(len(y), dtype=bool)
-    for c in range(len(classes)):
-        members = rng.permutation(np.flatnonzero(inverse == c))
-        keys[members] = (np.arange(len(members)) + 0.5) / counts[c]
-        later[members[0]] = False
-    return np.lexsort((inverse, keys, later))
-
-
-def check_n_train(n_train, available: int, num_classes: int | None) -> int | None:
-    """Validate a labelled-set size: None (keep every training example) or an integer from the number of
-    classes (1 for regression) up to the `available` training examples."""
-    if n_train is None:
-        return None
-    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)):
-        fail("n_train", f"must be an integer number of labelled training examples or None, got "
-                        f"{type(n_train).__name__} {n_train!r}")
-    smallest = int(num_classes) if num_classes else 1
-    if n_train < smallest:
-        what = f"the number of classes ({smallest})" if num_classes else "1"
-        fail("n_train", f"must be at least {what}, got {n_train}")
-    if n_train > available:
-        fail("n_train", f"is {n_train} but the training split holds only {available} examples",
-             "lower n_train, or give the dataset more examples")
-    return int(n_train)
-
-
-def labelled_subset(y_train: np.ndarray, n_train: int, seed: int, stratify: bool = True) -> np.ndarray:
-    """Sorted indices of `n_train` training rows kept as the labelled set: the first `n_train` of
-    `stratified_order(y_train, seed)` (classification), or of a permutation drawn from `seed` (regression).
-
-    Growing `n_train` only adds rows (the subsets are nested), and keeping every row returns every index in
-    order, so the full labelled set is the training split itself.
-    """
-    if stratify:
-        order = stratified_order(y_train, seed)
-    else:
-        order = np.random.default_rng(seed).permutation(len(y_train))
-    return np.sort(order[:n_train])
-
-
-def labelled_seed(seed: int) -> int:
-    """The seed that draws the labelled subset of a dataset built from `seed` (its own stream)."""
-    return int(np.random.SeedSequence([int(seed), 303]).generate_state(1)[0])
-
-
 def standardize(train: np.ndarray, *others: np.ndarray, eps: float = 1e-8,
                 param: str = "x") -> tuple[np.ndarray, ...]:
     """z-score every array with the train array's per-feature mean and standard deviation.
@@ -329,10 +270,10 @@ def from_arrays(
     train split's mean and standard deviation per last-axis feature (per channel for sequences), so no
     statistic of the valid or test split leaks into training.
 
-    `n_train` keeps only that many labelled training examples (`labelled_subset`: stratified by class for
-    classification, nested as `n_train` grows). Everything else is computed as without it: the same split,
-    z-scored with the statistics of the whole training split (its inputs are there; only labels are scarce),
-    so the validation and test arrays are identical for every `n_train` at the same `seed`.
+    `n_train` keeps only that many labelled training examples (`data.labelled.labelled_subset`: stratified
+    by class for classification, nested as `n_train` grows). Everything else is computed as without it: the
+    same split, z-scored with the statistics of the whole training split (its inputs are there; only labels
+    are scarce), so the validation and test arrays are identical for every `n_train` at the same `seed`.
     """
     if task not in TASKS:
         fail("task", f"must be one of {TASKS}, got {task!r}")

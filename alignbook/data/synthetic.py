@@ -28,14 +28,12 @@ from alignbook.checks import (
 from alignbook.data.container import (
     PairedDataset,
     PairedSplit,
-    check_n_train,
     check_split,
-    labelled_seed,
-    labelled_subset,
     split_indices,
     split_sizes,
     standardize,
 )
+from alignbook.data.labelled import check_n_train, labelled_seed, labelled_subset
 from alignbook.info import exact
 
 if TYPE_CHECKING:
@@ -255,7 +253,7 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     their train split's mean and standard deviation. `info` holds `exact_info(redundancy, pid=False)`.
 
     `n_train` keeps exactly that many labelled training examples, stratified by class and nested as it grows
-    (`alignbook.data.container.labelled_subset`); None keeps the whole training split. The samples, the
+    (`alignbook.data.labelled.labelled_subset`); None keeps the whole training split. The samples, the
     split and the z-scoring (with the whole training split's statistics: inputs are plentiful, labels are
     scarce) do not depend on it, so every `n_train` is scored on the very same validation and test arrays.
     The latent bits behind every example are returned by `latents(dataset, split)`.

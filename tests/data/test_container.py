@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from alignbook.data import PairedDataset, PairedSplit, from_arrays, split_indices, split_sizes, standardize
+from alignbook.data import PairedDataset, PairedSplit, split_indices, split_sizes, standardize
 
 
 def test_split_sizes_are_exact_for_the_synthetic_sample_count():
@@ -50,31 +50,3 @@ def test_dataset_fingerprint_changes_with_any_value():
     assert a.fingerprint() != PairedDataset(changed, split, split).fingerprint()
     assert a.num_classes == 2
 
-
-def _unchanged_order(y, seed):
-    """`stratified_order` as the chapters' runs were first drawn: every class's members by (j + 0.5) / N."""
-    rng = np.random.default_rng(seed)
-    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-    keys = np.empty(len(y))
-    for c in range(len(classes)):
-        members = rng.permutation(np.flatnonzero(inverse == c))
-        keys[members] = (np.arange(len(members)) + 0.5) / counts[c]
-    return np.lexsort((inverse, keys))
-
-
-def test_a_labelled_subset_as_large_as_the_classes_holds_every_class():
-    from alignbook.data.container import labelled_subset, stratified_order
-
-    y = np.repeat(np.arange(4), [100, 100, 100, 3])  # one rare class
-    for seed in range(10):
-        for n in range(4, 40):
-            assert np.unique(y[labelled_subset(y, n, seed)]).tolist() == [0, 1, 2, 3], (seed, n)
-        order = stratified_order(y, seed)
-        assert all(np.isin(order[:n], order[:n + 1]).all() for n in range(1, 60))  # nested prefixes
-    x = np.random.default_rng(0).normal(size=(len(y), 2))
-    dataset = from_arrays(x, x, y, n_train=4)
-    assert np.bincount(dataset.train.y).tolist() == [1, 1, 1, 1]
-    for counts in ([200] * 10, [20, 20, 20, 20], [110, 95, 100, 37]):  # no class 3x another: order unchanged
-        y = np.repeat(np.arange(len(counts)), counts)
-        for seed in range(3):
-            assert np.array_equal(stratified_order(y, seed), _unchanged_order(y, seed))
