@@ -40,3 +40,65 @@ def test_a_list_parameter_holding_a_value_twice_is_refused_in_the_first_cell(nam
     with pytest.raises(ValueError, match=f"^{name}: contains .* more than once"):
         check_parameters(**{name: values})
 
+
+
+def test_name_pairs_are_distinct_pairs_of_different_known_names():
+    from alignbook.checks import check_name_pair, check_name_pairs
+
+    known = ("fac", "kar", "pix", "fou")
+    pairs = check_name_pairs("mfeat_pairs", [["fac", "kar"], ("pix", "fou")], known)
+    assert pairs == [("fac", "kar"), ("pix", "fou")]
+    assert check_name_pairs("mfeat_pairs", "[['fac', 'kar']]", known) == [("fac", "kar")]  # papermill's text
+    for bad in ("fac", [], [["fac"]], [["fac", "fac"]], [["fac", "xyz"]], [["fac", "kar"], ["fac", "kar"]],
+                ["fackar"], [[1, 2]]):
+        with pytest.raises(ValueError, match="^mfeat_pairs: "):
+            check_name_pairs("mfeat_pairs", bad, known)
+    assert check_name_pair("m", ["vision", "text"], ("vision", "audio", "text")) == ("vision", "text")
+    assert check_name_pair("m", "['vision', 'text']", ("vision", "text")) == ("vision", "text")
+    for bad in ("vision", ["vision"], ["vision", "vision"], ["vision", "smell"], ["a", "b", "c"]):
+        with pytest.raises(ValueError, match="^m: "):
+            check_name_pair("m", bad, ("vision", "audio", "text"))
+
+
+def test_optional_paths_name_what_is_wrong(tmp_path):
+    from alignbook.checks import check_optional_path
+
+    assert check_optional_path("p", "", "file") == ""
+    assert check_optional_path("p", __file__, "file") == __file__
+    assert check_optional_path("p", str(tmp_path), "folder") == str(tmp_path)
+    with pytest.raises(ValueError, match="^p: .*does not exist"):
+        check_optional_path("p", str(tmp_path / "no_such_file.pkl"), "file")
+    with pytest.raises(ValueError, match="^p: .*is a folder, not a file"):
+        check_optional_path("p", str(tmp_path), "file")
+    with pytest.raises(ValueError, match="^p: .*is a file, not a folder"):
+        check_optional_path("p", __file__, "folder")
+    with pytest.raises(ValueError, match="^p: "):
+        check_optional_path("p", None, "file")
+    with pytest.raises(ValueError, match="^kind: "):
+        check_optional_path("p", "", "link")
+
+
+def test_fractions_shares_and_lists():
+    from alignbook.checks import check_choice, check_fraction, check_list, check_positive, check_shares
+
+    assert check_fraction("t", 0) == 0.0 and check_fraction("t", 1) == 1.0
+    for bad, zero in ((1.5, True), (-0.1, True), (True, True), ("0.5", True), (0, False),
+                      (float("nan"), True)):
+        with pytest.raises(ValueError, match="^t: "):
+            check_fraction("t", bad, zero=zero)
+    assert check_shares("label_fractions", [0.05, 1]) == [0.05, 1.0]
+    assert check_shares("label_fractions", "[0.05, 0.2, 1.0]") == [0.05, 0.2, 1.0]
+    for bad in ([], [0, 1], [1.5], [True, 1.0], [0.5, 0.05, 1.0], [0.05, 0.05, 1.0], [0.05, 0.5], "x"):
+        with pytest.raises(ValueError, match="^label_fractions: "):
+            check_shares("label_fractions", bad)
+    assert check_list("sizes", "[300, 1000]", lambda p, v: v) == [300, 1000]
+    with pytest.raises(ValueError, match=r"^sizes: must be increasing"):
+        check_list("sizes", [1000, 300], lambda p, v: v, increasing=True)
+    with pytest.raises(ValueError, match=r"^heads: must be one of \['mlp', 'none'\], got 'deep'"):
+        check_list("heads", ["mlp", "deep"], lambda p, v: check_choice(p, v, ("mlp", "none")))
+    assert check_positive("lr", 1e-3) == 1e-3 and check_positive("t", 10, high=10) == 10.0
+    for bad in (0, -1.0, float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="^lr: "):
+            check_positive("lr", bad)
+    with pytest.raises(ValueError, match=r"^t: must be a number in \(0, 10\]"):
+        check_positive("t", 10.5, high=10)
