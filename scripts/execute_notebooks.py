@@ -59,8 +59,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 MANIFEST = "manifest.json"
 REFERENCE_TIMINGS = ROOT / "book" / "reference_timings.json"
-# Kernel options: figures as SVG (vector output; the book's renderer shows SVG first)
-KERNEL_ARGUMENTS = ["--InlineBackend.figure_formats=svg"]
+# Kernel options: figures as SVG (vector output; the book's renderer shows SVG first); the kernel's own log
+# at errors only, so that its warning about loopback TCP does not print once per notebook into the build's log
+KERNEL_ARGUMENTS = ["--InlineBackend.figure_formats=svg", "--IPKernelApp.log_level=ERROR"]
 # Parameters that decide where a notebook's work runs, not its results: given by the runner, not fingerprinted
 RESOURCES = ("workers", "backend")
 

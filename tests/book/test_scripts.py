@@ -225,3 +225,19 @@ def test_reference_timings_are_written_as_json_beside_the_table(tmp_path):
     assert json.loads((tmp_path / "reference.json").read_text()) == {
         "notebooks": {"01_a": 10.0, "02_b": 30.0}, "wall_seconds": 35.0, "cores": 2, "jobs": 2}
     assert "03_c" not in (tmp_path / "reference.md").read_text()
+
+
+def test_the_cross_processor_comparison_counts_identical_runs_and_sets_differences_against_the_spread():
+    compare = load("cross_processor").compare
+
+    def run(lam, seed, acc, digest="d"):
+        return {"lam": lam, "seed": seed, "acc1": acc, "representations": digest}
+
+    native = {"runs": {"mlp": [run(0.0, 0, 0.5), run(0.0, 1, 0.7), run(1.0, 0, 0.6), run(1.0, 1, 0.6)]}}
+    capped = {"runs": {"mlp": [run(0.0, 0, 0.5), run(0.0, 1, 0.7), run(1.0, 0, 0.6, "e"),
+                               run(1.0, 1, 0.6001)]}}
+    [row] = compare(native, capped)
+    assert (row["runs"], row["identical"], row["same_representations"]) == (4, 2, 3)
+    assert row["differences"]["acc1"] == pytest.approx(1e-4)
+    # seed-to-seed standard deviation: 0.2 / sqrt(2) at lam = 0, 0 at lam = 1, averaged over lam
+    assert row["spread"]["acc1"] == pytest.approx(0.2 / 2 ** 0.5 / 2)
