@@ -102,3 +102,16 @@ def test_fractions_shares_and_lists():
             check_positive("lr", bad)
     with pytest.raises(ValueError, match=r"^t: must be a number in \(0, 10\]"):
         check_positive("t", 10.5, high=10)
+
+
+def test_chapter_06s_validation_lists_refuse_a_value_twice_and_sizes_the_generator_cannot_split():
+    from alignbook.chapters import pid_validation
+
+    assert pid_validation.validation_cells("[500]", [1], [0, 8], [8]) == [(500, 1, 0), (500, 1, 8)]
+    for args, param in ((([500, 500], [1], [0], [0]), "validation_sizes"),
+                        (([500], [1, 1], [0], [0]), "validation_depths"),
+                        (([500], [1], [0], [8, 8]), "largest_size_redundancies")):
+        with pytest.raises(ValueError, match=f"^{param}: contains .* more than once"):
+            pid_validation.validation_cells(*args)
+    with pytest.raises(ValueError, match="^validation_sizes: must be in 26\\.\\."):
+        pid_validation.validation_cells([20], [1], [0], [0])

@@ -21,7 +21,14 @@ import pandas as pd
 from alignbook import info
 from alignbook.chapters.choosing_lam import QUANTITIES, all_rows
 from alignbook.chapters.studies import map_in_processes
-from alignbook.checks import check_depth, check_int_range, check_redundancy, fail, literal_list
+from alignbook.checks import (
+    check_depth,
+    check_int_range,
+    check_list,
+    check_redundancy,
+    check_sample_size,
+    fail,
+)
 from alignbook.data import synthetic
 from alignbook.info.estimate import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD
 from alignbook.info.learned import ClassifierSettings, Variant, learned_pids
@@ -31,11 +38,6 @@ NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "synergy", "I
 BASELINE = "kmeans"
 DEFAULT_VARIANTS = (Variant("codes", "none"), Variant("codes", "miller-madow"), Variant("codes", "split"),
                     Variant("batch"))
-
-
-def check_size(param: str, value: int) -> int:
-    """A sample size of the validation: what `synthetic.make_dataset` accepts."""
-    return check_int_range(param, value, synthetic.MIN_SAMPLES, 10**9)
 
 
 def check_estimator_parameters(reference_size, validation_sizes, validation_bootstrap, n_folds, n_codes,
@@ -51,18 +53,15 @@ def check_estimator_parameters(reference_size, validation_sizes, validation_boot
 
 
 def check_validation_lists(sizes, depths, redundancies, largest_size_redundancies) -> dict[str, list[int]]:
-    """The validation's four lists checked, each error naming its parameter, and returned under the
-    chapter's parameter names; a list that papermill passed as text is read back (`checks.literal_list`)."""
-    checked = {}
-    for name, values, check in (("validation_sizes", sizes, check_size),
-                                ("validation_depths", depths, check_depth),
-                                ("validation_redundancies", redundancies, check_redundancy),
-                                ("largest_size_redundancies", largest_size_redundancies, check_redundancy)):
-        values = literal_list(name, values)
-        if not values:
-            fail(name, f"must be a non-empty list, got {values!r}")
-        checked[name] = [check(name, v) for v in values]
-    return checked
+    """The validation's four lists checked (`checks.check_list`: never empty, no value twice), each error
+    naming its parameter, and returned under the chapter's parameter names; a list that papermill passed as
+    text is read back."""
+    return {name: check_list(name, values, check)
+            for name, values, check in (("validation_sizes", sizes, check_sample_size),
+                                        ("validation_depths", depths, check_depth),
+                                        ("validation_redundancies", redundancies, check_redundancy),
+                                        ("largest_size_redundancies", largest_size_redundancies,
+                                         check_redundancy))}
 
 
 def validation_cells(sizes: Sequence[int], depths: Sequence[int], redundancies: Sequence[int],
@@ -120,7 +119,7 @@ def validation_table(cells: Sequence[tuple[int, int, int]], data_seed: int = 0,
     if not cells:
         fail("cells", "must list at least one (n_samples, depth, redundancy)")
     for n_samples, depth, redundancy in cells:
-        check_size("n_samples", n_samples)
+        check_sample_size("n_samples", n_samples)
         check_depth("depth", depth)
         check_redundancy("redundancy", redundancy)
     workers = check_int_range("workers", workers, 1, 1024)
