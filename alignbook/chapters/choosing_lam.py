@@ -26,7 +26,7 @@ import pandas as pd
 from alignbook import info, store
 from alignbook.analysis import claims, fit_lam_star, loo_improvement, search_lam
 from alignbook.chapters.studies import RUN_SOURCES, map_in_processes
-from alignbook.checks import check_int_range, check_positive_int, fail, literal_list
+from alignbook.checks import check_int_range, check_list, check_positive_int, fail
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
 from alignbook.sweep import SweepSpec, run_sweep
@@ -51,11 +51,7 @@ def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, 
     by name, `cluster_grid` as a list (papermill may pass it as text)."""
     check_int_range("n_clusters", n_clusters, 2, 4096)
     check_positive_int("n_components", n_components)
-    cluster_grid = literal_list("cluster_grid", cluster_grid)
-    if not cluster_grid:
-        fail("cluster_grid", "must be a non-empty list of cluster counts")
-    for k in cluster_grid:
-        check_int_range("cluster_grid", k, 2, 4096)
+    cluster_grid = check_list("cluster_grid", cluster_grid, lambda p, k: check_int_range(p, k, 2, 4096))
     check_positive_int("n_bootstrap", n_bootstrap)
     check_int_range("search_grid", search_grid, 3, 1000)
     check_int_range("search_eta", search_eta, 2, 1000)

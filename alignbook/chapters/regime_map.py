@@ -33,7 +33,7 @@ from alignbook.chapters.studies import (
     synthetic_sweep_spec,
     training_budget,
 )
-from alignbook.checks import check_positive_int, fail, literal_list
+from alignbook.checks import check_list, check_positive, check_positive_int, fail
 from alignbook.config import PROJECTIONS, TrainConfig
 from alignbook.data import split_sizes, synthetic
 from alignbook.sweep import SweepSpec, run_sweep
@@ -53,15 +53,14 @@ def check_map_parameters(sizes, n_samples: int, min_steps: int, num_checkpoints:
     labelled-set sizes `n_trains` (returned as a list, read back when papermill passed it as text), the
     step budget and the size whose representations are kept."""
     full = full_train_size(n_samples)
-    sizes = literal_list("n_trains", sizes)
-    if not sizes:
-        fail("n_trains", "must be a non-empty list of labelled-set sizes")
-    for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, int) or not 4 <= size <= full:
-            fail("n_trains", f"every size must be an integer from 4 (the classes) to {full} (the whole "
-                             f"training split of {n_samples} samples), got {size!r}")
-    if sizes != sorted(set(sizes)):
-        fail("n_trains", f"must be increasing, without repeats, got {sizes!r}")
+
+    def size(param: str, value) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 4 <= value <= full:
+            fail(param, f"every size must be an integer from 4 (the classes) to {full} (the whole training "
+                        f"split of {n_samples} samples), got {value!r}")
+        return value
+
+    sizes = check_list("n_trains", sizes, size, increasing=True)
     check_positive_int("min_steps", min_steps)
     check_positive_int("num_checkpoints", num_checkpoints)
     if mechanism_size not in sizes or mechanism_size == full:
@@ -83,18 +82,14 @@ def check_regime_parameters(sizes, n_samples: int, min_steps: int, num_checkpoin
     if sensitivity_redundancy not in redundancies:
         fail("sensitivity_redundancy", f"must be one of redundancies {list(redundancies)}, got "
                                        f"{sensitivity_redundancy!r}")
-    temperatures = literal_list("temperatures", temperatures)
-    if not temperatures:
-        fail("temperatures", "must be a non-empty list")
-    for value in temperatures:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 10:
-            fail("temperatures", f"every temperature must be a number in (0, 10], got {value!r}")
-    projections = literal_list("projections", projections)
-    if not projections:
-        fail("projections", "must be a non-empty list")
-    for value in projections:
+    temperatures = check_list("temperatures", temperatures, lambda p, v: check_positive(p, v, high=10))
+
+    def head(param: str, value) -> str:
         if value not in PROJECTIONS:
-            fail("projections", f"every head must be one of {PROJECTIONS}, got {value!r}")
+            fail(param, f"every head must be one of {PROJECTIONS}, got {value!r}")
+        return value
+
+    projections = check_list("projections", projections, head)
     return {"n_trains": sizes, "temperatures": temperatures, "projections": projections}
 
 
