@@ -17,7 +17,7 @@ from alignbook.checks import fail
 from alignbook.data.container import PairedDataset
 
 CUSTOM_KIND = "custom"  # dataset kind recorded for datasets handed to run_sweep directly
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # kinds and sweep names (used as file names)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # kinds and sweep names (file names); \Z: not $
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,10 @@ def test_data_seed_is_one_draw_or_each_runs_seed():
             SweepSpec.from_dict({**base, "data_seed": bad})
     with pytest.raises(ValueError, match="^seed: "):
         per_run.data_seed_for(-1)
+
+
+def test_a_dataset_kind_ending_in_a_newline_is_refused():
+    from alignbook.data import register_dataset
+
+    with pytest.raises(ValueError, match="^kind: "):
+        register_dataset("mine\n", lambda: None)
