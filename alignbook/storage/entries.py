@@ -75,13 +75,16 @@ class EntryStore:
             if data is None:
                 return None
             body, _ = checked_body(data, key, self.kind, self.version)
-            return body, (self._read_arrays(key, body.get("arrays")) if arrays else None)
+            found = self._read_arrays(key, body.get("arrays"), load=arrays)
+            return body, (found if arrays else None)
         except Exception as exc:  # noqa: BLE001 - a damaged entry must never be served nor crash the caller
             if warn:
                 logger.warning("%s entry %s is unreadable (%s); computing it again", self.kind, path, exc)
             return None
 
-    def _read_arrays(self, key: str, described) -> dict | None:
+    def _read_arrays(self, key: str, described, load: bool) -> dict | None:
+        """The entry's arrays, checked against the record (loaded only when `load`; checked always, so an
+        entry with damaged arrays is never served, even to a reader that does not need them)."""
         if described is None:
             return None
         if not isinstance(described, dict) or described.get("file") != self.arrays_path(key).name:
@@ -91,6 +94,8 @@ class EntryStore:
             raise ValueError(f"{self.arrays_path(key).name} is missing")
         if hashlib.sha256(data).hexdigest() != described.get("sha256"):
             raise ValueError(f"{self.arrays_path(key).name} does not match its recorded checksum")
+        if not load:
+            return None
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             found = {name: stored[name] for name in stored.files}
         if sorted(found) != sorted(described.get("names", [])):
