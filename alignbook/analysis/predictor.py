@@ -1,9 +1,18 @@
 """Predicting `lam*` from the information decomposition: a least-squares line (`predict_lam_from_pid`), or a
 plane in the redundancy and further features such as the labelled-set size (`fit_lam_star`), each judged
-by leave-one-out error (`loo_improvement` compares two)."""
+by leave-one-out error (`loo_improvement` compares two).
+
+Whether a predictor is worth having is judged on levels it has not seen: `level_cv` leaves out one level
+(e.g. one redundancy) at a time and predicts its points from the others, beside two baselines that ignore
+the decomposition, the other levels' median `lam*` and their most frequent grid value.
+`predictor_comparison` compares them and gives an exact permutation p-value (features of whole levels
+permuted among levels); `predictor_verdict` turns both into a verdict. `level_correlation` tests the rank
+correlation of `lam*` with a level's feature the same way.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -192,3 +201,152 @@ def loo_improvement(base: LamRegression, other: LamRegression, n_bootstrap: int 
     picks = np.random.default_rng(seed).integers(0, len(diff), size=(n_bootstrap, len(diff)))
     low, high = np.quantile(diff[picks].mean(axis=1), [0.5 - ci / 2, 0.5 + ci / 2])
     return float(diff.mean()), float(low), float(high)
+
+
+# --------------------------------------------------------------------------------------------------------
+# leave-one-level-out cross-validation, baselines and a permutation test
+
+
+def modal_value(values) -> float:
+    """The most frequent value (a grid value of `lam*`), ties to the smallest."""
+    uniques, counts = np.unique(np.asarray(values, dtype=float), return_counts=True)
+    return float(uniques[np.argmax(counts)])
+
+
+def _check_points(points, features: list[str], level: str, target: str) -> pd.DataFrame:
+    if not isinstance(points, pd.DataFrame):
+        fail("points", f"must be a pandas DataFrame, got {type(points).__name__}")
+    missing = [c for c in [*features, level, target] if c not in points.columns]
+    if missing:
+        fail("points", f"has no column(s) {missing}")
+    values = points[[*features, target]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        fail("points", f"columns {[*features, target]} must be finite numbers in every row")
+    if points[level].nunique() < 3:
+        fail("points", f"needs at least 3 values of {level!r} to leave one out and fit on the others, got "
+                       f"{points[level].nunique()}")
+    return points.reset_index(drop=True)
+
+
+def _level_cv_predictions(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each point predicted by the plane fitted on the other levels' points, clipped to their range of the
+    target."""
+    predictions = np.empty_like(y)
+    for value in pd.unique(groups):
+        out = groups == value
+        fold = _fit_plane(x[~out], y[~out])
+        predictions[out] = np.clip(fold.predict(x[out]), y[~out].min(), y[~out].max())
+    return predictions
+
+
+def level_cv(points, features, level: str = "redundancy", target: str = "lam_star") -> pd.DataFrame:
+    """Leave-one-level-out predictions of `target`: every point of one value of `level` is predicted from
+    the points of the other values only (a least-squares plane in `features`, clipped to their range of the
+    target), as are two baselines that ignore the features: the other levels' median `target` and their
+    modal value (most frequent grid value, ties to the smallest). Returns `points` with columns
+    `pred_model`, `pred_median`, `pred_mode`.
+
+    Leaving a whole level out keeps the points of one level (encoders, depths, sizes of one redundancy)
+    from predicting each other: a new level is what a predictor of `lam*` must be good for.
+    """
+    features = as_columns("features", features)
+    points = _check_points(points, features, level, target)
+    x = points[features].to_numpy(dtype=float)
+    y = points[target].to_numpy(dtype=float)
+    groups = points[level].to_numpy()
+    predictions = {"pred_model": _level_cv_predictions(x, y, groups),
+                   "pred_median": np.empty_like(y), "pred_mode": np.empty_like(y)}
+    for value in pd.unique(groups):
+        out = groups == value
+        predictions["pred_median"][out] = float(np.median(y[~out]))
+        predictions["pred_mode"][out] = modal_value(y[~out])
+    return points.assign(**predictions)
+
+
+def _level_permutations(n_levels: int, n_permutations: int, rng: np.random.Generator):
+    """Every permutation of the levels when there are at most `n_permutations` (an exact test, the identity
+    included), else the identity and `n_permutations` random ones."""
+    if math.factorial(n_levels) <= n_permutations:
+        return list(itertools.permutations(range(n_levels)))
+    return [tuple(range(n_levels))] + [tuple(rng.permutation(n_levels)) for _ in range(n_permutations)]
+
+
+def _permuted_features(points: pd.DataFrame, features: list[str], level: str):
+    """(level values, their feature rows, each point's level index); every feature must be constant within a
+    level, since the test moves a level's features to another level."""
+    varying = [f for f in features if (points.groupby(level)[f].nunique() > 1).any()]
+    if varying:
+        fail("features", f"{varying} vary within a value of {level!r}; the permutation test moves whole "
+                         "levels, so it takes features of the level only",
+             "compare other features with loo_improvement")
+    table = points.groupby(level, sort=True)[features].first()
+    index = table.index.get_indexer(points[level])
+    return table.to_numpy(dtype=float), index
+
+
+def predictor_comparison(points, features, level: str = "redundancy", target: str = "lam_star",
+                         n_permutations: int = 5000, seed: int = 0) -> tuple[pd.DataFrame, float]:
+    """Does a line (or plane) in `features` predict `target` (`lam*`) on levels it has not seen, better than
+    knowing nothing of the features?
+
+    Returns the comparison table (index `predictor`: the model, "median", "mode"; columns `mae` and `rmse`
+    of the leave-one-level-out predictions of `level_cv`, and `excess_mae`, each one's MAE minus the
+    model's) and the permutation p-value of the model's MAE: the features of whole levels are permuted
+    among the levels (all permutations when there are at most `n_permutations`, else that many random ones
+    from `numpy.random.default_rng(seed)`), the cross-validation rerun, and p is the share of permutations
+    whose MAE is at most the observed one (the identity included). Under "the features carry no
+    information on `target`" every assignment of features to levels is equally likely, so p is exact.
+    The verdict of a prediction claim: the model predicts when p < alpha and its MAE is below both
+    baselines' (`predictor_verdict`).
+    """
+    features = as_columns("features", features)
+    n_permutations = check_positive_int("n_permutations", n_permutations)
+    cv = level_cv(points, features, level, target)
+    y = cv[target].to_numpy(dtype=float)
+    rows = {}
+    names = {" + ".join(features): "pred_model", "median": "pred_median", "mode": "pred_mode"}
+    for name, column in names.items():
+        error = cv[column].to_numpy(dtype=float) - y
+        rows[name] = {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean()))}
+    table = pd.DataFrame(rows).T.rename_axis("predictor")
+    table["excess_mae"] = table["mae"] - table["mae"].iloc[0]
+    level_features, index = _permuted_features(cv, features, level)
+    groups = cv[level].to_numpy()
+    observed = table["mae"].iloc[0]
+    orders = _level_permutations(len(level_features), n_permutations, np.random.default_rng(seed))
+    maes = [np.abs(_level_cv_predictions(level_features[np.asarray(order)[index]], y, groups) - y).mean()
+            for order in orders]
+    p = float(np.mean(np.asarray(maes) <= observed + 1e-12))
+    return table, p
+
+
+def predictor_verdict(table: pd.DataFrame, p_value: float, alpha: float) -> str:
+    """"confirmed" when the model's leave-one-level-out MAE (first row of `predictor_comparison`'s table) is
+    below both baselines' and its permutation p-value is below `alpha`; "contradicted" when a baseline
+    predicts at least as well and the permutation test finds nothing; otherwise "not confirmed"."""
+    better = bool((table["excess_mae"].iloc[1:] > 0).all())
+    if better and p_value < alpha:
+        return "confirmed"
+    return "contradicted" if not better and p_value >= alpha else "not confirmed"
+
+
+def level_correlation(points, feature: str, level: str = "redundancy", target: str = "lam_star",
+                      n_permutations: int = 5000, seed: int = 0) -> tuple[float, float, float]:
+    """Spearman correlation of `target` with a level's `feature` over the points, and its one-sided
+    permutation p-values for a positive and for a negative correlation: `(rho, p_positive, p_negative)`.
+    The feature values are permuted among whole levels, as in `predictor_comparison`."""
+    from scipy import stats
+
+    n_permutations = check_positive_int("n_permutations", n_permutations)
+    points = _check_points(points, [feature], level, target)
+    level_features, index = _permuted_features(points, [feature], level)
+    y = points[target].to_numpy(dtype=float)
+
+    def rho(x):
+        return float(stats.spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else 0.0
+
+    observed = rho(level_features[index, 0])
+    null = np.array([rho(level_features[np.asarray(order)[index], 0])
+                     for order in _level_permutations(len(level_features), n_permutations,
+                                                      np.random.default_rng(seed))])
+    return observed, float(np.mean(null >= observed - 1e-12)), float(np.mean(null <= observed + 1e-12))

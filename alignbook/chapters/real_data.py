@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from alignbook import checks
-from alignbook.analysis.claims import claims_table, interval_verdict, shape_claim, trend_claim, verdict
+from alignbook.analysis.claims import claims_table, difference_claim, interval_claim, shape_claim, trend_claim
+from alignbook.analysis.plan import load_protocol
 from alignbook.chapters.studies import best_step_summary, budget_steps, training_budget
 from alignbook.checks import fail
 from alignbook.data import MFEAT_VIEWS, MULTIBENCH_MODALITIES, PairedDataset, labelled_dataset, labelled_size
@@ -41,18 +42,13 @@ from alignbook.storage.memo import remembered
 # --------------------------------------------------------------------------------------------------------
 # the paper's real-data claims (reference: the paper's "Real-data results", all from secondary summaries, [S])
 
-# Each claim as a test on `analysis.optimal_lam(table, by=["dataset", "modality"])` rows:
-# (claim, source, rows it is about, accepted shapes, lam* range or None).
-# "near lam = 0.75" is read as a bootstrap interval of lam* that overlaps [0.5, 1.0] (our choice).
+# Each claim (its key in the protocol file, which holds its wording, direction and lam range) as a test on
+# `analysis.optimal_lam(table, by=["dataset", "modality"])` rows: (key, rows it is about).
 PAPER_REAL_CLAIMS = (
-    ("CMU-MOSEI: the vision encoder improves steadily with lam", "[S]",
-     {"dataset": "CMU-MOSEI", "modality": "vision"}, ("rises",), None),
-    ("CMU-MOSEI: the text encoder peaks near lam = 0.75", "[S]",
-     {"dataset": "CMU-MOSEI", "modality": "text"}, ("interior optimum",), (0.5, 1.0)),
-    ("AV-MNIST: the image encoder drops slightly with lam", "[S]",
-     {"dataset": "AV-MNIST", "modality": "image"}, ("falls",), None),
-    ("MUStARD: vision and audio encoders both gain from alignment", "[S]",
-     {"dataset": "MUStARD", "modality": ["vision", "audio"]}, ("rises", "interior optimum"), None),
+    ("mosei_vision", {"dataset": "CMU-MOSEI", "modality": "vision"}),
+    ("mosei_text", {"dataset": "CMU-MOSEI", "modality": "text"}),
+    ("avmnist_image", {"dataset": "AV-MNIST", "modality": "image"}),
+    ("mustard_gain", {"dataset": "MUStARD", "modality": ["vision", "audio"]}),
 )
 
 # Training settings per kind of data (everything else is `TrainConfig`'s default), chosen by measurement on
@@ -126,8 +122,8 @@ information_table = remembered()(proxy.information_table)
 def paper_claim_rows(optimum: pd.DataFrame) -> list[dict]:
     """`claims.shape_claim` rows of the paper's real-data claims; a benchmark absent from `optimum` (its
     `dataset` column holds the benchmark's name, e.g. from `benchmark_name`) is "not testable here"."""
-    return [shape_claim(claim, source, optimum, where, expected, lam_range)
-            for claim, source, where, expected, lam_range in PAPER_REAL_CLAIMS]
+    plan = load_protocol()
+    return [shape_claim(plan.claim(key), optimum, where) for key, where in PAPER_REAL_CLAIMS]
 
 
 def sharing_cases(optimum: pd.DataFrame, encoders: pd.DataFrame) -> pd.DataFrame:
@@ -140,57 +136,56 @@ def sharing_cases(optimum: pd.DataFrame, encoders: pd.DataFrame) -> pd.DataFrame
 SHARING_GAIN_CLAIM = "the more of an encoder's information is shared, the larger its gain from alignment"
 
 
-def sharing_claim_rows(cases: pd.DataFrame, n_bootstrap: int = 2000, seed: int = 0) -> list[dict]:
-    """The general claim on measured pairs, as three rows of the claims table.
+def sharing_claim_rows(cases: pd.DataFrame, gains: pd.DataFrame, n_bootstrap: int = 2000,
+                       seed: int = 0) -> list[dict]:
+    """The general claim on measured pairs, as three rows of the claims table (protocol keys shared_gain,
+    unique_loss, sharing_trend).
 
-    1. encoders whose task information is mostly shared gain from alignment (shape rises or interior optimum);
-    2. encoders with much information of their own lose from it (shape falls);
-    3. across all encoders, the gain at lam* grows with the shared fraction (Spearman rho with a bootstrap
-       interval over encoders, kept in the row as `rho`, `rho_low`, `rho_high`; agrees when the interval
-       lies above 0; needs at least 3 encoders, else "not testable here" with NaN rho).
+    1. encoders whose task information is mostly shared gain from alignment (a rise, Holm over them);
+    2. encoders with much information of their own lose from it (a fall, Holm over them);
+    3. across all encoders, the gain grows with the shared fraction: Spearman rho of the shared fraction
+       with the cross-fitted gain, its interval from resampling seeds jointly across encoders
+       (`analysis.seed_correlation` on `gains`, `analysis.seed_gains` of the same table), kept in the row
+       as `rho`, `rho_low`, `rho_high`; it holds when the interval lies above 0; it needs at least 3
+       encoders with some spread in the shared fraction, else "not testable here" with NaN rho.
     """
-    from alignbook.analysis import correlation_ci
+    from alignbook.analysis import seed_correlation
 
+    plan = load_protocol()
     shared = cases[cases["information"] == "mostly shared"]
     unique = cases[cases["information"] == "much unique"]
-    rows = [
-        shape_claim("encoders whose task information is mostly shared gain from alignment", "[A, S]", shared,
-                    {"case": list(shared["case"])}, ("rises", "interior optimum")),
-        shape_claim("encoders with much information of their own lose from alignment", "[A, S]", unique,
-                    {"case": list(unique["case"])}, ("falls",)),
-    ]
+    rows = [shape_claim(plan.claim("shared_gain"), shared, {"case": list(shared["case"])}),
+            shape_claim(plan.claim("unique_loss"), unique, {"case": list(unique["case"])})]
     usable = cases[np.isfinite(cases["shared_own"].to_numpy(dtype=float))]
-    claim = SHARING_GAIN_CLAIM
-    if len(usable) < 3 or np.ptp(usable["shared_own"]) == 0 or np.ptp(usable["gain"]) == 0:
-        rows.append({"claim": claim, "source": "[A, S]", "expected": "Spearman rho > 0 (interval above 0)",
-                     "ours": f"{len(usable)} encoder(s); a correlation needs at least 3 and some spread in "
-                             "both the shared fraction and the gain", "rho": math.nan, "rho_low": math.nan,
-                     "rho_high": math.nan,
-                     "agree": 0, "cases": 0, "verdict": verdict([])})
-        return rows
-    rho, low, high = correlation_ci(usable["shared_own"], usable["gain"], "spearman", n_bootstrap, seed)
-    rows.append({"claim": claim, "source": "[A, S]", "expected": "Spearman rho > 0 (interval above 0)",
-                 "ours": f"rho = {rho:.2f} [{low:.2f}, {high:.2f}] over {len(usable)} encoders",
-                 "agree": int(low > 0), "cases": 1, "verdict": interval_verdict(low, high),
-                 "rho": rho, "rho_low": low, "rho_high": high})
+    rho = low = high = math.nan
+    evidence = (f"{len(usable)} encoder(s); a correlation needs at least 3 and some spread in the shared "
+                "fraction")
+    if len(usable) >= 3 and np.ptp(usable["shared_own"]) > 0:
+        seeds = gains.merge(usable[["dataset", "encoder", "shared_own"]], on=["dataset", "encoder"])
+        rho, low, high = seed_correlation(seeds, ["dataset", "encoder"], "shared_own", "d_up",
+                                          n_bootstrap=n_bootstrap, seed=seed)
+        evidence = (f"rho = {rho:.2f} [{low:.2f}, {high:.2f}] over {len(usable)} encoders (seeds "
+                    "resampled)")
+    rows.append({**interval_claim(plan.claim("sharing_trend"), rho, low, high, evidence), "rho": rho,
+                 "rho_low": low, "rho_high": high})
     return rows
 
 
 def real_claims(optimum: pd.DataFrame, cases: pd.DataFrame, trend: pd.DataFrame, datasets,
-                seed: int = 0) -> pd.DataFrame:
+                gains: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Chapter 05's claim table: the paper's real-data claims, the general claim on the measured pairs
-    (`sharing_claim_rows`) and the rise of alignment with `lam` on every dataset in `datasets`."""
+    (`sharing_claim_rows`, with `gains` from `analysis.seed_gains`) and the rise of alignment with `lam` on
+    every dataset in `datasets`."""
     return claims_table([
-        *paper_claim_rows(optimum), *sharing_claim_rows(cases, seed=seed),
-        trend_claim("alignment metrics rise with lam on every dataset", "[S]", trend,
-                    {"dataset": list(datasets)}),
+        *paper_claim_rows(optimum), *sharing_claim_rows(cases, gains, seed=seed),
+        trend_claim(load_protocol().claim("align_real"), trend, {"dataset": list(datasets)}),
     ])
 
 
 def gain_summary(cases: pd.DataFrame, summary: pd.DataFrame) -> dict:
     """How large the gains and losses are: the mean gain at lam* of the mostly shared encoders and of the
-    others, the worst drop from lam = 0 to the largest lam, and how many weaker views gain (bootstrap
-    interval above 0) and stronger views fall, of how many."""
+    others, the worst drop from lam = 0 to the largest lam, and how many weaker views gain (gain interval
+    above 0) and stronger views fall (shape "falls"), of how many."""
     by_information = cases.groupby("information")["gain"].mean()
     curve = summary.set_index(["dataset", "encoder", "lam"])["mean"]
     lams = summary["lam"]
@@ -209,7 +204,7 @@ def gain_summary(cases: pd.DataFrame, summary: pd.DataFrame) -> dict:
 BUDGET_KINDS = ("mfeat", "basicmotions")  # kinds whose loaders take `n_train`
 WEAK_GAIN_CLAIM = "the weaker view's encoder gains from alignment"
 WEAK_SHRINK_CLAIM = "the weaker view's gain from alignment shrinks when every training label is used"
-GAIN_SHAPES = ("rises", "interior optimum")
+GAIN_SHAPES = ("rises", "interior optimum", "rises and falls")  # the shapes of a cell whose gain is shown
 
 
 def budget_options(kind: str, n_train: int, full: int, num_epochs: int, num_checkpoints: int) -> dict:
@@ -286,37 +281,22 @@ def budget_convergence(table: pd.DataFrame, budgets: pd.DataFrame) -> pd.DataFra
     return pd.concat(parts, ignore_index=True)
 
 
-def budget_optimum(table: pd.DataFrame, encoders: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def budget_optimum(table: pd.DataFrame, encoders: pd.DataFrame) -> pd.DataFrame:
     """`analysis.optimal_lam` of accuracy per dataset, label fraction and encoder, with each encoder's
     `role` (weaker or stronger view of its pair, `encoder_information`, measured on the full split)."""
     from alignbook.analysis import optimal_lam
 
     by = ["dataset", "label_fraction", "n_train", "modality"]
-    optimum = optimal_lam(table, by=by, metric="acc", seed=seed)
+    optimum = optimal_lam(table, by=by, metric="acc", margin=load_protocol().claim("weak_gain").margin)
     return optimum.merge(encoders[["dataset", "encoder", "role"]], on=["dataset", "encoder"], how="left")
 
 
 def shrink_claim(weak: pd.DataFrame) -> dict:
     """Whether each weaker encoder's gain is larger at a scarce budget than on the full split (label
-    fraction 1): a case agrees when the scarce budget's gain interval lies wholly above the full split's,
-    contradicts when wholly below, and cannot tell when the two overlap."""
-    full = weak[weak["label_fraction"] == 1].set_index("dataset")
-    agreements, evidence = [], []
-    for _, row in weak[weak["label_fraction"] < 1].iterrows():
-        if row["dataset"] not in full.index:
-            continue
-        ref = full.loc[row["dataset"]]
-        above, below = row["gain_low"] > ref["gain_high"], row["gain_high"] < ref["gain_low"]
-        agreements.append(True if above else False if below else None)
-        evidence.append(f"{row['dataset']} encoder={row['encoder']}: gain {row['gain']:+.4f} "
-                        f"[{row['gain_low']:+.4f}, {row['gain_high']:+.4f}] with {row['label_fraction']:g} "
-                        f"of the labels, {ref['gain']:+.4f} [{ref['gain_low']:+.4f}, "
-                        f"{ref['gain_high']:+.4f}] with all")
-    return {"claim": WEAK_SHRINK_CLAIM, "source": "ours",
-            "expected": "gain interval at the scarce budget above the full split's",
-            "ours": "; ".join(evidence) or "no such case in this run",
-            "agree": sum(a is True for a in agreements), "cases": len(agreements),
-            "verdict": verdict(agreements)}
+    fraction 1): `analysis.difference_claim` (Welch's t-test on the two cells' gains, Holm over the cases per
+    direction) with the protocol's claim weak_shrink."""
+    return difference_claim(load_protocol().claim("weak_shrink"), weak, axis="label_fraction", reference=1.0,
+                            keys=["dataset"])
 
 
 def budget_label(fraction: float) -> str:
@@ -328,14 +308,15 @@ def budget_claims(optimum: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Dat
     """The weaker views' claims on `budget_optimum` rows: the gain claim over every budget and per budget
     (`budget_label` -> a one-claim table, as `publish.record_claims` takes regimes), and the shrink claim.
 
-    A weaker encoder gains when its tested shape is "rises" or "interior optimum" (`analysis.optimal_lam`).
-    Returns (gain claim table, gain claim per budget, shrink claim table).
+    A weaker encoder gains when its cross-fitted gain rises (protocol claim weak_gain, Holm over the
+    encoders of the table). Returns (gain claim table, gain claim per budget, shrink claim table).
     """
     weak = optimum[optimum["role"] == "weaker"]
+    spec = load_protocol().claim("weak_gain")
 
     def gain(rows: pd.DataFrame) -> pd.DataFrame:
-        return claims_table([shape_claim(WEAK_GAIN_CLAIM, "ours", rows, {"dataset": list(rows["dataset"])},
-                                         GAIN_SHAPES, keys=["dataset", "label_fraction"])])
+        return claims_table([shape_claim(spec, rows, {"dataset": list(rows["dataset"])},
+                                         keys=["dataset", "label_fraction"])])
 
     regimes = {budget_label(f): gain(rows) for f, rows in weak.groupby("label_fraction", sort=True)}
     return gain(weak), regimes, claims_table([shrink_claim(weak)])
@@ -343,7 +324,7 @@ def budget_claims(optimum: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Dat
 
 def budget_summary(optimum: pd.DataFrame, fraction: float, role: str = "weaker") -> dict:
     """At one label fraction, for the encoders of one `role`: how many there are (`n`), how many gain
-    (`n_gain`: shape rises or interior optimum; `n_sure`: gain interval above 0), their mean and largest
+    (`n_gain`: a shape of `GAIN_SHAPES`; `n_sure`: gain interval above 0), their mean and largest
     gain, and the labelled-set sizes (`n_train_min`, `n_train_max`)."""
     rows = optimum[(optimum["label_fraction"] == fraction) & (optimum["role"] == role)]
     if rows.empty:

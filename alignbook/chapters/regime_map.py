@@ -173,9 +173,9 @@ def bayes_gaps(optimum: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def map_optimum(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def map_optimum(table: pd.DataFrame) -> pd.DataFrame:
     """`optimal_lam` of accuracy per point of the map and encoder, with Bayes bounds and gaps."""
-    return bayes_gaps(optimal_lam(table, by=MAP_KEYS, metric="acc", seed=seed))
+    return bayes_gaps(optimal_lam(table, by=MAP_KEYS, metric="acc"))
 
 
 # short names of `studies.synthetic_claims`' four claims, in its order: keys for glue, labels for tables
@@ -189,7 +189,7 @@ def regime_verdicts(optimum: pd.DataFrame, trend: pd.DataFrame) -> pd.DataFrame:
     The shape claims are checked per encoder on `optimum` (`map_optimum`); the alignment claim, about the
     pair, on `trend` (`studies.alignment_study` by `MAP_KEYS`), its encoder column reading "pair".
     Columns: claim, key and label (`CLAIM_KEYS`, `CLAIM_LABELS`), depth, encoder, n_train, verdict, agree,
-    cases, ours.
+    cases, opposed, mde (the largest minimum detectable effect of the claim's cells), ours.
     """
     rows = []
     for (depth, n_train), part in optimum.groupby(["depth", "n_train"], sort=True):
@@ -200,7 +200,7 @@ def regime_verdicts(optimum: pd.DataFrame, trend: pd.DataFrame) -> pd.DataFrame:
                 pair = claim == ALIGNMENT_CLAIM
                 if pair and encoder != part["encoder"].min():
                     continue  # the same verdict for both encoders' rows
-                found = {k: row[k] for k in ("verdict", "agree", "cases", "ours")}
+                found = {k: row[k] for k in ("verdict", "agree", "cases", "opposed", "mde", "ours")}
                 rows.append({"claim": claim, "key": key, "label": label, "depth": depth,
                              "encoder": "pair" if pair else encoder, "n_train": n_train, **found})
     return pd.DataFrame(rows)
@@ -338,7 +338,7 @@ def sensitivity_specs(redundancy: int, depth: int, size: int, lams: Sequence[flo
 
 
 def sensitivity_table(specs: dict[tuple[float, str], SweepSpec | None], base: pd.DataFrame,
-                      workers: int | str = "auto", seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                      workers: int | str = "auto", progress: bool = True) -> pd.DataFrame:
     """`lam*` and its gain per temperature, projection head and encoder. `base` holds the map's rows of the
     same point: its `lam = 0` runs complete every curve, and all its runs make the default pair's."""
     from tqdm import tqdm
@@ -352,7 +352,7 @@ def sensitivity_table(specs: dict[tuple[float, str], SweepSpec | None], base: pd
         else:
             table = pd.concat([zero, run_sweep(spec, workers=workers, progress=False).table],
                               ignore_index=True)
-        optimum = optimal_lam(table, by=["redundancy"], metric="acc", seed=seed)
+        optimum = optimal_lam(table, by=["redundancy"], metric="acc")
         optimum["temperature"], optimum["projection"] = temperature, projection
         rows.append(optimum)
     columns = ["temperature", "projection", "encoder", "lam_star", "lam_low", "lam_high", "gain", "gain_low",

@@ -224,11 +224,11 @@ def alignment_study(table: pd.DataFrame, by, metrics: Sequence[str] = ALIGN_METR
 
 
 def trend_table(trend: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Spearman's rho of each alignment metric with `lam`, its interval, p-value and verdict, one row per
-    group and metric."""
+    """The mean over seeds of each seed's Spearman rho between `lam` and each alignment metric, its interval,
+    the p-value of Page's test of a rise and whether it is below alpha, one row per group and metric."""
     shown = interval_columns(trend, {"rho": ("rho", "ci_low", "ci_high")}, digits=2)
-    shown["p_value"] = shown["p_value"].round(3)
-    return shown.set_index([*keys, "metric"])[["rho", "p_value", "rises"]]
+    shown["p_rise"] = shown["p_rise"].round(3)
+    return shown.set_index([*keys, "metric"])[["rho", "p_rise", "rises"]]
 
 
 def trend_counts(trend: pd.DataFrame) -> dict:
@@ -253,15 +253,14 @@ def evidence(claim_table: pd.DataFrame) -> str:
 
 
 def synthetic_claims(optimum: pd.DataFrame, trend: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """The paper's synthetic claims checked on the sweep's optima and alignment trends (chapter 03); pass
-    the rows of one depth to get the verdicts of that regime alone."""
+    """The paper's synthetic claims (keys rises, falls, invu, align of the protocol file) checked on the
+    sweep's optima and alignment trends (chapter 03); pass the rows of one depth to get the verdicts of that
+    regime alone."""
     by = list(by)
+    plan = analysis.load_protocol()
     return analysis.claims_table([
-        analysis.shape_claim("redundancy-dominated levels: accuracy rises with lam", "[S]", optimum,
-                             {"redundancy": [6, 8]}, ["rises", "interior optimum"], keys=by),
-        analysis.shape_claim("uniqueness-dominated levels: accuracy falls with lam", "[S]", optimum,
-                             {"redundancy": [0, 2]}, ["falls"], keys=by),
-        analysis.shape_claim("mixed level: inverted U with lam* near 0.4-0.6", "[S]", optimum,
-                             {"redundancy": [4]}, ["interior optimum"], lam_range=(0.4, 0.6), keys=by),
-        analysis.trend_claim(ALIGNMENT_CLAIM, "[S]", trend, keys=by),
+        analysis.shape_claim(plan.claim("rises"), optimum, {"redundancy": [6, 8]}, keys=by),
+        analysis.shape_claim(plan.claim("falls"), optimum, {"redundancy": [0, 2]}, keys=by),
+        analysis.shape_claim(plan.claim("invu"), optimum, {"redundancy": [4]}, keys=by),
+        analysis.trend_claim(plan.claim("align"), trend, keys=by),
     ])

@@ -48,10 +48,19 @@ def test_benchmark_name_from_file_names():
     assert rs.benchmark_name("other.pkl") == "other"
 
 
+# one-sided p-values of a rise, a fall and an interior optimum that make each shape (protocol.shapes)
+SHAPE_P = {"rises": (0.001, 0.9, 0.5), "falls": (0.9, 0.001, 0.9), "interior optimum": (0.001, 0.9, 0.001),
+           "flat": (0.5, 0.5, 0.5)}
+
+
 def _optimum(rows):
     base = {"lam_star": 0.5, "lam_low": 0.25, "lam_high": 1.0, "gain": 0.01, "gain_low": 0.0,
-            "gain_high": 0.02}
-    return pd.DataFrame([{**base, **row} for row in rows])
+            "gain_high": 0.02, "lam_p": {0.25: 0.5, 0.5: 1.0, 1.0: 0.5}, "p_no_gain": 0.5,
+            "p_no_loss": 0.5, "sd": 0.01, "sd_diff": 0.01, "mde": 0.014, "n_seeds": 5}
+    frame = pd.DataFrame([{**base, **row} for row in rows])
+    for i, column in enumerate(("p_rise", "p_fall", "p_interior")):
+        frame[column] = [SHAPE_P[shape][i] for shape in frame["shape"]]
+    return frame
 
 
 def test_paper_claims_are_not_testable_without_the_benchmarks_and_tested_with_them():
@@ -61,7 +70,7 @@ def test_paper_claims_are_not_testable_without_the_benchmarks_and_tested_with_th
     mosei = _optimum([
         {"dataset": "CMU-MOSEI", "modality": "vision", "encoder": 1, "shape": "rises"},
         {"dataset": "CMU-MOSEI", "modality": "text", "encoder": 2, "shape": "interior optimum",
-         "lam_star": 0.75, "lam_low": 0.5, "lam_high": 1.0},
+         "lam_star": 0.75, "lam_low": 0.5, "lam_high": 1.0, "lam_p": {0.25: 0.01, 0.75: 1.0, 1.5: 0.01}},
     ])
     verdicts = [r["verdict"] for r in rs.paper_claim_rows(mosei)]
     assert verdicts == ["confirmed", "confirmed", "not testable here", "not testable here"]
@@ -81,11 +90,16 @@ def test_sharing_claims_split_encoders_and_correlate():
     ])
     cases = rs.sharing_cases(optimum, encoders)
     assert list(cases["case"]) == ["p/a", "p/b", "q/c", "q/d"]
-    helps, hurts, trend = rs.sharing_claim_rows(cases, n_bootstrap=200)
+    # five seeds per encoder whose cross-fitted gains scatter a little around the encoder's gain
+    gains = pd.DataFrame([{"dataset": row["dataset"], "encoder": row["encoder"], "seed": s,
+                           "d_up": row["gain"] + 0.001 * (s - 2)} for _, row in optimum.iterrows()
+                          for s in range(5)])
+    helps, hurts, trend = rs.sharing_claim_rows(cases, gains, n_bootstrap=200)
     assert (helps["agree"], helps["cases"], helps["verdict"]) == (1, 2, "partly confirmed")
     assert (hurts["agree"], hurts["cases"], hurts["verdict"]) == (1, 2, "partly confirmed")
+    assert (helps["key"], hurts["key"], trend["key"]) == ("shared_gain", "unique_loss", "sharing_trend")
     assert trend["claim"] == rs.SHARING_GAIN_CLAIM and trend["rho"] > 0 and trend["cases"] == 1
-    few = rs.sharing_claim_rows(cases.iloc[:2], n_bootstrap=50)[2]
+    few = rs.sharing_claim_rows(cases.iloc[:2], gains, n_bootstrap=50)[2]
     assert few["verdict"] == "not testable here" and math.isnan(few["rho"])
 
 
@@ -129,7 +143,7 @@ def _budget_optimum():
                      "gain_high": high})
         rows.append({**base, "encoder": 1, "role": "stronger", "shape": "rises", "gain": 0.1,
                      "gain_low": 0.08, "gain_high": 0.12})
-    return pd.DataFrame(rows)
+    return _optimum(rows)
 
 
 def test_budget_claims_judge_the_weaker_views_per_budget():
@@ -140,9 +154,11 @@ def test_budget_claims_judge_the_weaker_views_per_budget():
     assert list(regimes) == ["5 % of the labels", "all labels"]
     scarce, full = (regimes[k].loc[rs.WEAK_GAIN_CLAIM] for k in regimes)
     assert (scarce["agree"], scarce["cases"]) == (1, 3) and (full["agree"], full["cases"]) == (2, 3)
-    row = shrink.loc[rs.WEAK_SHRINK_CLAIM]  # p: disjoint and above; q: overlapping; r: disjoint and below
-    assert (row["agree"], row["cases"], row["verdict"]) == (1, 3, "partly confirmed")
-    assert row["ours"].startswith("p encoder=2: gain +0.0500 [+0.0300, +0.0700] with 0.05 of the labels")
+    # Welch's t on gains with sd 0.01 over 5 seeds: p larger at the scarce budget, q undecided, r smaller
+    row = shrink.loc[rs.WEAK_SHRINK_CLAIM]
+    assert (row["agree"], row["cases"], row["opposed"], row["verdict"]) == (1, 3, 1, "partly confirmed")
+    assert ("p encoder=2: gain +0.0500 [+0.0300, +0.0700] at label_fraction 0.05, +0.0050 [+0.0000, "
+            in row["ours"])
     assert rs.budget_claims(optimum[optimum["dataset"] == "p"])[2]["verdict"].iloc[0] == "confirmed"
 
 

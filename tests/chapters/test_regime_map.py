@@ -140,12 +140,16 @@ def test_regime_verdicts_and_claims_cover_every_point_of_the_map():
         for n_train in (300, 45875):
             for r in (0, 2, 4, 6, 8):
                 for encoder in (1, 2):
-                    shape = "rises" if (r >= 6 and n_train == 300) else "flat"
+                    rises = r >= 6 and n_train == 300
                     rows.append(dict(depth=depth, n_train=n_train, redundancy=r, encoder=encoder,
-                                     shape=shape, lam_star=1.0, lam_low=0.5, lam_high=2.0, gain=0.01,
-                                     gain_low=0.0, gain_high=0.02))
+                                     shape="rises" if rises else "inconclusive", lam_star=1.0, lam_low=0.5,
+                                     lam_high=2.0, lam_p={0.0: 0.5, 0.5: 1.0, 1.0: 1.0}, gain=0.01,
+                                     gain_low=0.0, gain_high=0.02, p_rise=0.001 if rises else 0.5,
+                                     p_fall=0.5, p_interior=0.5, p_no_gain=0.5, p_no_loss=0.5,
+                                     sd_diff=0.005, mde=0.007, n_seeds=5))
                 trends.append(dict(depth=depth, n_train=n_train, redundancy=r, metric="align_cka", rho=0.9,
-                                   ci_low=0.8, ci_high=0.95, rises=depth == 1))
+                                   ci_low=0.8, ci_high=0.95, p_rise=0.001 if depth == 1 else 0.5,
+                                   p_fall=0.5))
     optimum, trend = pd.DataFrame(rows), pd.DataFrame(trends)
     verdicts = regime_map.regime_verdicts(optimum, trend)
     assert len(verdicts) == 2 * 2 * (3 * 2 + 1)  # points x (three shape claims per encoder + the pair's)
@@ -153,6 +157,7 @@ def test_regime_verdicts_and_claims_cover_every_point_of_the_map():
     assert set(verdicts.groupby("key")["label"].first()) == set(regime_map.CLAIM_LABELS)
     assert rises.loc[(1, 2, 300), "verdict"] == "confirmed"
     assert rises.loc[(1, 2, 45875), "verdict"] == "not confirmed"
+    assert rises.loc[(1, 2, 45875), "mde"] > 0.007  # at Holm's first step over the claim's 2 cells
     aligned = verdicts[verdicts["claim"] == studies.ALIGNMENT_CLAIM].set_index(["depth", "n_train"])
     assert set(aligned["key"]) == {"align"}
     assert set(aligned["encoder"]) == {"pair"} and (aligned["cases"] == 5).all()

@@ -31,15 +31,19 @@ def optimum() -> pd.DataFrame:
                          "lam_star": [0.0, 0.0, 1.0, 0.5], "lam_low": [0.0, 0.0, 0.5, 0.0],
                          "lam_high": [0.5, 0.0, 2.0, 1.0], "gain": [0.0, 0.0, 0.02, 0.01],
                          "gain_low": [0.0, 0.0, 0.01, -0.01], "gain_high": [0.0, 0.0, 0.03, 0.02],
-                         "shape": ["falls", "flat", "rises", "interior optimum"]})
+                         "p_rise": [0.9, 0.5, 0.001, 0.01], "p_fall": [0.01, 0.5, 0.9, 0.9],
+                         "p_interior": [0.9, 0.5, 0.4, 0.02], "p_no_gain": 0.5, "p_no_loss": 0.5,
+                         "sd_diff": 0.005, "mde": 0.007, "n_seeds": 5, "lam_p": [{0.0: 1.0, 0.5: 0.5}] * 4,
+                         "shape": ["falls", "inconclusive", "rises", "interior optimum"]})
 
 
 def test_run_and_shape_counts():
     table = pd.DataFrame({"status": ["ok", "ok", "failed", "failed", "ok", "ok"]})
     assert studies.run_counts(table, [0.0, 1.0, 2.0], [0]) == {"n_runs": 3, "n_failed": 1, "n_seeds": 1,
                                                                "n_lams": 3}
-    assert studies.shape_counts(optimum()) == {"n_curves": 4, "n_rises": 1, "n_falls": 1,
-                                               "n_interior_optimum": 1, "n_flat": 1, "max_gain": 0.02}
+    assert studies.shape_counts(optimum()) == {"n_curves": 4, "n_interior_optimum": 1, "n_rises_and_falls": 0,
+                                               "n_rises": 1, "n_falls": 1, "n_flat": 0, "n_inconclusive": 1,
+                                               "n_not_testable": 0, "max_gain": 0.02}
 
 
 def test_optimum_table_puts_intervals_beside_values():
@@ -52,13 +56,13 @@ def test_optimum_table_puts_intervals_beside_values():
 def trend() -> pd.DataFrame:
     return pd.DataFrame({"redundancy": [0, 8], "depth": [1, 1], "metric": ["align_cka"] * 2,
                          "rho": [0.9, 0.1], "ci_low": [0.7, -0.5], "ci_high": [1.0, 0.6],
-                         "p_value": [0.0012, 0.4], "rises": [True, False]})
+                         "p_rise": [0.0012, 0.4], "p_fall": [0.99, 0.6], "rises": [True, False]})
 
 
 def test_trend_table_and_counts():
     shown = studies.trend_table(trend(), ["redundancy", "depth"])
     assert shown.loc[(0, 1, "align_cka"), "rho"] == "0.90 [0.70, 1.00]"
-    assert shown.loc[(0, 1, "align_cka"), "p_value"] == 0.001
+    assert shown.loc[(0, 1, "align_cka"), "p_rise"] == 0.001
     assert studies.trend_counts(trend()) == {"n_trends": 2, "n_rising": 1, "min_rho": 0.1}
 
 
@@ -66,12 +70,14 @@ def test_synthetic_claims_glue_and_evidence():
     claims = studies.synthetic_claims(optimum(), trend(), ["redundancy", "depth"])
     assert list(claims["verdict"]) == ["confirmed", "partly confirmed", "not testable here",
                                        "partly confirmed"]
+    assert list(claims["key"]) == ["rises", "falls", "invu", "align"]
+    assert list(claims["opposed"]) == [0, 0, 0, 0] and (claims["correction"].iloc[:2] != "").all()
     glued = studies.claim_glue(claims)
     assert glued["claim0_verdict"] == "confirmed" and glued["claim0_agree"] == "2 of 2"
-    assert glued["claim1_agree"] == "1 of 2"
+    assert glued["claim1_agree"] == "1 of 2"  # p_fall 0.01 of r = 0's encoder 1 survives Holm over 2
     text = studies.evidence(claims)
     assert text.splitlines()[0] == "redundancy-dominated levels: accuracy rises with lam: confirmed"
-    assert "  redundancy=8 depth=1 encoder=1: rises, lam* = 1 [0.5, 2]" in text
+    assert "  redundancy=8 depth=1 encoder=1: gain +0.0200 [+0.0100, +0.0300], p rise 0.001" in text
 
 
 def test_gain_summary_of_the_real_data_chapter():
@@ -145,35 +151,42 @@ def test_control_runs_from_the_cache_equal_a_fresh_computation(tmp_path, monkeyp
     from alignbook.config import TrainConfig
     from alignbook.data import synthetic
     from alignbook.metrics import METRICS
+    from alignbook.sweep.measure import measure_run
+    from alignbook.training.common import representations
     from alignbook.training.vectorized import fit_many
+    from alignbook.training.weights import load_branches
 
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    config = TrainConfig(num_epochs=2)
+    config = TrainConfig(num_epochs=2, eval_max_samples=300)
     lams = [0.0, 1.0]
     first = studies.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
     cached = studies.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
     dataset = synthetic.make_dataset(4, depth=1, n_samples=4096, seed=0)
-    fresh = fit_many(dataset, lams, [0, 0], config, keep_representations=True)
+    fresh = fit_many(dataset, lams, [0, 0], config)
     assert list(first) == list(cached) == lams
     for lam, expected in zip(lams, fresh, strict=True):
+        alignment, chance = measure_run(dataset, expected)
+        branches = load_branches(config, dataset, 4, expected.weights1, expected.weights2)
+        z1, z2 = (representations(b, x[:300]) for b, x in zip(branches, (dataset.test.x1, dataset.test.x2),
+                                                               strict=True))
         for run in (first[lam], cached[lam]):
             assert (run.lam, run.seed, run.acc1, run.acc2) == (lam, 0, expected.acc1, expected.acc2)
             pd.testing.assert_frame_equal(pd.DataFrame(run.history), pd.DataFrame(expected.history),
                                           check_exact=True, check_like=True)  # NaN where skipped
-            # the metrics in the trainer's order, read from the cache or not: tables print alike
-            assert list(run.alignment.items()) == list(expected.alignment.items())
+            # the metrics in the metrics module's order, read from the cache or not: tables print alike
+            assert list(run.alignment.items()) == list(alignment.items())
             assert list(run.alignment) == list(METRICS)
-            assert run.alignment_chance == expected.alignment_chance
-            np.testing.assert_array_equal(run.z1, expected.z1)
-            np.testing.assert_array_equal(run.z2, expected.z2)
+            assert run.alignment_chance == chance
+            np.testing.assert_array_equal(run.z1, z1)
+            np.testing.assert_array_equal(run.z2, z2)
     with pytest.raises(ValueError, match="^workers: "):
         studies.control_runs(4, 1, 4096, 0, lams, config, workers=0)
-
 
 
 def test_lam0_check_is_stored_and_keyed_by_the_training_code(monkeypatch):
     from alignbook.config import TrainConfig
     from alignbook.data import synthetic
+    from alignbook.storage import deps
     from alignbook.training import single
 
     dataset = synthetic.make_dataset(4, depth=1, n_samples=1024, seed=0)
@@ -181,4 +194,5 @@ def test_lam0_check_is_stored_and_keyed_by_the_training_code(monkeypatch):
     monkeypatch.setattr(single, "lam0_matches_independent", lambda *a, **k: (False, False))
     assert studies.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)  # read back
     assert studies.lam0_check(dataset, 1, TrainConfig(num_epochs=1)) == (False, False)  # another seed
-    assert "training/single.py" in studies.RUN_SOURCES and "plotting.py" not in studies.RUN_SOURCES
+    reached = deps.relative_names(deps.dependencies(studies.lam0_check.__module__))
+    assert "training/single.py" in reached and "plotting/house.py" not in reached
