@@ -10,16 +10,21 @@ here.
 from alignbook.analysis.calibration import Design, NoiseModel, calibration_table, noise_model
 from alignbook.analysis.claims import (
     claims_table,
+    correlation_claim,
     difference_claim,
     holm,
-    interval_claim,
     interval_verdict,
     regime_boundaries,
     shape_claim,
     trend_claim,
     verdict,
 )
-from alignbook.analysis.correlation import alignment_trend, correlation_ci, seed_correlation
+from alignbook.analysis.correlation import (
+    alignment_trend,
+    correlation_ci,
+    permutation_pvalues,
+    seed_correlation,
+)
 from alignbook.analysis.curves import cell_matrices, curve_summary
 from alignbook.analysis.plan import ClaimSpec, Protocol, load_protocol
 from alignbook.analysis.predictor import (
@@ -41,9 +46,10 @@ from alignbook.analysis.search import LamSearchResult, search_lam
 __all__ = [
     "ClaimSpec", "Design", "LamPredictor", "LamRegression", "LamSearchResult", "MIN_SEEDS", "NoiseModel",
     "OPTIMUM_COLUMNS", "PID_PARTS", "Protocol", "SHAPES", "alignment_trend", "calibration_table",
-    "cell_matrices", "claims_table", "correlation_ci", "curve_summary", "difference_claim", "fit_lam_star",
-    "holm", "interval_claim", "interval_verdict", "level_correlation", "level_cv", "load_protocol",
-    "loo_improvement", "mde", "noise_model", "optimal_lam", "predict_lam_from_pid", "predictor_comparison",
-    "predictor_verdict", "probe_accuracy", "regime_boundaries", "search_lam", "seed_correlation",
-    "seed_gains", "shape_claim", "trend_claim", "verdict",
+    "cell_matrices", "claims_table", "correlation_ci", "correlation_claim", "curve_summary",
+    "difference_claim", "fit_lam_star", "holm", "interval_verdict", "level_correlation", "level_cv",
+    "load_protocol", "loo_improvement", "mde", "noise_model", "optimal_lam", "permutation_pvalues",
+    "predict_lam_from_pid", "predictor_comparison", "predictor_verdict", "probe_accuracy",
+    "regime_boundaries", "search_lam", "seed_correlation", "seed_gains", "shape_claim", "trend_claim",
+    "verdict",
 ]

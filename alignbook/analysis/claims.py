@@ -246,15 +246,19 @@ def difference_claim(spec: ClaimSpec, optimum: pd.DataFrame, axis: str, referenc
     return _claim_row(spec, expected, np.array(p_claim), np.array(p_opposite), evidence, mdes)
 
 
-def interval_claim(spec: ClaimSpec, estimate: float, low: float, high: float, evidence: str) -> dict:
-    """A one-case claim that a quantity is above 0 (`spec.direction` "positive correlation"), decided by its
-    interval (e.g. `correlation.seed_correlation`'s): it holds when the interval lies above 0, its opposite
-    when the interval lies below 0; an undefined estimate or interval leaves the claim not testable."""
-    testable = bool(np.isfinite(estimate) and np.isfinite(low) and np.isfinite(high))
-    u, v = int(testable and low > 0), int(testable and high < 0)
+def correlation_claim(spec: ClaimSpec, r: float, p_positive: float, p_negative: float,
+                      evidence: str) -> dict:
+    """A one-case claim that a correlation is positive (`spec.direction` "positive correlation"), from its
+    one-sided p-values each way (e.g. `correlation.seed_correlation`'s or `predictor.level_correlation`'s
+    permutation tests): it holds when `p_positive` < alpha, its opposite when `p_negative` < alpha; an
+    undefined correlation leaves the claim not testable."""
+    testable = bool(np.isfinite(r) and np.isfinite(p_positive) and np.isfinite(p_negative))
+    u, v = int(testable and p_positive < spec.alpha), int(testable and p_negative < spec.alpha)
     return {"key": spec.key, "claim": spec.wording, "source": spec.source,
-            "expected": "interval above 0; opposite: interval below 0", "ours": evidence, "agree": u,
-            "cases": int(testable), "opposed": v, "untestable": int(not testable),
+            "expected": f"a positive correlation (one-sided test at alpha {spec.alpha:g}); opposite: a "
+                        "negative one",
+            "ours": evidence, "agree": u, "cases": int(testable), "opposed": v,
+            "untestable": int(not testable),
             "verdict": verdict(u, v, int(testable)), "alpha": spec.alpha,
             "correction": CORRECTION_TEXT[spec.correction], "margin": spec.margin, "mde": math.nan}
 

@@ -7,14 +7,16 @@ the cells move together?
   test both ways. Its effect size is the mean over seeds of each seed's Spearman correlation between `lam`
   and the metric, with a t interval over seeds (`rho`, `ci_low`, `ci_high`).
 - `seed_correlation`: a rank (or linear) correlation across cells of two statistics that are means over
-  seeds (e.g. each cell's cross-fitted gain and its Bayes gap). Its interval resamples seeds, jointly
-  across cells (a seed index drawn once serves every cell), recomputes each cell's means and the
-  correlation, and takes percentiles. The uncertainty it describes is the seeds', not the choice of cells.
+  seeds (e.g. each cell's cross-fitted gain and a property of the cell). Its direction is tested by
+  permuting the cells (exact); its interval resamples seeds, jointly across cells (a seed index drawn
+  once serves every cell), recomputes each cell's means and the correlation, and takes percentiles: the
+  uncertainty it describes is the seeds', not the choice of cells.
 - `correlation_ci`: the same for independent pairs (e.g. points drawn at random), resampling the pairs.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -79,20 +81,54 @@ def correlation_ci(x, y, method: str = "spearman", n_bootstrap: int = 2000, seed
     return r, float(low), float(high)
 
 
+def permutation_pvalues(x, y, method: str = "spearman", n_permutations: int = 5000,
+                        seed: int = 0) -> tuple[float, float]:
+    """One-sided permutation p-values of a positive and of a negative correlation between the paired values
+    `x` and `y`: the values of `x` are permuted among the pairs (every permutation when there are at most
+    `n_permutations`, an exact test; else that many random ones from `numpy.random.default_rng(seed)`, the
+    identity counted). Valid whenever the pairs are exchangeable under "no association"."""
+    transform = _transform(method)
+    x, y = _check_pairs(x, y)
+    tx, ty = transform(x), transform(y)
+    observed = float(pearson_rows(tx, ty))
+    if not np.isfinite(observed):
+        return math.nan, math.nan
+    if math.factorial(len(x)) <= n_permutations:
+        orders = np.array(list(itertools.permutations(range(len(x)))))
+    else:
+        rng = np.random.default_rng(seed)
+        orders = np.vstack([np.arange(len(x)), rng.permuted(np.tile(np.arange(len(x)), (n_permutations, 1)),
+                                                             axis=1)])
+    null = pearson_rows(tx[orders], ty[None, :])
+    return float(np.mean(null >= observed - 1e-12)), float(np.mean(null <= observed + 1e-12))
+
+
 def seed_correlation(seed_table, cells, x: str, y: str, seed_column: str = "seed", method: str = "spearman",
-                     n_bootstrap: int = 2000, seed: int = 0, ci: float = 0.95) -> tuple[float, float, float]:
-    """Correlation across cells of the seed means of columns `x` and `y`, and its interval: `(r, low, high)`.
+                     n_bootstrap: int = 2000, n_permutations: int = 5000, seed: int = 0,
+                     ci: float = 0.95) -> dict:
+    """Correlation across cells of the seed means of columns `x` and `y`, its interval and its tests.
 
     `seed_table` has one row per cell (the `cells` columns) and seed (`seed_column`); a column that does not
-    vary with the seed (a property of the cell) is simply its own mean. `r` correlates the cells' means
-    (`method` "spearman" or "pearson"). The interval draws `n_bootstrap` resamples of the seed values with
-    replacement (`numpy.random.default_rng(seed)`), the same draw for every cell, recomputes every cell's
-    means from the drawn seeds it has, and takes the percentile interval of the correlation at level `ci`
-    (resamples with a constant variable are dropped). Needs at least 3 cells.
+    vary with the seed (a property of the cell) is simply its own mean. Returns a dict: `r` (the correlation
+    of the cells' means, `method` "spearman" or "pearson"), `low`, `high`, `p_positive`, `p_negative` and
+    `n_cells` (at least 3 are needed).
+
+    - The tests permute the cells' `x` means among the cells (`permutation_pvalues`): exact under "the cell
+      means of `y` are unrelated to `x`", whatever the seed noise. `x` and `y` must not share a seed's noise
+      (e.g. a gain and a gap both measured from the same runs at `lam = 0`): correlated noise within a cell
+      makes its two means correlate without any relation between the cells' true values.
+    - The interval draws `n_bootstrap` resamples of `n - 1` of the `n` seed values with replacement
+      (`numpy.random.default_rng(seed)`), the same draw for every cell, recomputes every cell's means and the
+      correlation, and takes percentiles at level `ci`. It describes the seed-to-seed uncertainty of the
+      correlation of seed means. Seed noise also pulls that correlation towards 0 (the means are noisier
+      than the cells' true values), so when the noise is comparable to the spread between cells the
+      interval can miss the correlation of the true values: its measured coverage is in the calibration
+      tests. A verdict reads the permutation tests, not the interval.
     """
     transform = _transform(method)
     level = check_level("ci", ci)
     n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+    n_permutations = check_positive_int("n_permutations", n_permutations)
     cells = as_columns("cells", cells)
     if not isinstance(seed_table, pd.DataFrame):
         fail("seed_table", f"must be a pandas DataFrame, got {type(seed_table).__name__}")
@@ -116,16 +152,19 @@ def seed_correlation(seed_table, cells, x: str, y: str, seed_column: str = "seed
 
     mx, my = means(np.ones(X.shape[1]))
     r = float(pearson_rows(transform(mx), transform(my)))
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(X.shape[1], np.full(X.shape[1], 1 / X.shape[1]), size=n_bootstrap)
+    p_positive, p_negative = permutation_pvalues(mx, my, method, n_permutations, seed)
+    n_seeds = X.shape[1]
+    # n - 1 draws: the variance of a mean of n - 1 draws from n values is the sample variance over n, that of
+    # the seed mean itself (n draws would shrink it by (n - 1) / n, too narrow at 3 to 5 seeds)
+    weights = np.random.default_rng(seed).multinomial(max(n_seeds - 1, 1), np.full(n_seeds, 1 / n_seeds),
+                                                      size=n_bootstrap)
     bx, by = means(weights.astype(float))
     usable = np.isfinite(bx).all(axis=1) & np.isfinite(by).all(axis=1)  # every cell drew one of its seeds
     boot = pearson_rows(transform(bx[usable]), transform(by[usable]))
     boot = boot[np.isfinite(boot)]
-    if len(boot) == 0:
-        return r, math.nan, math.nan
-    low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
-    return r, float(low), float(high)
+    low, high = (np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2]) if len(boot) else (math.nan, math.nan))
+    return {"r": r, "low": float(low), "high": float(high), "p_positive": p_positive,
+            "p_negative": p_negative, "n_cells": len(X)}
 
 
 def seed_spearman(lams: np.ndarray, values: np.ndarray) -> np.ndarray:

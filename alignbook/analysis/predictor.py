@@ -135,12 +135,28 @@ class LamRegression:
         return float(np.clip(lam, self.lam_min, self.lam_max))
 
 
-def _fit_plane(x: np.ndarray, y: np.ndarray):
-    from sklearn.linear_model import LinearRegression
+@dataclass(frozen=True)
+class Plane:
+    """A fitted least-squares plane: `intercept + x @ coef_`."""
 
-    # LinearRegression centres the features: a constant one gets coefficient 0 (minimum-norm least
-    # squares), so a fold where a feature does not vary falls back to the others, as `_fit_line` does
-    return LinearRegression().fit(x, y)
+    intercept_: float
+    coef_: np.ndarray
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.intercept_ + np.asarray(x, dtype=float) @ self.coef_
+
+
+def fit_plane(x: np.ndarray, y: np.ndarray) -> Plane:
+    """Least squares with an intercept, as `sklearn.linear_model.LinearRegression` fits it (a test checks
+    that both agree), written with numpy because the permutation tests refit it thousands of times.
+
+    The features are centred and the minimum-norm solution taken: a feature that does not vary in a fold
+    gets coefficient 0, so the fold falls back to the others (as `_fit_line` does).
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    centre = x.mean(axis=0)
+    coef = np.linalg.lstsq(x - centre, y - y.mean(), rcond=None)[0]
+    return Plane(float(y.mean() - centre @ coef), coef)
 
 
 def fit_lam_star(table, features, target: str = "lam_star") -> LamRegression:
@@ -167,11 +183,11 @@ def fit_lam_star(table, features, target: str = "lam_star") -> LamRegression:
                       f"and leave one out, got {n_points}")
     x = values[features].to_numpy(dtype=float)
     y = values[target].to_numpy(dtype=float)
-    model = _fit_plane(x, y)
+    model = fit_plane(x, y)
     loo = np.empty_like(y)
     for i in range(n_points):
         keep = np.arange(n_points) != i
-        fold = _fit_plane(x[keep], y[keep])
+        fold = fit_plane(x[keep], y[keep])
         loo[i] = np.clip(fold.predict(x[i:i + 1])[0], y[keep].min(), y[keep].max())
     points = table.reset_index(drop=True).assign(loo_prediction=loo, loo_error=loo - y)
     return LamRegression(features=tuple(features), target=target, intercept=float(model.intercept_),
@@ -234,7 +250,7 @@ def _level_cv_predictions(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> n
     predictions = np.empty_like(y)
     for value in pd.unique(groups):
         out = groups == value
-        fold = _fit_plane(x[~out], y[~out])
+        fold = fit_plane(x[~out], y[~out])
         predictions[out] = np.clip(fold.predict(x[out]), y[~out].min(), y[~out].max())
     return predictions
 

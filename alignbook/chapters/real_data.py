@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 
 from alignbook import checks
-from alignbook.analysis.claims import claims_table, difference_claim, interval_claim, shape_claim, trend_claim
+from alignbook.analysis.claims import (
+    claims_table,
+    correlation_claim,
+    difference_claim,
+    shape_claim,
+    trend_claim,
+)
 from alignbook.analysis.plan import load_protocol
 from alignbook.chapters.studies import best_step_summary, budget_steps, training_budget
 from alignbook.checks import fail
@@ -144,9 +150,9 @@ def sharing_claim_rows(cases: pd.DataFrame, gains: pd.DataFrame, n_bootstrap: in
     1. encoders whose task information is mostly shared gain from alignment (a rise, Holm over them);
     2. encoders with much information of their own lose from it (a fall, Holm over them);
     3. across all encoders, the gain grows with the shared fraction: Spearman rho of the shared fraction
-       with the cross-fitted gain, its interval from resampling seeds jointly across encoders
-       (`analysis.seed_correlation` on `gains`, `analysis.seed_gains` of the same table), kept in the row
-       as `rho`, `rho_low`, `rho_high`; it holds when the interval lies above 0; it needs at least 3
+       with the cross-fitted gain (`analysis.seed_correlation` on `gains`, `analysis.seed_gains` of the same
+       table), kept in the row as `rho` with its interval over resampled seeds `rho_low`, `rho_high`; it
+       holds when the permutation test over encoders finds a positive correlation; it needs at least 3
        encoders with some spread in the shared fraction, else "not testable here" with NaN rho.
     """
     from alignbook.analysis import seed_correlation
@@ -157,17 +163,19 @@ def sharing_claim_rows(cases: pd.DataFrame, gains: pd.DataFrame, n_bootstrap: in
     rows = [shape_claim(plan.claim("shared_gain"), shared, {"case": list(shared["case"])}),
             shape_claim(plan.claim("unique_loss"), unique, {"case": list(unique["case"])})]
     usable = cases[np.isfinite(cases["shared_own"].to_numpy(dtype=float))]
-    rho = low = high = math.nan
+    found = {"r": math.nan, "low": math.nan, "high": math.nan, "p_positive": math.nan, "p_negative": math.nan}
     evidence = (f"{len(usable)} encoder(s); a correlation needs at least 3 and some spread in the shared "
                 "fraction")
     if len(usable) >= 3 and np.ptp(usable["shared_own"]) > 0:
         seeds = gains.merge(usable[["dataset", "encoder", "shared_own"]], on=["dataset", "encoder"])
-        rho, low, high = seed_correlation(seeds, ["dataset", "encoder"], "shared_own", "d_up",
-                                          n_bootstrap=n_bootstrap, seed=seed)
-        evidence = (f"rho = {rho:.2f} [{low:.2f}, {high:.2f}] over {len(usable)} encoders (seeds "
-                    "resampled)")
-    rows.append({**interval_claim(plan.claim("sharing_trend"), rho, low, high, evidence), "rho": rho,
-                 "rho_low": low, "rho_high": high})
+        found = seed_correlation(seeds, ["dataset", "encoder"], "shared_own", "d_up", n_bootstrap=n_bootstrap,
+                                 seed=seed)
+        evidence = (f"rho = {found['r']:.2f} [{found['low']:.2f}, {found['high']:.2f}] over {len(usable)} "
+                    f"encoders (seeds resampled); permutation p {found['p_positive']:.2g} of a positive "
+                    "correlation")
+    rows.append({**correlation_claim(plan.claim("sharing_trend"), found["r"], found["p_positive"],
+                                     found["p_negative"], evidence),
+                 "rho": found["r"], "rho_low": found["low"], "rho_high": found["high"]})
     return rows
 
 

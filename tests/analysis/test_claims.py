@@ -142,13 +142,14 @@ def test_difference_claim_is_welchs_test_between_a_cell_and_its_reference():
     assert alone["verdict"] == "not testable here"  # no reference cell
 
 
-def test_interval_claim():
+def test_correlation_claim_reads_its_one_sided_tests():
     spec = PLAN.claim("sharing_trend")
-    assert claims.interval_claim(spec, 0.6, 0.2, 0.9, "rho")["verdict"] == "confirmed"
-    assert claims.interval_claim(spec, -0.6, -0.9, -0.2, "rho")["verdict"] == "contradicted"
-    assert claims.interval_claim(spec, 0.1, -0.4, 0.6, "rho")["verdict"] == "not confirmed"
-    row = claims.interval_claim(spec, math.nan, math.nan, math.nan, "too few")
-    assert (row["verdict"], row["untestable"], row["ours"]) == ("not testable here", 1, "too few")
+    assert claims.correlation_claim(spec, 0.6, 0.01, 0.99, "rho")["verdict"] == "confirmed"
+    assert claims.correlation_claim(spec, -0.6, 0.99, 0.01, "rho")["verdict"] == "contradicted"
+    assert claims.correlation_claim(spec, 0.1, 0.3, 0.7, "rho")["verdict"] == "not confirmed"
+    row = claims.correlation_claim(spec, math.nan, math.nan, math.nan, "too few")
+    assert (row["verdict"], row["untestable"], row["ours"], row["key"]) == ("not testable here", 1, "too few",
+                                                                            "sharing_trend")
 
 
 def test_interval_verdict():

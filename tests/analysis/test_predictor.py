@@ -90,3 +90,65 @@ def test_fit_lam_star_rejects_bad_tables():
     other = analysis.fit_lam_star(table.assign(lam_star=[1.0, 1.0, 2.0]), "f")
     with pytest.raises(ValueError, match="same lam"):
         analysis.loo_improvement(analysis.fit_lam_star(table, "f"), other)
+
+
+def line_points() -> pd.DataFrame:
+    """lam* = 2 R / I12 exactly, at 5 levels and 2 encoders."""
+    levels = [0, 2, 4, 6, 8]
+    return pd.DataFrame([{"redundancy": r, "encoder": e, "fraction": r / 8, "lam_star": 2 * r / 8}
+                         for r in levels for e in (1, 2)])
+
+
+def test_level_cv_leaves_whole_levels_out_beside_two_baselines():
+    cv = analysis.level_cv(line_points(), "fraction")
+    # the line is exact, but a prediction is clipped to the other levels' range: the end levels miss by 0.5
+    assert cv["pred_model"].tolist() == pytest.approx([0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.5, 1.5, 1.5, 1.5])
+    assert cv["pred_median"].tolist() == pytest.approx([1.25] * 4 + [1.0] * 2 + [0.75] * 4)
+    assert cv["pred_mode"].tolist() == [0.5, 0.5] + [0.0] * 8  # every value twice: the smallest wins
+    assert analysis.predictor.modal_value([1.0, 2.0, 2.0, 0.5]) == 2.0
+    with pytest.raises(ValueError, match="at least 3 values of 'redundancy'"):
+        analysis.level_cv(line_points()[lambda f: f.redundancy < 4], "fraction")
+
+
+def test_predictor_comparison_and_its_exact_permutation_test():
+    table, p = analysis.predictor_comparison(line_points(), "fraction")
+    assert table["mae"].tolist() == pytest.approx([0.2, 0.8, 1.1])
+    assert list(table.index) == ["fraction", "median", "mode"]
+    assert table["excess_mae"].tolist() == pytest.approx([0.0, 0.6, 0.9])
+    assert p == pytest.approx(2 / 120)  # of the 120 orders of 5 levels, the identity and its reverse fit
+    assert analysis.predictor_verdict(table, p, 0.05) == "confirmed"
+    assert analysis.predictor_verdict(table, p, 0.01) == "not confirmed"
+    worse = table.assign(excess_mae=[0.0, -0.1, 0.2])
+    assert analysis.predictor_verdict(worse, 0.5, 0.05) == "contradicted"
+    varying = line_points().assign(size=range(10))
+    with pytest.raises(ValueError, match="vary within a value of 'redundancy'"):
+        analysis.predictor_comparison(varying, ["fraction", "size"])
+
+
+def test_predictor_comparison_holds_its_level_on_unrelated_features():
+    rng = np.random.default_rng(0)
+    p = []
+    for i in range(100):
+        points = line_points().assign(lam_star=rng.choice([0.0, 0.5, 1.0, 2.0], size=10))
+        p.append(analysis.predictor_comparison(points, "fraction", seed=i)[1])
+    assert np.mean(np.asarray(p) < 0.05) <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 100)
+
+
+def test_level_correlation_permutes_levels():
+    rho, p_pos, p_neg = analysis.level_correlation(line_points(), "fraction")
+    assert rho == pytest.approx(1.0) and p_pos == pytest.approx(1 / 120) and p_neg == 1.0
+    falling = line_points().assign(lam_star=lambda f: 2 - f["lam_star"])
+    rho, p_pos, p_neg = analysis.level_correlation(falling, "fraction")
+    assert rho == pytest.approx(-1.0) and p_neg == pytest.approx(1 / 120) and p_pos == 1.0
+
+
+def test_fit_plane_equals_scikit_learns_least_squares():
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(12, 3))
+    x[:, 2] = 4.0  # a feature that does not vary: coefficient 0 in both
+    y = rng.normal(size=12)
+    ours, theirs = analysis.predictor.fit_plane(x, y), LinearRegression().fit(x, y)
+    assert ours.intercept_ == pytest.approx(theirs.intercept_) and np.allclose(ours.coef_, theirs.coef_)
+    assert np.allclose(ours.predict(x[:3]), theirs.predict(x[:3]))
