@@ -17,8 +17,9 @@ Directions (`protocol` defines the per-cell p-values): a rise (`p_rise`; its opp
 its mirror; an interior optimum (`p_interior`; with a range of `lam`, a cell also needs its confidence set
 of the best `lam` to meet the range, and is opposed when that set lies outside the range (p-value: the
 largest `lam_p` inside the range) or when it falls without rising, the two combined by Bonferroni within the
-cell); statements of no effect, by equivalence (`p_no_gain`, `p_no_loss`, `p_flat`; the opposite is the
-effect beyond the margin, the complementary one-sided test); alignment trends (Page's L both ways); and a
+cell); statements of no effect, by equivalence at every `lam` (`p_no_gain`, `p_no_loss`, `p_flat`; the
+opposite is some `lam` beyond the margin, the complementary one-sided tests with Bonferroni's factor over
+the lams); alignment trends (Page's L both ways); and a
 gain larger in one cell than in its reference cell (Welch's t-test on the cross-fitted gains).
 
 A verdict is a statement about a regime: given a claim's verdict at every value of an axis (for instance
@@ -167,8 +168,10 @@ def shape_claim(spec: ClaimSpec, optimum: pd.DataFrame, where: Mapping | None = 
     else:
         no_gain, no_loss = cases["p_no_gain"].to_numpy(float), cases["p_no_loss"].to_numpy(float)
         p_claim = {"no gain": no_gain, "no loss": no_loss, "flat": np.fmax(no_gain, no_loss)}[spec.direction]
-        beyond = {"no gain": 1 - no_gain, "no loss": 1 - no_loss,
-                  "flat": np.minimum(1.0, 2 * np.fmin(1 - no_gain, 1 - no_loss))}
+        # some lam beyond the margin: the complementary one-sided tests, Bonferroni over the lams > 0
+        others = cases["n_lams"].to_numpy(float) - 1
+        gain, loss = np.minimum(1.0, others * (1 - no_gain)), np.minimum(1.0, others * (1 - no_loss))
+        beyond = {"no gain": gain, "no loss": loss, "flat": np.minimum(1.0, 2 * np.fmin(gain, loss))}
         p_opposite = beyond[spec.direction]
         expected = (f"{spec.direction} beyond the margin {spec.margin:g} (equivalence, one-sided t over "
                     "seeds); opposite: an effect beyond the margin")

@@ -33,12 +33,18 @@ equal fall are found equally often.
 - `p_rise`: one-sided p of mean(d_up) > 0; `p_fall`: one-sided p of mean(d_down) < 0 (the mirror test);
 - `p_interior` = max(p_rise, p of mean(d_end) > 0): above both ends at once, an intersection-union test
   (Berger 1982), which needs no correction;
-- equivalence against the smallest effect of interest `margin` (two one-sided tests, TOST): `p_no_gain`
-  for mean(d_up) < margin, `p_no_loss` for mean(d_down) > -margin, `p_flat` = max of both (no effect of
-  alignment either way beyond the margin);
+- equivalence against the smallest effect of interest `margin` (two one-sided tests, TOST), at every
+  `lam` at once: `p_no_gain` is the largest over lams j of the p-value of mean(T[:, j] - T[:, 0]) < margin,
+  `p_no_loss` the largest of mean(T[:, j] - T[:, 0]) > -margin, `p_flat` the larger of both (no effect of
+  alignment either way beyond the margin). An intersection-union test: it shows that *no* `lam` gains
+  more than the margin, not only the one a validation curve would choose (testing the cross-fitted gain
+  instead would conclude "no gain" in 10 to 13 % of cells whose best `lam` gains exactly the margin,
+  because the chosen `lam` is not always the best);
 - `mde`: the smallest mean difference that the one-sided test at `alpha` detects with probability `power`
   (noncentral t), given the cell's seeds and `sd_diff`, the pooled seed-to-seed spread of a paired
-  difference `T[:, j] - T[:, 0]`. It is a sensitivity figure fixed by the design, not observed power.
+  difference `T[:, j] - T[:, 0]`. It is a sensitivity figure fixed by the design, not observed power. The
+  cross-fitted test finds a saturating rise of that size a little less often (0.72 to 0.76 instead of 0.8
+  in the calibration), since the `lam` the other seeds choose is not always the best.
 
 **The best `lam`.** `lam_star` is the argmax of the seed-mean validation curve (ties to the smallest
 `lam`). Its uncertainty is a confidence set, not a bootstrap interval (3 to 5 seeds allow only 10 to 126
@@ -87,8 +93,8 @@ OPTIMUM_COLUMNS = {
     "p_rise": "one-sided p-value of a gain (cross-fitted best lam above lam_base on test)",
     "p_fall": "one-sided p-value of a loss (cross-fitted worst lam below lam_base on test)",
     "p_interior": "p-value of an interior optimum: the chosen lam above both ends (intersection-union)",
-    "p_no_gain": "equivalence p-value: gain below the margin",
-    "p_no_loss": "equivalence p-value: loss below the margin",
+    "p_no_gain": "equivalence p-value: no lam gains more than the margin over lam_base",
+    "p_no_loss": "equivalence p-value: no lam loses more than the margin against lam_base",
     "p_flat": "equivalence p-value: neither gain nor loss beyond the margin",
     "margin": "smallest effect of interest of the equivalence tests (protocol file)",
     "shape": "shape of the accuracy curve at the cell's alpha: " + ", ".join(SHAPES),
@@ -204,8 +210,11 @@ def cell_tests(test, valid, margin: float, ci: float = 0.95, scheme: str = "roun
     p_fall = t_test(fitted["d_down"], "less")[3]
     p_end = t_test(fitted["d_end"], "greater")[3]
     low, high = t_interval(gain, sd, n, ci)
-    p_no_gain = t_test(fitted["d_up"], "less", null=margin)[3]
-    p_no_loss = t_test(fitted["d_down"], "greater", null=-margin)[3]
+    # equivalence at every lam at once (intersection-union): "no lam gains (loses) more than the margin"
+    T = np.asarray(test, dtype=float)
+    diffs = np.swapaxes(T[..., 1:] - T[..., :1], -1, -2)  # ... x lams x seeds: one t-test per lam
+    p_no_gain = t_test(diffs, "less", null=margin)[3].max(axis=-1, initial=0.0)
+    p_no_loss = t_test(diffs, "greater", null=-margin)[3].max(axis=-1, initial=0.0)
     interior = np.fmax(p_rise, p_end) if np.shape(test)[-1] >= 3 else np.ones_like(p_rise)
     return {"gain": gain, "gain_low": low, "gain_high": high, "sd": sd, "n": n, "p_rise": p_rise,
             "p_fall": p_fall, "p_interior": np.where(np.isnan(p_rise), np.nan, interior),

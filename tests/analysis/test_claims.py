@@ -23,7 +23,7 @@ def cells(p_rise, p_fall, **columns) -> pd.DataFrame:
     base = {"redundancy": 8, "encoder": np.arange(1, n + 1), "p_rise": p_rise, "p_fall": p_fall,
             "p_interior": 0.5, "p_no_gain": 0.5, "p_no_loss": 0.5, "gain": 0.01, "gain_low": 0.0,
             "gain_high": 0.02, "lam_star": 0.5, "lam_low": 0.2, "lam_high": 1.0, "sd_diff": 0.005,
-            "mde": 0.007, "n_seeds": 5, "lam_p": [{0.0: 0.01, 0.2: 0.4, 0.5: 1.0, 1.0: 0.3}] * n}
+            "mde": 0.007, "n_seeds": 5, "n_lams": 4, "lam_p": [{0.0: 0.01, 0.2: 0.4, 0.5: 1.0, 1.0: 0.3}] * n}
     return pd.DataFrame({**base, **columns})
 
 
@@ -106,8 +106,11 @@ def test_no_gain_is_an_equivalence_and_its_opposite_the_effect_beyond_the_margin
     spec = dataclasses.replace(RISES, direction="no gain")
     row = claims.shape_claim(spec, cells([0.5, 0.5], [0.5, 0.5], p_no_gain=[0.001, 0.01]), {})
     assert (row["agree"], row["verdict"]) == (2, "confirmed")
+    # beyond the margin at some lam: 3 lams > 0, so 3 x 0.001, then Holm over the 2 cells
     beyond = claims.shape_claim(spec, cells([0.5, 0.5], [0.5, 0.5], p_no_gain=[0.999, 0.5]), {})
     assert (beyond["agree"], beyond["opposed"], beyond["verdict"]) == (0, 1, "contradicted")
+    weak = claims.shape_claim(spec, cells([0.5, 0.5], [0.5, 0.5], p_no_gain=[0.99, 0.5]), {})
+    assert weak["opposed"] == 0  # 3 x 0.01, doubled by Holm: 0.06
     flat = dataclasses.replace(RISES, direction="flat")
     both = cells([0.5], [0.5], p_no_gain=[0.001], p_no_loss=[0.2])
     assert claims.shape_claim(flat, both, {})["verdict"] == "not confirmed"  # the larger p decides
