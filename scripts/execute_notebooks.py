@@ -18,9 +18,10 @@ An unreadable manifest is reported in one line and treated as absent: every note
 files this runner wrote (the executed copies its manifest lists) are ever removed from `<out>`.
 
 Every core is used: `--jobs N` executes up to N notebooks at once, the longest first (by their last recorded
-time); `--jobs auto` (the default) picks N from the machine's cores (`notebooks_at_a_time`). Each notebook
-that takes a `workers` parameter gets its share of the cores, `workers = cores // N` (or less, when its
-profile asks for less), so that notebooks at a time times workers never exceeds the cores. With
+time); `--jobs auto` (the default) picks N from the cores and the reference timings (`notebooks_at_a_time`).
+Each of the N places holds its share of the cores (`shares`), and a notebook that takes a `workers` parameter
+gets the share of the place it runs in as workers (or less, when its profile asks for less), so that the
+workers of the notebooks running at once never exceed the cores. With
 `--ray-address`, each notebook that takes a `backend` parameter gets `backend = "ray"` and its kernel the
 address in `RAY_ADDRESS`; without it, `RAY_ADDRESS` is removed from the kernels' environment, so a build or a
 test is redirected to a cluster only when asked. These resources decide where the work runs, not its
@@ -170,15 +171,27 @@ def remove_stale(out: Path, manifest: dict, names: set[str]) -> list[str]:
 # Cores, workers and the cluster
 
 
-def notebooks_at_a_time(cores: int, notebooks: int) -> int:
+def notebooks_at_a_time(cores: int, notebooks: int, reference: dict | None = None) -> int:
     """How many notebooks execute at once on `cores` cores (`--jobs auto`).
 
-    One per four cores, at least one: a notebook's sweeps use many workers well, while its analysis and
-    plots run on one core; a second notebook fills that idle time once there are cores to spare. On two
-    cores one notebook with both as workers was measured faster than two with one each (see the
-    reproducibility page).
+    As many as there are cores, but no more than the reference build's work allows without its longest
+    notebook becoming the build's critical path: with N at a time the longest notebook gets 1/N of the
+    cores, so N is at most the total reference time over the longest one (2 for this book, whose regime
+    map is nearly half the work; 2 without reference timings). Two notebooks with one core each were
+    measured faster than one with both on two cores (see the reproducibility page): a notebook's kernel
+    starts, analyses and plots on one core, which the other notebook's training fills.
     """
-    return max(1, min(notebooks, cores // 4))
+    limit = 2
+    if reference is not None:
+        times = reference["notebooks"].values()
+        limit = max(1, math.floor(sum(times) / max(times)))
+    return max(1, min(cores, notebooks, limit))
+
+
+def shares(cores: int, jobs: int) -> list[int]:
+    """The cores of each of `jobs` places, largest first: as equal as can be, summing to the cores (each
+    at least one)."""
+    return [max(1, cores // jobs + (1 if place < cores % jobs else 0)) for place in range(jobs)]
 
 
 def resources(declared: dict, parameters: dict, share: int, ray_address: str | None) -> dict:
@@ -383,19 +396,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import papermill
 
-    jobs = notebooks_at_a_time(cores, len(todo)) if args.jobs == "auto" else int(args.jobs)
-    share = max(1, cores // max(1, min(jobs, len(todo))))
-    given = {source: resources(papermill.inspect_notebook(str(source)), todo[source][0], share,
-                               args.ray_address) for source in todo}
+    reference = load_reference() if args.profile == "full" else None
+    jobs = notebooks_at_a_time(cores, len(todo), reference) if args.jobs == "auto" else int(args.jobs)
+    declared = {source: papermill.inspect_notebook(str(source)) for source in todo}
     if args.ray_address:
         os.environ["RAY_ADDRESS"] = args.ray_address  # the kernels inherit it
     else:
         os.environ.pop("RAY_ADDRESS", None)
     order = longest_first(list(todo), manifest)
     names = [source.stem for source in order]
-    reference = load_reference() if args.profile == "full" else None
     estimates = estimated_seconds(reference, names, cores) if reference else None
-    counts = [cached_runs(source, {**todo[source][0], **given[source]}) for source in order]
+    counts = [cached_runs(source, todo[source][0]) for source in order]
     for line in opening(len(todo), len(sources) - len(todo), args.profile, reference, estimates, names, cores,
                         jobs, counts):
         print(line, flush=True)
@@ -407,22 +418,26 @@ def main(argv: list[str] | None = None) -> int:
     # which threads would share.
     with ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         pending, running = list(order), {}
+        free = shares(cores, max(1, min(jobs, len(todo))))  # the places' cores; the longest gets the most
         while pending or running:
-            while pending and len(running) < jobs:
+            while pending and free:
                 source = pending.pop(0)
                 parameters, key = todo[source]
-                run_with = {**parameters, **given[source]}
+                place = free.pop(0)
+                given = resources(declared[source], parameters, place, args.ray_address)
+                run_with = {**parameters, **given}
                 # until it succeeds, the entry says this runner wrote (or may have written) the copy
                 manifest[source.stem] = {"fingerprint": None, "failed": True, "profile": args.profile,
-                                         "parameters": parameters, "resources": given[source]}
+                                         "parameters": parameters, "resources": given}
                 write_manifest(manifest_path, manifest)
                 shown = " ".join(f"-p {k} {v}" for k, v in run_with.items()) or "(defaults)"
                 print(progress.started(source.stem, f"with profile {args.profile} {shown}"), flush=True)
                 future = pool.submit(execute, source, out / source.name, run_with, kernel)
-                running[future] = (source, parameters, key)
+                running[future] = (source, parameters, key, place, given)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                source, parameters, key = running.pop(future)
+                source, parameters, key, place, given = running.pop(future)
+                free = sorted([*free, place], reverse=True)
                 name = source.stem
                 try:
                     started, ended = future.result()
@@ -432,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 manifest[name] = {
                     "fingerprint": key, "profile": args.profile, "parameters": parameters,
-                    "resources": given[source], "seconds": round(ended - started, 2), "batch": batch,
+                    "resources": given, "seconds": round(ended - started, 2), "batch": batch,
                     "jobs": jobs, "started": round(started, 2), "ended": round(ended, 2),
                     "finished": dt.datetime.fromtimestamp(ended, dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                     "machine": machine(),

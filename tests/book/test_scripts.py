@@ -134,7 +134,8 @@ def test_the_runner_shares_out_the_cores_and_passes_the_cluster(runner, tmp_path
     given.clear()
     assert execute.main(["--out", str(out), "--cores", "3", "--jobs", "2", "--force", "--ray-address",
                          "head:6379", *map(str, sources)]) == 0
-    assert given["01_a"] == {"workers": 1, "backend": "ray"} and given["02_b"] == {}
+    # three cores in two places: the notebook started first (the longest) gets two
+    assert given["01_a"] == {"workers": 2, "backend": "ray"} and given["02_b"] == {}
     assert execute.os.environ["RAY_ADDRESS"] == "head:6379"
 
 
@@ -146,8 +147,14 @@ def test_resources_never_exceed_the_share_of_the_cores(runner):
     assert execute.resources(declared, {"workers": 16}, 4, None) == {"workers": 4}
     assert execute.resources(declared, {"workers": "auto"}, 4, "h:1") == {"workers": 4, "backend": "ray"}
     assert execute.resources({}, {"workers": 2}, 4, "h:1") == {}
-    assert [execute.notebooks_at_a_time(cores, 6) for cores in (1, 2, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 6]
-    assert execute.notebooks_at_a_time(64, 2) == 2
+    assert [execute.notebooks_at_a_time(cores, 6) for cores in (1, 2, 4, 64)] == [1, 2, 2, 2]
+    even = {"notebooks": {"a": 10.0, "b": 10.0, "c": 10.0}, "wall_seconds": 30.0, "cores": 1}
+    assert [execute.notebooks_at_a_time(cores, 6, even) for cores in (1, 2, 64)] == [1, 2, 3]
+    assert execute.notebooks_at_a_time(64, 1, even) == 1
+    # this book: the regime map is nearly half the work, so two at a time
+    assert execute.notebooks_at_a_time(64, 6, execute.load_reference()) == 2
+    assert execute.shares(3, 2) == [2, 1] and execute.shares(8, 3) == [3, 3, 2]
+    assert execute.shares(2, 2) == [1, 1]
 
 
 def test_a_failure_is_summed_up_before_the_collection_fails_and_files_not_written_survive(
