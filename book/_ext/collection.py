@@ -2,8 +2,10 @@
 
 `collect` runs after papermill (`scripts/execute_notebooks.py`): it reads every executed notebook in a
 folder, keeps one final line of each progress bar, and writes `claims.json` (each chapter's claims, its
-title, and the hash of the notebook they came from, so that a stale collection is detected),
-`data/<name>.csv` with `data/<name>.configs.json` beside a table of sweep runs, and the headline figure.
+title, the tables it offers and the hash of the notebook they came from, so that a stale collection is
+detected), `data/<name>.csv` with `data/<name>.configs.json` beside a table of sweep runs, and the headline
+figure. Of `data/`, it removes only the files of tables the previous collection wrote that no chapter offers
+any more.
 A table's name comes from a notebook's metadata, which anyone can edit: only a name of one safe file stem is
 written, so nothing lands outside the folder. `load_collection` reads the collection back for the
 scoreboard (`scoreboard.py`, a Sphinx extension beside this module).
@@ -110,6 +112,16 @@ def check_table_name(name, notebook: str) -> str:
     return name
 
 
+def written_tables(folder: Path) -> set[str]:
+    """The names of the tables the last collection in `folder` wrote (none when it cannot be read): the
+    only files of `data/` a new collection removes."""
+    try:
+        chapters = json.loads((folder / COLLECTION).read_text())["chapters"]
+        return {check_table_name(name, COLLECTION) for entry in chapters.values() for name in entry["tables"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
+
+
 def collect(folder) -> dict:
     """Collect the records of every executed notebook in `folder`; write `claims.json`, the tables (with
     their runs' configurations) in `data/` and the headline figure there, and return the collection.
@@ -149,10 +161,9 @@ def collect(folder) -> dict:
         data.mkdir(exist_ok=True)
     for file_name, text in files.items():
         (data / file_name).write_text(text)
-    if data.is_dir():  # tables no chapter offers any more (only files this collection writes)
-        for stale in [*data.glob("*.csv"), *data.glob(f"*{publish.CONFIGS_SUFFIX}")]:
-            if stale.name not in files:
-                stale.unlink()
+    for name in written_tables(folder) - set(names):  # tables no chapter offers any more
+        for file_name in table_files(name):
+            (data / file_name).unlink(missing_ok=True)
     if svg is not None:
         (folder / HEADLINE_FILE).write_text(svg)
     elif (folder / HEADLINE_FILE).exists():

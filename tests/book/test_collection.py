@@ -179,11 +179,16 @@ def test_runs_configurations_are_written_beside_their_table_and_only_own_files_a
                    tmp_path / "01_a.ipynb")
     data = tmp_path / "data"
     data.mkdir()
-    for stale in ("old.csv", "old.configs.json", "notes.txt"):
-        (data / stale).write_text("x")
+    for mine in ("mine.csv", "mine.configs.json", "notes.txt"):  # a reader's own files
+        (data / mine).write_text("x")
     collection.collect(tmp_path)
     assert json.loads((data / "s_runs.configs.json").read_text()) == runs
-    assert sorted(p.name for p in data.iterdir()) == ["notes.txt", "s_runs.configs.json", "s_runs.csv"]
+    listed = ["mine.configs.json", "mine.csv", "notes.txt", "s_runs.configs.json", "s_runs.csv"]
+    assert sorted(p.name for p in data.iterdir()) == listed
+    # the chapter no longer offers the table: the files the last collection wrote go, the reader's stay
+    nbformat.write(notebook("Runs"), tmp_path / "01_a.ipynb")
+    collection.collect(tmp_path)
+    assert sorted(p.name for p in data.iterdir()) == listed[:3]
 
 
 def test_an_unreadable_collection_says_what_to_run(tmp_path):
