@@ -23,12 +23,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from alignbook import info, store
+from alignbook import info
 from alignbook.analysis import claims, fit_lam_star, loo_improvement, search_lam
-from alignbook.chapters.studies import RUN_SOURCES, map_in_processes
+from alignbook.chapters.studies import map_in_processes
 from alignbook.checks import check_int_range, check_list, check_positive_int, fail
 from alignbook.config import TrainConfig
 from alignbook.data import PairedDataset, synthetic
+from alignbook.storage.memo import remembered
 from alignbook.sweep import SweepSpec, run_sweep
 from alignbook.training.threads import DEFAULT_THREADS
 
@@ -37,12 +38,6 @@ _ESTIMATE_NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "sy
 # Alignment metrics of search runs use this many test examples: search runs are scored on validation
 # accuracy, so their (quadratic-cost) alignment measurements are kept minimal.
 SEARCH_EVAL_SAMPLES = 64
-# The modules a decomposition's numbers depend on (relative to the package): the estimators, the exact
-# solver, the generator and this module. Their source keys every stored table (`store.remembered`).
-PID_SOURCES = ("checks.py", "info/__init__.py", "info/exact.py", "info/estimate.py", "info/learned.py",
-               "data/synthetic.py", "data/container.py", "chapters/choosing_lam.py")
-# A search trains runs: it depends on every module a run goes through, on the search and on this module.
-SEARCH_SOURCES = (*RUN_SOURCES, "analysis/search.py", "analysis/curves.py", "chapters/choosing_lam.py")
 
 
 def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, search_grid, search_eta,
@@ -66,14 +61,14 @@ def check_study_parameters(n_clusters, n_components, cluster_grid, n_bootstrap, 
 # decompositions: exact and estimated
 
 
-@store.remembered(PID_SOURCES)
+@remembered()
 def exact_info_table(redundancies: Sequence[int]) -> pd.DataFrame:
     """`synthetic.exact_info` of each level, one row per level (index: the levels), one column per key;
-    stored on disk (`store.remembered`): the exact decomposition takes seconds per level."""
+    stored on disk (`storage.memo.remembered`): the exact decomposition takes seconds per level."""
     return pd.DataFrame({int(r): synthetic.exact_info(r) for r in redundancies}).T
 
 
-@store.remembered(PID_SOURCES)
+@remembered()
 def exact_pid_table(redundancies: Sequence[int]) -> pd.DataFrame:
     """Exact PID (nats) of each synthetic level beside its feature counts, indexed by `redundancy`.
 
@@ -100,7 +95,7 @@ def pid_row(estimate: info.PIDEstimate) -> dict:
     return row
 
 
-@store.remembered(PID_SOURCES, ignore=("workers",))
+@remembered(ignore=("workers",))
 def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: str = "raw", *,
                    workers: int | str = 1, **estimate_options) -> pd.DataFrame:
     """`info.estimate_pid` of each level's samples, one row per (level, quantity), beside the exact value.
@@ -130,7 +125,7 @@ def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: 
     return pd.DataFrame(rows)
 
 
-@store.remembered(PID_SOURCES)
+@remembered()
 def sensitivity_table(x1, x2, y, cluster_grid: Sequence[int], exact: Mapping | None = None,
                       **options) -> pd.DataFrame:
     """`info.pid_sensitivity` as a table: one row per (number of clusters, quantity), with the exact value
@@ -150,10 +145,9 @@ def sensitivity_table(x1, x2, y, cluster_grid: Sequence[int], exact: Mapping | N
 
 def representation_spec(spec: SweepSpec, depth: int, seed: int, lam: float = 0.0) -> SweepSpec:
     """The runs whose representations are decomposed: `spec`'s levels at one depth, one `lam` and one seed,
-    trained as `spec` trains them, with the test representations kept (so they are cached on disk too)."""
+    trained as `spec` trains them (the same runs, so the same cache entries)."""
     values = spec.to_dict()
-    values.update(name=f"{spec.name}_representations", lams=[float(lam)], seeds=[int(seed)],
-                  keep_representations=True)
+    values.update(name=f"{spec.name}_representations", lams=[float(lam)], seeds=[int(seed)])
     values["dataset_grid"] = {**values.get("dataset_grid", {}), "depth": [int(depth)]}
     return SweepSpec.from_dict(values)
 
@@ -162,26 +156,28 @@ def lam0_representations(spec: SweepSpec, depth: int, seed: int, workers: int | 
     """Test representations of encoders trained at `lam = 0`, and the raw inputs they were computed on.
 
     Per redundancy level of `spec`: `representations[r] = (z1, z2, y)`, the representations of the first
-    `eval_max_samples` test examples (the runs keep them; trained through `run_sweep`, cached), and
-    `raw[r] = (x1, x2, y)`, those same test examples' inputs.
+    `eval_max_samples` test examples (recomputed from the runs' stored weights; the runs are trained through
+    `run_sweep` and cached), and `raw[r] = (x1, x2, y)`, those same test examples' inputs.
     """
     rep_spec = representation_spec(spec, depth, seed)
     result = run_sweep(rep_spec, workers=workers, progress=False)  # trains on one thread per worker
+    rows = rep_spec.config().eval_max_samples
     first = result.table[result.table["encoder"] == 1]
     representations, raw = {}, {}
     for _, row in first.iterrows():
-        run = result.runs[int(row["run"])]
+        index = int(row["run"])
+        run = result.runs[index]
         if not run.ok:
             fail("spec", f"the lam = 0 run at redundancy {row['redundancy']} failed: {run.error}")
-        r, n_rows = int(row["redundancy"]), len(run.z1)
-        test = synthetic.make_dataset(r, depth=depth, n_samples=rep_spec.dataset["n_samples"],
-                                      seed=rep_spec.data_seed).test
-        representations[r] = (run.z1, run.z2, test.y[:n_rows])
-        raw[r] = (test.x1[:n_rows], test.x2[:n_rows], test.y[:n_rows])
+        r = int(row["redundancy"])
+        z1, z2 = result.representations(index, rows=rows)
+        test = result.dataset(index).test
+        representations[r] = (z1, z2, test.y[: len(z1)])
+        raw[r] = (test.x1[: len(z1)], test.x2[: len(z1)], test.y[: len(z1)])
     return representations, raw
 
 
-@store.remembered(PID_SOURCES, ignore=("workers",))
+@remembered(ignore=("workers",))
 def dataset_pids(datasets: Mapping[str, PairedDataset], *, workers: int | str = 1,
                  **estimate_options) -> pd.DataFrame:
     """`info.estimate_pid` of each dataset's rows (`all_rows`), one row per dataset: the `pid_row` values,
@@ -317,11 +313,11 @@ class SearchEvaluator:
         return evaluate
 
 
-@store.remembered(SEARCH_SOURCES)
+@remembered()
 def search_encoders(dataset: PairedDataset, config: TrainConfig, budget: int, lam_max: float, seed: int = 0,
                     n_grid: int = 9, eta: int = 3) -> tuple[dict, int]:
     """`analysis.search_lam` by successive halving over `[0, lam_max]` for each encoder of `dataset`, on one
-    `SearchEvaluator` (the two searches share their runs), stored on disk (`store.remembered`).
+    `SearchEvaluator` (the two searches share their runs), stored on disk (`storage.memo.remembered`).
 
     Returns `{encoder: LamSearchResult}` and the run-epochs trained for both.
     """

@@ -12,7 +12,7 @@ their Bayes bounds at `lam = 0`. This study adds the labelled-set size `n_train`
   evidence);
 - `regime_verdicts`, `regime_claims`: chapter 03's claims at every point of the map, per encoder and for
   both together;
-- `probe_table`, `probe_summary`, `role_change`: linear probes of the kept representations for every
+- `probe_table`, `probe_summary`, `role_change`: linear probes of the runs' representations for every
   latent bit, by what the bit is to the encoder;
 - `sensitivity_specs`, `sensitivity_table`: `lam*` against the InfoNCE temperature and the projection head,
   one factor at a time.
@@ -25,7 +25,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from alignbook import store
 from alignbook.analysis import curve_summary, optimal_lam, probe_accuracy
 from alignbook.chapters.studies import (
     ALIGNMENT_CLAIM,
@@ -36,6 +35,7 @@ from alignbook.chapters.studies import (
 from alignbook.checks import check_list, check_positive, check_positive_int, fail
 from alignbook.config import PROJECTIONS, TrainConfig
 from alignbook.data import split_sizes, synthetic
+from alignbook.storage.memo import remembered
 from alignbook.sweep import SweepSpec, run_sweep
 
 SPLIT = (0.7, 0.15, 0.15)  # the generator's default split
@@ -99,15 +99,13 @@ def check_regime_parameters(sizes, n_samples: int, min_steps: int, num_checkpoin
 
 def regime_specs(redundancies: Sequence[int], depths: Sequence[int], sizes: Sequence[int],
                  lams: Sequence[float], seeds: Sequence[int], full_seeds: Sequence[int], n_samples: int,
-                 num_epochs: int, batch_size: int, min_steps: int, num_checkpoints: int,
-                 keep_at: tuple[int, int] | None = None) -> list[SweepSpec]:
+                 num_epochs: int, batch_size: int, min_steps: int, num_checkpoints: int) -> list[SweepSpec]:
     """The map's sweeps: one per labelled-set size (each with its `training_budget`), over redundancy and
     depth, so that every sweep has many groups of runs to share among workers.
 
     A size equal to the whole training split is chapter 03's sweep (`studies.synthetic_sweep_spec`, seeds
-    `full_seeds`, under its own name so that chapter 03's results table is left alone): the same runs, so
-    the same cache entries. The point `keep_at = (n_train, depth)`
-    keeps its runs' test representations (for the probes): its size gets one sweep per depth.
+    `full_seeds`, under its own name so that chapter 03's results table is left alone): the same runs, so the
+    same cache entries.
     """
     full = full_train_size(n_samples)
     specs = []
@@ -117,42 +115,36 @@ def regime_specs(redundancies: Sequence[int], depths: Sequence[int], sizes: Sequ
                                               num_epochs=num_epochs, batch_size=batch_size,
                                               name="regime_full"))
             continue
-        common = {"lams": [float(lam) for lam in lams], "seeds": list(seeds),
-                  "train": training_budget(size, full, batch_size, num_epochs, min_steps, num_checkpoints)}
-        dataset = {"kind": "synthetic", "n_samples": int(n_samples), "n_train": int(size)}
-        if keep_at is None or keep_at[0] != size:
-            specs.append(SweepSpec.from_dict({
-                "name": f"regime_n{size}", "dataset": dataset,
-                "dataset_grid": {"redundancy": list(redundancies), "depth": list(depths)}, **common}))
-            continue
-        for depth in depths:
-            specs.append(SweepSpec.from_dict({
-                "name": f"regime_n{size}_d{depth}", "dataset": {**dataset, "depth": int(depth)},
-                "dataset_grid": {"redundancy": list(redundancies)}, **common,
-                "keep_representations": keep_at == (size, depth)}))
+        specs.append(SweepSpec.from_dict({
+            "name": f"regime_n{size}",
+            "dataset": {"kind": "synthetic", "n_samples": int(n_samples), "n_train": int(size)},
+            "dataset_grid": {"redundancy": list(redundancies), "depth": list(depths)},
+            "lams": [float(lam) for lam in lams], "seeds": list(seeds),
+            "train": training_budget(size, full, batch_size, num_epochs, min_steps, num_checkpoints)}))
     return specs
 
 
 def run_regime_map(specs: Sequence[SweepSpec], n_samples: int, workers: int | str = "auto",
                    progress: bool = True):
     """Run every spec (one progress bar over them); return the combined table (an `n_train` column
-    everywhere: the whole training split where a spec has none), the sweep results whose representations
-    were kept, by (n_train, depth), and the counts of cached and computed runs and the seconds taken."""
+    everywhere: the whole training split where a spec has none), the sweep results by labelled-set size (their
+    `representations` recompute any run's representations from its stored weights), and the counts of cached
+    and computed runs and the seconds taken."""
     from tqdm import tqdm
 
-    tables, kept, counts = [], {}, {"cached": 0, "computed": 0, "seconds": 0.0}
+    tables, results, counts = [], {}, {"cached": 0, "computed": 0, "seconds": 0.0}
+    full = full_train_size(n_samples)
     for spec in tqdm(specs, desc="regime map", unit="sweep", disable=not progress):
         result = run_sweep(spec, workers=workers, progress=False)
         table = result.table.copy()
         if "n_train" not in table.columns:
-            table["n_train"] = full_train_size(n_samples)
+            table["n_train"] = full
         tables.append(table)
+        results[int(spec.dataset.get("n_train", full))] = result
         counts["cached"] += result.n_cached
         counts["computed"] += result.n_computed
         counts["seconds"] += result.seconds
-        if spec.keep_representations:  # one depth per kept sweep (`regime_specs`)
-            kept[(int(spec.dataset["n_train"]), int(spec.dataset["depth"]))] = result
-    return pd.concat(tables, ignore_index=True), kept, counts
+    return pd.concat(tables, ignore_index=True), results, counts
 
 
 def bounds_table(redundancies: Sequence[int]) -> pd.DataFrame:
@@ -237,40 +229,36 @@ def probe_roles(redundancy: int, encoder: int) -> dict[str, str]:
     return roles
 
 
-# The modules a probe table depends on (relative to the package); their source keys a stored table.
-PROBE_SOURCES = ("checks.py", "analysis/probes.py", "data/synthetic.py", "data/container.py",
-                 "chapters/regime_map.py")
-
-
-def probe_table(result, seed: int = 0) -> pd.DataFrame:
-    """Probe accuracy of every latent bit from each kept representation of a sweep `result` (a sweep over
-    `redundancy` of one synthetic dataset kind, with `keep_representations`).
+def probe_table(result, depth: int, seed: int = 0) -> pd.DataFrame:
+    """Probe accuracy of every latent bit from the representations of each run of a sweep `result` (a sweep
+    over `redundancy` and `depth` of the synthetic dataset kind) at heterogeneity depth `depth`, recomputed
+    from the runs' stored weights on the first `eval_max_samples` test examples.
 
     One row per run, encoder and bit: redundancy, lam, seed, encoder, bit, role (`probe_roles`), accuracy.
     Stored on disk by its inputs (`probe_rows`).
     """
     spec = result.spec
-    fixed = {k: v for k, v in spec.dataset.items() if k != "kind"}
+    rows = spec.config().eval_max_samples
     kept = []
-    for _, row in result.table[result.table["encoder"] == 1].iterrows():
-        run = result.runs[int(row["run"])]
-        if run.ok and run.z1 is not None:
-            kept.append((int(row["redundancy"]), float(run.lam), int(run.seed), run.z1, run.z2))
-    return probe_rows(fixed, spec.data_seed, kept, seed=seed)
+    first = result.table[(result.table["encoder"] == 1) & (result.table["depth"] == depth)]
+    for _, row in first.iterrows():
+        index = int(row["run"])
+        if result.runs[index].ok:
+            z1, z2 = result.representations(index, rows=rows)
+            bits = synthetic.latents(result.dataset(index), "test")
+            kept.append((int(row["redundancy"]), float(result.runs[index].lam), int(result.runs[index].seed),
+                         z1, z2, np.concatenate([bits["xc"], bits["xu1"], bits["xu2"]], axis=1)[: len(z1)]))
+    return probe_rows(kept, seed=seed)
 
 
-@store.remembered(PROBE_SOURCES)
-def probe_rows(fixed: dict, data_seed: int, runs: Sequence[tuple], seed: int = 0) -> pd.DataFrame:
-    """`probe_table`'s rows of `runs`, each `(redundancy, lam, seed, z1, z2)` on the test split of
-    `synthetic.make_dataset(redundancy, seed=data_seed, **fixed)`; `seed` seeds the probes."""
+@remembered()
+def probe_rows(runs: Sequence[tuple], seed: int = 0) -> pd.DataFrame:
+    """`probe_table`'s rows of `runs`, each `(redundancy, lam, seed, z1, z2, bits)`: the two encoders'
+    representations of some test examples and those examples' latent bits; `seed` seeds the probes."""
     rows = []
-    bits: dict[int, np.ndarray] = {}
-    for r, lam, run_seed, z1, z2 in runs:
-        if r not in bits:
-            latent = synthetic.latents(synthetic.make_dataset(r, seed=data_seed, **fixed), "test")
-            bits[r] = np.concatenate([latent["xc"], latent["xu1"], latent["xu2"]], axis=1)
+    for r, lam, run_seed, z1, z2, bits in runs:
         for encoder, z in ((1, z1), (2, z2)):
-            accuracy = probe_accuracy(z, bits[r][: len(z)], seed=seed)
+            accuracy = probe_accuracy(z, bits, seed=seed)
             roles = probe_roles(r, encoder)
             for name, value in zip(synthetic.LATENT_NAMES, accuracy, strict=True):
                 rows.append({"redundancy": r, "lam": lam, "seed": run_seed, "encoder": encoder,

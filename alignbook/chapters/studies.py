@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pandas as pd
 
-from alignbook import analysis, store
+from alignbook import analysis
 from alignbook.chapters.book import interval_columns
 from alignbook.checks import fail
 from alignbook.config import TrainConfig
-from alignbook.sweep import SweepSpec, resolve_workers, run_sources, run_sweep
-from alignbook.sweep.cache import PACKAGE_ROOT
+from alignbook.storage.memo import remembered
+from alignbook.sweep import SweepSpec, resolve_workers, run_sweep
 from alignbook.training.seeding import steps_per_epoch
 
 
@@ -37,52 +37,43 @@ def synthetic_sweep_spec(redundancies: Sequence[int], depths: Sequence[int], lam
     })
 
 
-# Every module a run goes through (`sweep.run_sources`): the source that keys a stored result that trains.
-RUN_SOURCES = tuple(source.relative_to(PACKAGE_ROOT).as_posix() for source in run_sources())
-
-
-@store.remembered(RUN_SOURCES)
+@remembered()
 def lam0_check(dataset, seed: int, config: TrainConfig) -> tuple[bool, bool]:
     """`training.single.lam0_matches_independent(dataset, seed=seed, config=config)`, stored
-    (`store.remembered`, keyed by the source of every module a run goes through): whether each encoder
-    trained jointly at `lam = 0` ends with exactly its weights when trained alone, (enc1, enc2). It trains
-    four encoders; a re-executed chapter reads the answer back unless the training code changed."""
+    (`storage.memo.remembered`, keyed by the code of every module it reaches, the trainers'): whether each
+    encoder trained jointly at `lam = 0` ends with exactly its weights when trained alone, (enc1, enc2). It
+    trains four encoders; a re-executed chapter reads the answer back unless the training code changed."""
     from alignbook.training import single  # imports torch: only when computed
 
     return single.lam0_matches_independent(dataset, seed=seed, config=config)
 
 
 def control_runs(redundancy: int, depth: int, n_samples: int, seed: int, lams: Sequence[float],
-                 config: TrainConfig, keep_representations: bool = True, workers: int | str = 2,
+                 config: TrainConfig, representations: bool = True, workers: int | str = "auto",
                  name: str = "alignment_control", progress: bool = False) -> dict:
     """The alignment-control chapter's runs: each `lam` of `lams` on `synthetic.make_dataset(redundancy,
     depth=depth, n_samples=n_samples, seed=seed)`, training seed `seed`, recipe `config`, as `{lam:
     FitResult}` in the order of `lams`.
 
-    They go through the sweep engine: runs already in the run cache are read back (histories and, with
-    `keep_representations`, test representations included), the others are trained together by the
-    vectorised trainer in `workers` processes and cached. A diverged run is an error here: the chapter
-    shows every run.
+    They go through the sweep engine: runs already in the cache are read back, the others are trained together
+    by the vectorised trainer in `workers` processes and cached. With `representations`, each run's `z1`, `z2`
+    hold its encoders' test representations (the first `eval_max_samples` test examples), recomputed from its
+    stored weights. A diverged run is an error here: the chapter shows every run.
     """
     spec = SweepSpec.from_dict({
         "name": name,
         "dataset": {"kind": "synthetic", "n_samples": int(n_samples), "redundancy": int(redundancy),
                     "depth": int(depth)},
         "lams": [float(lam) for lam in lams], "seeds": [int(seed)], "data_seed": int(seed),
-        "train": config.to_dict(), "keep_representations": bool(keep_representations),
+        "train": config.to_dict(),
     })
-    from alignbook.metrics import METRICS  # imports torch: only here
-
     result = run_sweep(spec, workers=workers, progress=progress)
     failed = [run.lam for run in result.runs if not run.ok]
     if failed:
         fail("lams", f"the runs at lam = {failed} diverged", "lower lr or the alignment strength")
-    # the cache keeps a run's metrics by name: put them in the trainer's order, cached or not
-    rank = {name: i for i, name in enumerate(METRICS)}
-    for run in result.runs:
-        for scores in ("alignment", "alignment_chance"):
-            ordered = sorted(getattr(run, scores).items(), key=lambda item: rank.get(item[0], len(rank)))
-            setattr(run, scores, dict(ordered))
+    if representations:
+        for index, run in enumerate(result.runs):
+            run.z1, run.z2 = result.representations(index, rows=config.eval_max_samples)
     return {run.lam: run for run in result.runs}
 
 
@@ -199,19 +190,15 @@ def optimum_table(optimum: pd.DataFrame, keys: Sequence[str], digits: int = 4) -
     return shown.set_index([*keys, "encoder"])[[*OPTIMUM_COLUMNS, "shape"]]
 
 
-# The modules an alignment study's numbers depend on (relative to the package): their source keys it.
-ALIGNMENT_STUDY_SOURCES = ("checks.py", "analysis/curves.py", "chapters/studies.py")
-
-
-@store.remembered(ALIGNMENT_STUDY_SOURCES)
+@remembered()
 def alignment_study(table: pd.DataFrame, by, metrics: Sequence[str] = ALIGN_METRICS,
                     chance_by: str | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """Seed summaries of each alignment metric against `lam`, their chance levels, and the rank test of
     their rise with `lam`.
 
     Chance levels are the seed means of the runs' `chance_<metric>` columns: one number per metric, or per
-    level of `chance_by` when given. Returns (summary, chance, trend). Stored on disk (`store.remembered`):
-    the trend's bootstrap takes seconds on a large sweep.
+    level of `chance_by` when given. Returns (summary, chance, trend). Stored on disk
+    (`storage.memo.remembered`): the trend's bootstrap takes seconds on a large sweep.
     """
     summary = pd.concat([analysis.curve_summary(table, by=by, metric=m) for m in metrics])
     chance_columns = {m: m.replace("align_", "chance_") for m in metrics}
