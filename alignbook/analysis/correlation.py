@@ -119,11 +119,13 @@ def seed_correlation(seed_table, cells, x: str, y: str, seed_column: str = "seed
       makes its two means correlate without any relation between the cells' true values.
     - The interval draws `n_bootstrap` resamples of `n - 1` of the `n` seed values with replacement
       (`numpy.random.default_rng(seed)`), the same draw for every cell, recomputes every cell's means and the
-      correlation, and takes percentiles at level `ci`. It describes the seed-to-seed uncertainty of the
-      correlation of seed means. Seed noise also pulls that correlation towards 0 (the means are noisier
-      than the cells' true values), so when the noise is comparable to the spread between cells the
-      interval can miss the correlation of the true values: its measured coverage is in the calibration
-      tests. A verdict reads the permutation tests, not the interval.
+      correlation, and takes percentiles at level `ci`. It describes how much the correlation of seed means
+      moves with the seeds; it is not a calibrated interval of the correlation of the cells' true values.
+      Simulated (cells' true gains spread over about 0.02, 5 seeds), it held that correlation in 0.75 to
+      0.90 of cases with 8 to 12 cells and seed noise of 0.002 to 0.004, and in 0.36 to 0.68 when the
+      noise was as large as the spread (20 to 40 cells): the noise pulls the correlation of the means
+      towards 0, and a rank correlation of few cells moves in steps. So it must not be printed as a 95 %
+      interval; a verdict reads the permutation tests.
     """
     transform = _transform(method)
     level = check_level("ci", ci)

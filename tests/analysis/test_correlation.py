@@ -132,9 +132,9 @@ def test_seed_correlation_tests_hold_their_level_without_a_relation():
     assert (p < 0.05).mean() <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 200)
 
 
-def test_seed_correlation_interval_covers_when_seed_noise_is_small_against_the_spread():
-    # 10 cells whose true gains spread by 0.02, seed noise 0.004, 5 seeds: the measured coverage of the
-    # correlation of the true gains (the module docstring says how it falls with more noise)
+def test_seed_correlation_range_covers_as_measured_in_its_docstring():
+    # 10 cells whose true gains spread by about 0.02, seed noise 0.004, 5 seeds: the range holds the
+    # correlation of the true gains in about 0.9 of cases (the docstring gives 0.75 to 0.90), not 0.95
     rng = np.random.default_rng(6)
     covered = []
     for i in range(150):
@@ -143,4 +143,4 @@ def test_seed_correlation_interval_covers_when_seed_noise_is_small_against_the_s
         found = analysis.seed_correlation(seed_table(truth, noise=0.004, rng_seed=100 + i), "cell", "x", "y",
                                           n_bootstrap=400, n_permutations=50, seed=i)
         covered.append(found["low"] <= target <= found["high"])
-    assert np.mean(covered) >= 0.9
+    assert 0.75 <= np.mean(covered) < 0.95
