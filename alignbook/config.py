@@ -14,6 +14,14 @@ ENCODERS = ("mlp", "transformer", "patch")
 SCHEDULES = ("constant", "warmup", "linear")
 PROJECTIONS = ("mlp", "linear", "none")
 LAYERS = ("last", "best")
+# Most geometric checkpoints a run may ask for (np.geomspace allocates them all; a run validated at more
+# steps than this gains nothing over validating every few steps with `check_every`).
+MAX_CHECKPOINTS = 10_000
+
+
+def _is_plain_number(value) -> bool:
+    """A Python int or float, booleans excluded: what the config's JSON (`to_dict`, `key`) can hold."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -21,7 +29,11 @@ class TrainConfig:
     """Everything that decides one training run except the data, `lam` and `seed`.
 
     Defaults are the synthetic study's: two 32-wide MLP encoders, AdamW, gradient clipping per encoder,
-    checkpoint chosen per encoder on validation accuracy (validation L1 for regression).
+    checkpoint chosen per encoder on validation accuracy (validation L1 for regression), the whole budget
+    trained. The budget (`num_steps`, else `num_epochs` epochs) is a cap: with `patience = P > 0` a run stops
+    once neither encoder's validation score has improved (strictly) for P consecutive checkpoints. Checkpoints
+    come every `check_every` steps, else at `num_checkpoints` geometrically spaced steps, else after every
+    epoch; the last step is always one.
     """
 
     # architecture
@@ -43,11 +55,13 @@ class TrainConfig:
     num_epochs: int = 15  # both encoders converge by then at r = 8 (measured, synthetic data)
     num_steps: int = 0  # > 0: train exactly this many optimiser steps instead of num_epochs epochs
     num_checkpoints: int = 0  # validations: 0 after every epoch; K > 0 at K geometrically spaced steps
+    check_every: int = 0  # > 0: validate every this many steps instead (fixed spacing, for early stopping)
+    patience: int = 0  # > 0: stop once neither encoder improved for this many checkpoints; 0: whole budget
     batch_size: int = 512
     lr: float = 1e-2
     weight_decay: float = 1e-4
     grad_clip: float = 1.0  # max L2 norm of each encoder branch's gradient
-    # measurement
+    # measurement (of alignment, from the stored weights: the trainers do not read these)
     metric_layer: str = "last"  # last | best (best pair of layers, as the predecessor did)
     knn_k: int = 10
     eval_max_samples: int = 2000  # alignment metrics use the first this-many test examples (cost ~ n^2)
@@ -63,16 +77,25 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 fail(name, f"must be a positive integer, got {value!r}")
-        for name in ("schedule_epochs", "num_steps", "num_checkpoints"):
+        for name in ("schedule_epochs", "num_steps", "num_checkpoints", "check_every", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 fail(name, f"must be an integer >= 0, got {value!r}")
+        if self.num_checkpoints > MAX_CHECKPOINTS:
+            fail("num_checkpoints", f"must be at most {MAX_CHECKPOINTS}, got {self.num_checkpoints}",
+                 "for denser validation use check_every")
+        if self.check_every and self.num_checkpoints:
+            fail("check_every", f"cannot be combined with num_checkpoints = {self.num_checkpoints}",
+                 "set one of them to 0")
         for name in ("temperature", "min_temperature", "lr", "grad_clip"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            if not _is_plain_number(value) or not math.isfinite(value) or value <= 0:
                 fail(name, f"must be a finite number > 0, got {value!r}")
-        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
-            fail("weight_decay", f"must be a number >= 0, got {self.weight_decay!r}")
+        decay = self.weight_decay
+        if not _is_plain_number(decay) or not math.isfinite(decay) or decay < 0:
+            fail("weight_decay", f"must be a finite number >= 0, got {self.weight_decay!r}")
+        if not isinstance(self.learn_temperature, bool):
+            fail("learn_temperature", f"must be true or false, got {self.learn_temperature!r}")
 
     def to_dict(self) -> dict:
         """Every field as plain data (what `from_dict` reads back and cache keys hash)."""
