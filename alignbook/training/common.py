@@ -24,7 +24,11 @@ EVAL_CHUNK = 16384
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite during training."""
+    """A loss became NaN or infinite during training; `steps` optimiser steps had been done."""
+
+    def __init__(self, message: str, steps: int = 0):
+        super().__init__(message)
+        self.steps = steps
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -37,20 +41,20 @@ def task_loss(output: torch.Tensor, y: torch.Tensor, task: str, reduction: str =
     return F.l1_loss(output.squeeze(-1), y, reduction=reduction)
 
 
-def count_correct(output: torch.Tensor, y: torch.Tensor, task: str) -> tuple[torch.Tensor, int]:
+def count_correct(output: torch.Tensor, y: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Correct predictions and the number of examples counted, for one model or for stacked models.
 
     `output` holds each example's class scores (classification) or single prediction (regression) along
     dimension 1: `(n, k)` for one model, `(lanes, k, n)` for the vectorised trainer's stacked models;
-    `y` holds the targets, `(n,)` or `(1, n)`. Classification counts argmax hits over all examples;
+    `y` holds the targets, `(n,)` or `(lanes, n)`. Classification counts argmax hits over all examples;
     regression counts sign agreements over the examples with `y != 0` (sign accuracy, as the paper
-    reports). Returns the correct counts (a 0-d tensor, or one per lane) and the number counted.
+    reports). Returns the correct counts and the numbers counted (0-d tensors, or one per lane).
     """
     if task == "classification":
-        return (output.argmax(dim=1) == y).sum(dim=-1), int(y.shape[-1])
+        return (output.argmax(dim=1) == y).sum(dim=-1), torch.full(y.shape[:-1], y.shape[-1])
     counted = y != 0
     agree = (torch.sign(output[:, 0]) == torch.sign(y)) & counted
-    return agree.sum(dim=-1), int(counted.sum())
+    return agree.sum(dim=-1), counted.sum(dim=-1)
 
 
 class _EvalMode:
@@ -84,7 +88,7 @@ def evaluate(branch: Branch, x, y, task: str) -> tuple[float, float]:
             yb = y[start : start + EVAL_CHUNK]
             loss_sum += float(task_loss(output, yb, task, reduction="sum"))
             c, n = count_correct(output, yb, task)
-            correct, counted = correct + int(c), counted + n
+            correct, counted = correct + int(c), counted + int(n)
     accuracy = correct / counted if counted else float("nan")
     return accuracy, loss_sum / max(len(y), 1)
 
@@ -157,14 +161,35 @@ def divergence_message(where: str, what: str, value: float, lam: float, config: 
 
 
 def step_plan(n_train: int, config: TrainConfig) -> tuple[int, int, list[int]]:
-    """(steps per epoch, steps of the run, steps after which it is validated) for `n_train` examples.
+    """(steps per epoch, steps of the run at most, steps after which it is validated) for `n_train` examples.
 
-    A run takes `config.num_steps` optimiser steps, or `config.num_epochs` epochs when that is 0, walking
-    through the epochs' mini-batches in order (`seeding.run_batches`); it is validated at
-    `seeding.checkpoint_steps(..., config.num_checkpoints)`. With the defaults (`num_steps = 0`,
-    `num_checkpoints = 0`) that is after every epoch, and `num_steps` equal to whole epochs trains exactly
-    what as many epochs train.
+    A run takes at most `config.num_steps` optimiser steps, or `config.num_epochs` epochs when that is 0 (its
+    cap), walking through the epochs' mini-batches in order (`seeding.run_batches`); it is validated at
+    `seeding.checkpoint_steps(..., config.num_checkpoints, config.check_every)`. With the defaults
+    (`num_steps = 0`, `num_checkpoints = 0`, `check_every = 0`) that is after every epoch, and `num_steps`
+    equal to whole epochs trains exactly what as many epochs train.
     """
     per_epoch = steps_per_epoch(n_train, config.batch_size)
     total = config.num_steps or config.num_epochs * per_epoch
-    return per_epoch, total, checkpoint_steps(total, per_epoch, config.num_checkpoints)
+    return per_epoch, total, checkpoint_steps(total, per_epoch, config.num_checkpoints, config.check_every)
+
+
+class Patience:
+    """The early-stopping rule both trainers apply, for one run or for many at once (numpy arrays).
+
+    After each checkpoint, `update(improved)` takes whether either encoder's validation score improved
+    (strictly) and returns whether the run stops now: with `patience = P > 0`, once P consecutive checkpoints
+    brought no improvement to either encoder; with `P = 0`, never (the run trains its whole budget).
+    """
+
+    def __init__(self, patience: int, runs: int = 1):
+        self.patience = patience
+        self.stale = np.zeros(runs, dtype=np.int64)
+
+    def update(self, improved: np.ndarray) -> np.ndarray:
+        self.stale = np.where(improved, 0, self.stale + 1)
+        return (self.stale >= self.patience) if self.patience else np.zeros_like(self.stale, dtype=bool)
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only the runs at `rows` (the vectorised trainer drops stopped runs)."""
+        self.stale = self.stale[rows]

@@ -33,6 +33,13 @@ BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 _MIN_PLAIN_EXP_TEMPERATURE = 1 / 40
 # eps of torch.nn.functional.normalize
 _NORMALIZE_EPS = 1e-12
+# torch's exp2 takes a vectorised path for whole blocks of 16 or 32 elements and a scalar one for the rest
+# (and for the rest of each thread's share), and the two round differently in the last bit. The logits are
+# exponentiated in whole blocks of EXP2_BLOCK (with padding behind the buffer), on more than one thread in
+# pieces below torch's grain size (which run on one thread): every element takes the vectorised path wherever
+# its run sits, and a run's numbers do not depend on how many runs share the buffer.
+EXP2_BLOCK = 64
+_SERIAL_PIECE = 32768 - EXP2_BLOCK  # below at::internal::GRAIN_SIZE, a multiple of EXP2_BLOCK
 _LOG2_E, _LN_2 = 1.0 / math.log(2.0), math.log(2.0)
 
 
@@ -55,10 +62,16 @@ class InfoNCEKernel:
     def __init__(self, chunk: int, dim: int, batch: int, temperature: float, dtype=torch.float32):
         self.chunk, self.inv_t = chunk, 1.0 / float(temperature)
         self.plain = float(temperature) >= _MIN_PLAIN_EXP_TEMPERATURE
-        self.logits = torch.empty(chunk, batch, batch, dtype=dtype)
+        padded = -(-chunk * batch * batch // EXP2_BLOCK) * EXP2_BLOCK
+        self.logits_storage = torch.zeros(padded, dtype=dtype)
+        self.logits = self.logits_storage[: chunk * batch * batch].view(chunk, batch, batch)
         # 1 / r_i + 1 / c_j, or (small temperatures) exp of the column-shifted logits
-        self.weights = torch.empty(chunk, batch, batch, dtype=dtype)
+        self.weights_storage = torch.zeros(padded, dtype=dtype)
+        self.weights = self.weights_storage[: chunk * batch * batch].view(chunk, batch, batch)
         self.scaled = torch.empty(chunk, dim, batch, dtype=dtype)
+        # the gradients' products write here, contiguously, then into the caller's (strided) tensors: a
+        # batched product into a strided output rounds differently on three threads or more
+        self.products = torch.empty(2, chunk, dim, batch, dtype=dtype)
         self.row_sums = torch.empty(chunk, batch, dtype=dtype)
         self.col_sums = torch.empty(chunk, batch, dtype=dtype)
 
@@ -71,15 +84,18 @@ class InfoNCEKernel:
         row_sums, col_sums = self.row_sums[:n], self.col_sums[:n]
         # logits in base 2, s / ln 2: exp2 is about three times faster than exp and as accurate
         torch.bmm(torch.mul(a, inv_t * _LOG2_E, out=self.scaled[:n]).transpose(1, 2), b, out=logits)
+        count = n * batch * batch
         if self.plain:  # |s| <= 1 / T <= 40: exp needs no shift
-            exp_rows = exp_cols = logits.exp2_()
+            exp_rows = exp_cols = _exp2_blocks_(self.logits_storage, count, logits)
             torch.sum(exp_rows, dim=2, out=row_sums)
             torch.sum(exp_cols, dim=1, out=col_sums)
             lse_rows, lse_cols = row_sums.log(), col_sums.log()
         else:
             shift_rows, shift_cols = logits.amax(dim=2), logits.amax(dim=1)
-            exp_cols = torch.sub(logits, shift_cols[:, None, :], out=weights).exp2_()
-            exp_rows = logits.sub_(shift_rows[:, :, None]).exp2_()
+            torch.sub(logits, shift_cols[:, None, :], out=weights)
+            exp_cols = _exp2_blocks_(self.weights_storage, count, weights)
+            logits.sub_(shift_rows[:, :, None])
+            exp_rows = _exp2_blocks_(self.logits_storage, count, logits)
             torch.sum(exp_rows, dim=2, out=row_sums)
             torch.sum(exp_cols, dim=1, out=col_sums)
             lse_rows = row_sums.log().add_(shift_rows, alpha=_LN_2)
@@ -95,8 +111,20 @@ class InfoNCEKernel:
         else:
             grad_s = exp_rows.mul_(row_scale[:, :, None]).add_(exp_cols.mul_(col_scale[:, None, :]))
         grad_s.diagonal(dim1=1, dim2=2).sub_(2 * scale * inv_t)
-        torch.bmm(b, grad_s.transpose(1, 2), out=grad_a)
-        torch.bmm(a, grad_s, out=grad_b)
+        grad_a.copy_(torch.bmm(b, grad_s.transpose(1, 2), out=self.products[0, :n]))
+        grad_b.copy_(torch.bmm(a, grad_s, out=self.products[1, :n]))
+
+
+def _exp2_blocks_(storage: torch.Tensor, count: int, view: torch.Tensor) -> torch.Tensor:
+    """exp2 in place of the first `count` values of `storage` (and the padding up to the next whole
+    EXP2_BLOCK, whose values nothing reads), all on the vectorised path; returns `view` of them."""
+    region = storage[: -(-count // EXP2_BLOCK) * EXP2_BLOCK]
+    if torch.get_num_threads() == 1:
+        region.exp2_()
+    else:  # one thread per piece: a thread's share of a larger tensor may end inside a block
+        for piece in region.split(_SERIAL_PIECE):
+            piece.exp2_()
+    return view
 
 
 def info_nce_chunk(batch: int) -> int:
@@ -112,6 +140,10 @@ class AlignmentStep:
     gradient of `sum_a weight_a * loss_a` with respect to `p`: `InfoNCEKernel` a cache-sized chunk of runs
     at a time, then the backward of the L2 normalisation, `(g - u (u . g)) / |p|`, and the weights. Nothing
     is allocated per step except a few (A, B) rows.
+
+    Every kernel call holds at least two runs: on three threads or more MKL rounds a batched product of one
+    matrix differently from the same matrix among others, so a chunk of one run takes its neighbour along
+    (recomputed to the same bits), and a single run a copy of itself.
     """
 
     def __init__(self, runs: int, dim: int, batch: int, temperature: float, chunk: int | None = None,
@@ -119,7 +151,8 @@ class AlignmentStep:
         """Buffers for up to `runs` runs of `batch` projections of size `dim`; `chunk` runs go through the
         kernel at once (default: as many as `INFO_NCE_CHUNK_BYTES` allows); `dtype` float32 in training."""
         chunk = info_nce_chunk(batch) if chunk is None else int(chunk)
-        self.chunk = chunk = max(1, min(runs, chunk))
+        runs = max(runs, 2)  # room for a single run's copy
+        self.chunk = chunk = max(2, min(runs, chunk))
         self.kernel = InfoNCEKernel(chunk, dim, batch, temperature, dtype)
         self.unit = torch.empty(2 * runs, dim, batch, dtype=dtype)
         self.work = torch.empty(2 * runs, dim, batch, dtype=dtype)
@@ -141,11 +174,16 @@ class AlignmentStep:
             raw = norms.clone()
         norms.clamp_min_(_NORMALIZE_EPS)
         torch.div(p, norms, out=unit)
-        pairs, grad_pairs = unit.view(runs, 2, dim, batch), grad.view(runs, 2, dim, batch)
+        pairs, grad_pairs = self.unit.view(-1, 2, dim, batch), self.grad.view(-1, 2, dim, batch)
+        if runs == 1:  # two runs per kernel call (class docstring): the run and its copy
+            pairs[1].copy_(pairs[0])
         for start in range(0, runs, self.chunk):
             stop = min(start + self.chunk, runs)
-            self.kernel(pairs[start:stop, 0], pairs[start:stop, 1], loss[start:stop],
-                        grad_pairs[start:stop, 0], grad_pairs[start:stop, 1])
+            first = min(start, max(stop - 2, 0))  # a chunk of one run takes the run before it along
+            last = max(stop, first + 2)
+            self.kernel(pairs[first:last, 0], pairs[first:last, 1], self.loss[first:last],
+                        grad_pairs[first:last, 0], grad_pairs[first:last, 1])
+        grad_pairs = grad_pairs[:runs]
         # backward of the normalisation: (g - u (u . g)) / |p|, without u (u . g) where |p| was clamped
         torch.sum(torch.mul(unit, grad, out=work), dim=1, keepdim=True, out=dots)
         if clamped:
@@ -159,36 +197,41 @@ class AlignmentStep:
 
 
 class LaneAdamW:
-    """torch.optim.AdamW (foreach=False) on a flat (lanes, P) buffer, one optimiser state per lane.
+    """torch.optim.AdamW (foreach=False) on the rows of flat (lanes, P) buffers, one optimiser state per lane.
 
     The same elementwise operations in the same order as torch's single-tensor AdamW, so equal gradients
-    give equal parameters bit for bit. Each lane counts its own steps: a lane left out of a step is untouched
-    (no weight decay either), as torch leaves a parameter without gradient. The denominator has a reused
-    buffer (fresh memory costs page faults every step).
+    give equal parameters bit for bit. States are held for up to `lanes` lanes; `step` steps the first rows
+    (all of a group's bodies, or the projection heads of the runs whose alignment term is on), which have
+    always taken the same number of steps: a lane left out of a step is untouched (no weight decay either), as
+    torch leaves a parameter without gradient. `keep` moves chosen lanes' states to the front (when the
+    vectorised trainer drops stopped runs). The denominator has a reused buffer (fresh memory costs page
+    faults every step).
     """
 
-    def __init__(self, params: torch.Tensor, lr: float, weight_decay: float):
-        self.params, self.lr, self.weight_decay = params, lr, weight_decay
-        self.exp_avg, self.exp_avg_sq = torch.zeros_like(params), torch.zeros_like(params)
-        self.denom = torch.empty_like(params)
-        self.counts = np.zeros(params.shape[0], dtype=np.int64)
+    def __init__(self, lanes: int, size: int, lr: float, weight_decay: float):
+        self.lr, self.weight_decay = lr, weight_decay
+        self.exp_avg, self.exp_avg_sq = torch.zeros(lanes, size), torch.zeros(lanes, size)
+        self.denom = torch.empty(lanes, size)
+        self.counts = np.zeros(lanes, dtype=np.int64)
 
-    def step(self, grads: torch.Tensor, lanes: int | None = None) -> None:
-        """One step of every lane (`lanes` None) or of the first `lanes` lanes only."""
-        stop = len(self.counts) if lanes is None else int(lanes)
+    def step(self, params: torch.Tensor, grads: torch.Tensor) -> None:
+        """One step of the first `len(params)` lanes: `params` and `grads` are their (k, P) rows."""
+        stop = params.shape[0]
         if stop == 0:
             return
         counts = self.counts[:stop] + 1
-        if counts.min() == counts.max():  # the common case: in place, whole (prefix of) buffers
-            self._update(self.params[:stop], self.exp_avg[:stop], self.exp_avg_sq[:stop], grads[:stop],
-                         int(counts[0]), self.denom[:stop])
-        else:
-            for step in np.unique(counts):
-                rows = torch.from_numpy(np.flatnonzero(counts == step))
-                p, m, v = self.params[rows], self.exp_avg[rows], self.exp_avg_sq[rows]
-                self._update(p, m, v, grads[rows], int(step), torch.empty_like(p))
-                self.params[rows], self.exp_avg[rows], self.exp_avg_sq[rows] = p, m, v
-        self.counts[:stop] += 1
+        if counts.min() != counts.max():  # the trainer steps a fixed prefix of lanes: cannot happen
+            raise RuntimeError("lanes stepped together must have taken the same number of steps")
+        self._update(params, self.exp_avg[:stop], self.exp_avg_sq[:stop], grads[:stop], int(counts[0]),
+                     self.denom[:stop])
+        self.counts[:stop] = counts
+
+    def keep(self, lanes: torch.Tensor) -> None:
+        """Move the states of `lanes` (increasing indices) to the first `len(lanes)` rows."""
+        kept = len(lanes)
+        for state in (self.exp_avg, self.exp_avg_sq):
+            state[:kept] = state[lanes]
+        self.counts[:kept] = self.counts[lanes.numpy()]
 
     def _update(self, p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, g: torch.Tensor, step: int,
                 denom: torch.Tensor) -> None:

@@ -47,15 +47,19 @@ def run_batches(n: int, batch_size: int, seed: int, start: int, stop: int) -> li
     return batches
 
 
-def checkpoint_steps(total_steps: int, per_epoch: int, num_checkpoints: int = 0) -> list[int]:
-    """After how many steps a run is validated (and its best checkpoint possibly taken).
+def checkpoint_steps(total_steps: int, per_epoch: int, num_checkpoints: int = 0,
+                     check_every: int = 0) -> list[int]:
+    """After how many steps a run is validated (and its best checkpoint possibly taken), the last one
+    always after the last step.
 
-    `num_checkpoints = 0`: at the end of every epoch (`per_epoch` steps), and after the last step. `K > 0`:
-    K steps spaced geometrically from 1 % of the run to its end, rounded (coinciding ones merged): dense
-    early, where small training sets reach their best validation score, sparse late, where validation
-    would cost more than it tells.
+    `check_every = S > 0`: every S steps. Else `num_checkpoints = 0`: at the end of every epoch (`per_epoch`
+    steps). Else `K > 0`: K steps spaced geometrically from 1 % of the run to its end, rounded (coinciding
+    ones merged): dense early, where small training sets reach their best validation score, sparse late,
+    where validation would cost more than it tells.
     """
-    if num_checkpoints == 0:
+    if check_every:
+        stops = list(range(check_every, total_steps + 1, check_every))
+    elif num_checkpoints == 0:
         stops = list(range(per_epoch, total_steps + 1, per_epoch))
     else:
         spaced = np.geomspace(max(1.0, total_steps / 100), total_steps, num_checkpoints)

@@ -12,26 +12,27 @@ Conventions shared with the vectorised trainer (`alignbook.training.vectorized` 
   `lam_t = aligner.lam_at(epoch)` and `align = info_nce(proj1(z1), proj2(z2), T)`. `align` is computed only
   when `lam_t > 0`: at `lam_t = 0` it is skipped entirely, so the projection heads get no gradient (AdamW
   leaves parameters without a gradient untouched, weight decay included) and `lam = 0` is bit for bit the
-  same as training each branch alone (`fit_unimodal`).
+  same as training each branch alone (`fit_unimodal`) for as many steps (with `patience > 0` a joint run
+  stops only once both branches stall).
 - Optimisation: one `torch.optim.AdamW(branch.parameters(), lr, weight_decay=weight_decay, foreach=False)` per
   branch (default betas and eps); a learnable temperature has its own AdamW (same lr, no weight decay). After
   `total.backward()`, each branch's gradient is clipped on its own with
   `clip_grad_norm_(branch.parameters(), grad_clip)`, then each optimiser steps (branch 1, branch 2,
   temperature). Gradients are reset to None before each backward.
-- Checkpoints: at every checkpoint step (`seeding.checkpoint_steps`: after every epoch by default, or at
-  `num_checkpoints` geometrically spaced steps) each branch is evaluated on the full validation split (eval
-  mode, no grad); its best state is kept separately, "best" meaning strictly higher validation accuracy
-  (classification) or strictly lower validation L1 (regression), so ties keep the earliest checkpoint.
-  After training each branch is restored to its own best state before testing.
+- Checkpoints: at every checkpoint step (`seeding.checkpoint_steps`: after every epoch by default, every
+  `check_every` steps, or at `num_checkpoints` geometrically spaced steps) each branch is evaluated on the
+  full validation split (eval mode, no grad); its best state is kept separately, "best" meaning strictly
+  higher validation accuracy (classification) or strictly lower validation L1 (regression), so ties keep the
+  earliest checkpoint. After training each branch is restored to its own best state before testing.
+- Early stopping (`common.Patience`): with `patience = P > 0` the run stops after the checkpoint that ends P
+  consecutive checkpoints at which neither branch improved; the budget (`num_steps`, else `num_epochs`
+  epochs) is the cap. `steps` counts the optimiser steps trained, `hit_cap` says whether that is the budget.
 - Accuracy for regression is sign accuracy: `mean(sign(pred) == sign(y))` over the examples with `y != 0`.
-- Alignment is measured between the restored encoders' test representations on the first
-  `config.eval_max_samples` test examples, each layer first `metrics.prepare`d (clipped at its 95 %
-  absolute-value quantile, rows scaled to unit length, as Huh et al. measure): `metrics.all_scores(z1, z2,
-  k=knn_k)` (`metric_layer="last"`) or `metrics.best_layer_scores(layers1, layers2, k=knn_k)` (`"best"`, over
-  `forward_layers`), and `metrics.chance_levels(z1, z2, k=knn_k, seed=seed)` on the last layer, all via
-  `metrics.pair_alignment`. Kept representations (`keep_representations`) are the raw ones.
+- Stored weights: each branch's encoder and task head at its best checkpoint (`weights.branch_weights`).
+  Alignment is not measured here: it is measured from the stored weights (`weights.load_branches`).
 - Divergence: any non-finite training loss (task or alignment) or validation loss stops the run with
-  `TrainingDiverged`, or, with `on_divergence="mark"`, returns a failed `FitResult` with NaN scores.
+  `TrainingDiverged`, or, with `on_divergence="mark"`, returns a failed `FitResult` with NaN scores, no
+  weights and the steps done before the failure.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,6 +51,7 @@ from alignbook.data.container import PairedDataset
 from alignbook.models.alignment import ContrastiveAligner
 from alignbook.models.branch import Branch, build_branch
 from alignbook.training.common import (
+    Patience,
     TrainingDiverged,
     as_target,
     as_tensor,
@@ -64,6 +67,7 @@ from alignbook.training.common import (
 from alignbook.training.results import FitResult
 from alignbook.training.seeding import branch_seed, run_batches
 from alignbook.training.threads import DEFAULT_THREADS, limited_threads
+from alignbook.training.weights import branch_weights
 
 DIVERGENCE_MODES = ("raise", "mark")
 
@@ -102,9 +106,11 @@ def _state_copy(module: nn.Module) -> dict:
 
 
 def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveAligner | None, seed: int,
-           config: TrainConfig, lam: float, progress: bool, history: list[dict]) -> None:
-    """Run every step on `members` (one or two branches), validating at each checkpoint and appending to
-    `history`; raise TrainingDiverged."""
+           config: TrainConfig, lam: float, progress: bool, history: list[dict],
+           until: int | None = None) -> tuple[int, bool]:
+    """Run the steps of `members` (one or two branches), validating at each checkpoint and appending to
+    `history`, until the cap or early stopping (`until`: stop at that checkpoint, without early stopping);
+    return (steps trained, whether that is the whole budget). Raise TrainingDiverged."""
     task = dataset.task
     y_train, y_valid = as_target(dataset.train.y, task), as_target(dataset.valid.y, task)
     temperature_optimizer = None
@@ -112,7 +118,8 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
         temperature_optimizer = torch.optim.AdamW([aligner.log_temperature], lr=config.lr, weight_decay=0.0,
                                                   foreach=False)
     n_train = len(dataset.train)
-    per_epoch, _, stops = step_plan(n_train, config)
+    per_epoch, total, stops = step_plan(n_train, config)
+    patience = Patience(0 if until is not None else config.patience)
     periods = zip([0, *stops[:-1]], stops, strict=True)
     if progress:
         from tqdm import tqdm  # only when asked: importing train must stay cheap
@@ -132,25 +139,25 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
             y = y_train[index]
             outputs = [m.branch(m.x_train[index]) for m in members]  # (z, head output) per branch
             losses = [task_loss(output, y, task) for _, output in outputs]
-            total = losses[0]
+            total_loss = losses[0]
             for loss in losses[1:]:
-                total = total + loss
+                total_loss = total_loss + loss
             if lam_t > 0:
                 p1 = members[0].branch.projection(outputs[0][0])
                 p2 = members[1].branch.projection(outputs[1][0])
                 align = aligner(p1, p2)
-                total = total + lam_t * align
+                total_loss = total_loss + lam_t * align
                 losses.append(align)
-            values = torch.stack([loss.detach() for loss in (*losses, total)]).tolist()  # one sync per step
+            values = torch.stack([loss.detach() for loss in (*losses, total_loss)]).tolist()  # one sync
             for name, value in zip(names, values, strict=True):
                 if not math.isfinite(value):
                     raise TrainingDiverged(divergence_message(f"epoch {epoch}, step {step}", name, value,
-                                                               lam, config))
+                                                               lam, config), steps=global_step)
             for member in members:
                 member.optimizer.zero_grad(set_to_none=True)
             if temperature_optimizer is not None:
                 temperature_optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            total_loss.backward()
             for member in members:
                 nn.utils.clip_grad_norm_(member.branch.parameters(), config.grad_clip)
                 member.optimizer.step()
@@ -165,12 +172,13 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
             record[f"train_task{member.modality}"] = task_sum / (stop - start)
         if aligner is not None:
             record["train_align"] = align_sum / align_steps if align_steps else float("nan")
+        improved = False
         for member in members:
             acc, loss = evaluate(member.branch, member.x_valid, y_valid, task)
             if not math.isfinite(loss):
                 raise TrainingDiverged(divergence_message(f"epoch {epoch}, validation",
                                                            f"validation loss of enc{member.modality}",
-                                                           loss, lam, config))
+                                                           loss, lam, config), steps=stop)
             record[f"val_acc{member.modality}"] = acc
             record[f"val_loss{member.modality}"] = loss
             score = -acc if task == "classification" else loss
@@ -178,14 +186,18 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
                 member.best_score, member.best_epoch, member.best_val_acc = score, epoch, acc
                 member.best_step = stop
                 member.best_state = _state_copy(member.branch)
+                improved = True
         if aligner is not None:
             record["temperature"] = float(torch.as_tensor(aligner.temperature).detach())
         history.append(record)
         if progress:
             periods.set_postfix({k: round(v, 4) for k, v in record.items() if k.startswith("val_acc")})
+        if stop == until or patience.update(np.array([improved]))[0]:
+            break
     for member in members:
         member.branch.load_state_dict(member.best_state)
         member.branch.eval()
+    return stop, stop == total
 
 
 # ---------------------------------------------------------------------------------------------- public API
@@ -194,14 +206,16 @@ def _train(dataset: PairedDataset, members: list[_Member], aligner: ContrastiveA
 def fit(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None, *,
         keep_representations: bool = False, on_divergence: str = "raise", progress: bool = False,
         threads: int = DEFAULT_THREADS, **overrides) -> FitResult:
-    """Train enc1 and enc2 jointly with `lam * L_align` and return their test scores and alignment.
+    """Train enc1 and enc2 jointly with `lam * L_align`; return their test scores and best weights.
 
     `config` is a `TrainConfig` (default: `TrainConfig()`); keyword `overrides` replace its fields, e.g.
     `fit(ds, lam=0.5, num_epochs=10)`. `lam = 0` is independent training. `history` holds one dict per
     checkpoint (by default one per epoch: 0-based `epoch` of its last step, `step` = steps done, scheduled
     `lam`, mean `train_task1/2` and `train_align` (NaN where skipped) since the previous checkpoint,
-    `val_acc1/2`, `val_loss1/2`, `temperature`). With `keep_representations`, `z1`/`z2` are the test
-    representations the alignment metrics used. If a loss becomes non-finite, raises `TrainingDiverged`, or
+    `val_acc1/2`, `val_loss1/2`, `temperature`). `weights1`/`weights2` hold each branch's encoder and task
+    head at its best checkpoint; `steps` and `hit_cap` say how long it trained (`config.patience`). With
+    `keep_representations`, `z1`/`z2` are the restored encoders' representations of the first
+    `config.eval_max_samples` test examples. If a loss becomes non-finite, raises `TrainingDiverged`, or
     with `on_divergence="mark"` returns a result with `status="failed"`, the error text and NaN scores.
     Trains on `threads` torch and BLAS threads (default one, whoever calls it: the models are small) and
     restores the caller's settings afterwards. See the module docstring for every convention.
@@ -222,13 +236,14 @@ def _fit(dataset: PairedDataset, lam: float, seed: int, config: TrainConfig | No
     members = [_make_member(dataset, m, seed, config) for m in (1, 2)]
     history: list[dict] = []
     try:
-        _train(dataset, members, ContrastiveAligner(lam, config), seed, config, lam, progress, history)
+        aligner = ContrastiveAligner(lam, config)
+        steps, hit_cap = _train(dataset, members, aligner, seed, config, lam, progress, history)
     except TrainingDiverged as exc:
         if on_divergence == "raise":
             raise
         return FitResult(lam=lam, seed=seed, config=config, history=history, status="failed", error=str(exc),
-                         time_s=time.perf_counter() - started)
-    result = FitResult(lam=lam, seed=seed, config=config, history=history)
+                         steps=exc.steps, time_s=time.perf_counter() - started)
+    result = FitResult(lam=lam, seed=seed, config=config, history=history, steps=steps, hit_cap=hit_cap)
     task, test = dataset.task, dataset.test
     for member, x_test in zip(members, (test.x1, test.x2), strict=True):
         acc, loss = evaluate(member.branch, x_test, test.y, task)
@@ -238,79 +253,68 @@ def _fit(dataset: PairedDataset, lam: float, seed: int, config: TrainConfig | No
         setattr(result, f"val_acc{m}", member.best_val_acc)
         setattr(result, f"best_epoch{m}", member.best_epoch)
         setattr(result, f"best_step{m}", member.best_step)
-    if len(test):
-        _measure_alignment(result, members[0].branch, members[1].branch, test.x1, test.x2, config, seed,
-                           keep_representations)
+        setattr(result, f"weights{m}", branch_weights(member.best_state))
+        if keep_representations:
+            setattr(result, f"z{m}", representations(member.branch, x_test[:config.eval_max_samples]))
     result.time_s = time.perf_counter() - started
     return result
-
-
-def _measure_alignment(result: FitResult, branch1: Branch, branch2: Branch, x1, x2, config: TrainConfig,
-                       seed: int, keep: bool) -> None:
-    from alignbook import metrics  # imported on use: metrics may pull in heavier dependencies
-
-    n = min(len(x1), config.eval_max_samples)
-    layers1 = representations(branch1, x1[:n], layers=True)
-    layers2 = representations(branch2, x2[:n], layers=True)
-    result.alignment, result.alignment_chance = metrics.pair_alignment(
-        layers1, layers2, config.metric_layer, k=config.knn_k, seed=seed)
-    if keep:
-        result.z1, result.z2 = layers1[-1], layers2[-1]
 
 
 def train_branches(dataset: PairedDataset, lam: float = 0.0, seed: int = 0, config: TrainConfig | None = None,
                    *, progress: bool = False, threads: int = DEFAULT_THREADS,
                    **overrides) -> tuple[Branch, Branch, list[dict]]:
-    """`fit`'s training alone: return both branches (each restored to its best epoch) and the history.
+    """`fit`'s training alone: return both branches (each restored to its best checkpoint) and the history.
 
-    For inspecting or reusing the trained modules (`fit` returns scores only). Raises `TrainingDiverged`.
-    `threads` as in `fit`.
+    For inspecting or reusing the trained modules (`fit` returns scores and weights). Raises
+    `TrainingDiverged`. `threads` as in `fit`.
     """
     with limited_threads(threads):
-        return _train_branches(dataset, lam, seed, config, progress=progress, **overrides)
+        return _train_branches(dataset, lam, seed, config, progress=progress, **overrides)[:3]
 
 
 def _train_branches(dataset: PairedDataset, lam: float, seed: int, config: TrainConfig | None, *,
-                    progress: bool, **overrides) -> tuple[Branch, Branch, list[dict]]:
+                    progress: bool, **overrides) -> tuple[Branch, Branch, list[dict], int]:
     config = resolve_config(config, overrides)
     lam = check_lam("lam", lam)
     seed = check_run_args(dataset, seed)
     members = [_make_member(dataset, m, seed, config) for m in (1, 2)]
     history: list[dict] = []
-    _train(dataset, members, ContrastiveAligner(lam, config), seed, config, lam, progress, history)
-    return members[0].branch, members[1].branch, history
+    steps, _ = _train(dataset, members, ContrastiveAligner(lam, config), seed, config, lam, progress, history)
+    return members[0].branch, members[1].branch, history, steps
 
 
 def fit_unimodal(dataset: PairedDataset, modality: int, seed: int = 0, config: TrainConfig | None = None,
                  *, threads: int = DEFAULT_THREADS, **overrides) -> tuple[Branch, list[dict]]:
     """Train one branch alone with `fit`'s conventions (seed, batches, optimiser, clipping, checkpoint).
 
-    Returns the branch restored to its best validation epoch and its history (keys `epoch`, `lam`,
+    Returns the branch restored to its best checkpoint and its history (keys `epoch`, `step`, `lam`,
     `train_task{m}`, `val_acc{m}`, `val_loss{m}` with m = `modality`, the same keys and values as the
-    corresponding entries of `fit(dataset, lam=0)`'s history). Raises `TrainingDiverged` on a non-finite loss.
-    `threads` as in `fit`.
+    corresponding entries of `fit(dataset, lam=0)`'s history while both train). With `config.patience > 0`
+    it stops once this branch alone stalls. Raises `TrainingDiverged` on a non-finite loss. `threads` as in
+    `fit`.
     """
     with limited_threads(threads):
         return _fit_unimodal(dataset, modality, seed, config, **overrides)
 
 
 def _fit_unimodal(dataset: PairedDataset, modality: int, seed: int, config: TrainConfig | None,
-                  **overrides) -> tuple[Branch, list[dict]]:
+                  until: int | None = None, **overrides) -> tuple[Branch, list[dict]]:
     config = resolve_config(config, overrides)
     seed = check_run_args(dataset, seed)
     if modality not in (1, 2) or isinstance(modality, bool):
         fail("modality", f"must be 1 or 2, got {modality!r}")
     member = _make_member(dataset, modality, seed, config)
     history: list[dict] = []
-    _train(dataset, [member], None, seed, config, 0.0, False, history)
+    _train(dataset, [member], None, seed, config, 0.0, False, history, until=until)
     return member.branch, history
 
 
 def lam0_matches_independent(dataset: PairedDataset, seed: int = 0, config: TrainConfig | None = None,
                              *, threads: int = DEFAULT_THREADS, **overrides) -> tuple[bool, bool]:
     """Whether each encoder trained jointly at `lam = 0` (`train_branches`) ends with exactly the weights
-    (`torch.equal`, every parameter) it has when trained alone (`fit_unimodal`): (enc1, enc2). `threads` as
-    in `fit`."""
+    (`torch.equal`, every parameter) it has when trained alone (`fit_unimodal`) for as many steps (the joint
+    run's, which early stopping may make shorter or longer than the branch's own): (enc1, enc2). `threads`
+    as in `fit`."""
     with limited_threads(threads):
         return _lam0_matches_independent(dataset, seed, config, **overrides)
 
@@ -318,10 +322,10 @@ def lam0_matches_independent(dataset: PairedDataset, seed: int = 0, config: Trai
 def _lam0_matches_independent(dataset: PairedDataset, seed: int, config: TrainConfig | None,
                               **overrides) -> tuple[bool, bool]:
     config = resolve_config(config, overrides)
-    joint = _train_branches(dataset, 0.0, seed, config, progress=False)
+    *joint, _, steps = _train_branches(dataset, 0.0, seed, config, progress=False)
     same = []
     for modality in (1, 2):
-        alone, _ = _fit_unimodal(dataset, modality, seed, config)
+        alone, _ = _fit_unimodal(dataset, modality, seed, config, until=steps)
         pairs = zip(joint[modality - 1].state_dict().values(), alone.state_dict().values(), strict=True)
         same.append(all(torch.equal(a, b) for a, b in pairs))
     return same[0], same[1]
