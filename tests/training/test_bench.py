@@ -1,5 +1,6 @@
-"""The benchmark's idiomatic peer computes what the package's trainers compute, and its agreement check
-holds where rounding is all that differs and fails where results really differ."""
+"""The benchmark's idiomatic peer computes what the package's trainers compute, its agreement check holds
+where rounding is all that differs and fails where results really differ, and the benchmark reports every
+trainer."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import torch
 
 from alignbook.config import TrainConfig
 from alignbook.data.synthetic import make_dataset
-from alignbook.training.bench import peer_agreement, peer_fit, seed_means, textbook_info_nce
+from alignbook.training.bench import compare_runs, nudged, peer_agreement, seed_means
+from alignbook.training.peer import peer_fit, textbook_info_nce
 from alignbook.training.results import FitResult
 from alignbook.training.single import fit
 
-CONFIG = TrainConfig(num_epochs=2, batch_size=128, eval_max_samples=300)
+CONFIG = TrainConfig(num_epochs=2, batch_size=128)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def test_peer_at_lam_zero_is_single_fit_bit_for_bit(dataset):
         # validation losses: a float32 mean here, a float64 sum of float32 chunks there
         assert mine["val_loss2"] == pytest.approx(theirs["val_loss2"], rel=1e-6)
         assert math.isnan(mine["train_align"]) and math.isnan(theirs["train_align"])
-    assert peer.alignment == package.alignment and peer.alignment_chance == package.alignment_chance
+    assert (peer.steps, peer.hit_cap) == (package.steps, package.hit_cap)
 
 
 def test_peer_with_alignment_matches_single_fit_to_rounding(dataset):
@@ -61,6 +63,8 @@ def test_peer_refuses_what_it_does_not_train(dataset):
         peer_fit(dataset, 1.0, 0, CONFIG.replace(learn_temperature=True))
     with pytest.raises(ValueError, match="lam_schedule"):
         peer_fit(dataset, 1.0, 0, CONFIG.replace(lam_schedule="warmup", schedule_epochs=1))
+    with pytest.raises(ValueError, match="early stopping"):
+        peer_fit(dataset, 1.0, 0, CONFIG.replace(patience=2))
 
 
 def runs(accuracies: dict[tuple[float, int], tuple[float, float]]) -> list[FitResult]:
@@ -105,13 +109,45 @@ def test_bench_quick_prints_the_peer_lines_before_the_speedup(capsys):
 
     assert main(["--quick"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-4].startswith("ensemble ") and lines[-4].endswith("x")
     assert lines[-3].startswith("idiomatic ") and lines[-3].endswith("x")
     assert lines[-2].startswith("peak ") and lines[-2].endswith("%")
     assert lines[-1].startswith("speedup ") and lines[-1].endswith("x")
-    ratios = [float(line.split()[1].rstrip("x%")) for line in lines[-3:]]
+    ratios = [float(line.split()[1].rstrip("x%")) for line in lines[-4:]]
     assert all(np.isfinite(ratios)) and all(value > 0 for value in ratios)
     assert any(line.startswith("bound: ") for line in lines)
     assert any(line.startswith("rounding floor") for line in lines)
-    assert any(line.startswith("idiomatic (peer_fit)") for line in lines)
+    from alignbook.training.bench import TRAINERS
+
+    for _, label in TRAINERS:
+        assert any(line.startswith(label) and "ms per run-step" in line for line in lines), label
+    assert any(line.startswith("torch.func ensemble vs fit_many") for line in lines)
     assert any(line.startswith("idiomatic peer's seed-mean accuracies") and line.endswith(": agree")
                for line in lines)
+
+
+def test_nudge_moves_training_inputs_by_one_ulp(dataset):
+    moved = nudged(dataset)
+    for name in ("x1", "x2"):
+        before, after = getattr(dataset.train, name), getattr(moved.train, name)
+        nonzero = before != 0
+        assert np.all(after[nonzero] > before[nonzero])
+        assert np.array_equal(after[nonzero], np.nextafter(before[nonzero], np.float32(np.inf)))
+        assert np.array_equal(after[~nonzero], before[~nonzero])
+    assert moved.valid is dataset.valid and moved.test is dataset.test
+    assert np.array_equal(moved.train.y, dataset.train.y)
+
+
+def test_compare_runs_reports_differences_and_status():
+    history = [{"train_task1": 1.0, "train_task2": 2.0, "train_align": math.nan, "val_loss1": 1.0,
+                "val_loss2": 4.0}]
+    results = [dataclasses.replace(r, history=history) for r in runs(PACKAGE)]
+    same = compare_runs(results, results)
+    assert same == {"acc": 0.0, "first_epoch": 0.0, "within": 1.0, "same_status": True}
+    shifted = [dataclasses.replace(results[0], acc1=results[0].acc1 + 0.01), *results[1:]]
+    moved = compare_runs(shifted, results)
+    assert moved["acc"] == pytest.approx(0.01) and moved["within"] == 0.75
+    later = [dataclasses.replace(results[0], history=[{**history[0], "val_loss2": 4.2}]), *results[1:]]
+    assert compare_runs(later, results)["first_epoch"] == pytest.approx(0.05)
+    failed = [dataclasses.replace(results[0], status="failed"), *results[1:]]
+    assert compare_runs(failed, results)["same_status"] is False
