@@ -144,16 +144,17 @@ class RunCache:
 
     # -------------------------------------------------------------------------- runs
 
-    def read(self, key: str, lam: float, seed: int, weights: bool = False, warn: bool = True
-             ) -> FitResult | None:
-        """The cached run (with its weights when asked), or None when absent; an entry failing a check, or one
-        that holds another run than `(lam, seed)`, is logged and treated as absent."""
+    def read(self, key: str, lam: float, seed: int, config: TrainConfig, weights: bool = False,
+             warn: bool = True) -> FitResult | None:
+        """The cached run of `config` (with its weights when asked), or None when absent; an entry failing a
+        check, or one that holds another run than `(lam, seed)` and `config`'s training options, is logged and
+        treated as absent. The result carries `config` itself, measurement options included."""
         found = self.runs.read(key, arrays=weights, warn=warn)
         if found is None:
             return None
         body, arrays = found
         try:
-            return self._result(body, arrays, lam, seed, weights)
+            return self._result(body, arrays, lam, seed, config, weights)
         except Exception as exc:  # noqa: BLE001 - a damaged entry must never enter the table
             if warn:
                 logger.warning("run entry %s holds %s; training that run again", self.runs.record_path(key),
@@ -161,17 +162,19 @@ class RunCache:
             return None
 
     @staticmethod
-    def _result(body: dict, arrays: dict | None, lam: float, seed: int, weights: bool) -> FitResult:
+    def _result(body: dict, arrays: dict | None, lam: float, seed: int, config: TrainConfig,
+                weights: bool) -> FitResult:
         material = body["key_material"]
         if material.get("lam") != float(lam) or material.get("seed") != int(seed):
             raise ValueError(f"key material of lam={material.get('lam')}, seed={material.get('seed')}")
+        if material.get("config") != training_options(config):
+            raise ValueError("key material of other training options")
         fields = _checked_scalars(body.get("result"))
         if fields["lam"] != material["lam"] or fields["seed"] != material["seed"]:
             raise ValueError(f"a result of lam={fields['lam']}, seed={fields['seed']}, not those of its key")
         history = body.get("history")
         if not isinstance(history, list):
             raise ValueError("no history")
-        config = TrainConfig.from_dict(material["config"])
         result = FitResult(config=config, history=history, **fields)
         if weights and fields["status"] == "ok":
             if arrays is None:

@@ -52,7 +52,6 @@ def representations(dataset: PairedDataset, result: FitResult, split: str = "tes
     """Both encoders' representations of the first `rows` examples (all when None) of `split`, from the run's
     weights: `(z1, z2)`, or with `layers` two lists of every layer's representation (hidden layers, then
     z)."""
-    from alignbook.training.common import out_dim
     from alignbook.training.common import representations as encode
     from alignbook.training.weights import load_branches
 
@@ -61,8 +60,7 @@ def representations(dataset: PairedDataset, result: FitResult, split: str = "tes
                          f"{result.status})")
     part = dataset.splits[split]
     rows = len(part) if rows is None else min(rows, len(part))
-    branch1, branch2 = load_branches(result.config, dataset, out_dim(dataset), result.weights1,
-                                     result.weights2)
+    branch1, branch2 = load_branches(result.config, dataset, result.weights1, result.weights2)
     return (encode(branch1, part.x1[:rows], layers=layers), encode(branch2, part.x2[:rows], layers=layers))
 
 

@@ -224,7 +224,8 @@ def _compute_group(task: _GroupTask) -> dict[str, FitResult]:
     trainer, config = task.trainer, task.config
     if not task.train:
         cache = RunCache(task.cache_root)
-        results = {run.key: task.stored.get(run.key) or _stored_run(cache, run) for run in task.runs}
+        results = {run.key: task.stored.get(run.key) or _stored_run(cache, run, task.config)
+                   for run in task.runs}
     elif task.vectorized:
         trained = trainer.fit_many([task.datasets[run.dataset] for run in task.runs],
                                    [run.lam for run in task.runs], [run.seed for run in task.runs], config,
@@ -240,9 +241,9 @@ def _compute_group(task: _GroupTask) -> dict[str, FitResult]:
     return results
 
 
-def _stored_run(cache: RunCache, run: _Run) -> FitResult:
+def _stored_run(cache: RunCache, run: _Run, config: TrainConfig) -> FitResult:
     """A cached run with its weights, to be measured."""
-    found = cache.read(run.key, run.lam, run.seed, weights=True)
+    found = cache.read(run.key, run.lam, run.seed, config, weights=True)
     if found is None:
         raise RuntimeError(f"run lam={run.lam}, seed={run.seed} left the cache {cache.root} while the sweep "
                            "ran: run the sweep again")
@@ -286,7 +287,8 @@ def _run_group(task: _GroupTask) -> dict[str, FitResult]:
             if claim is None:
                 continue
             claims.append(claim)
-            found = None if task.force else cache.read(run.key, run.lam, run.seed, weights=True, warn=False)
+            found = None if task.force else cache.read(run.key, run.lam, run.seed, task.config, weights=True,
+                                                       warn=False)
             if found is None:
                 todo.append(run)
             else:
@@ -440,7 +442,7 @@ class SweepResult:
         draw = self.draws[run]
         group = group_material(draw.kind, draw.params, draw.described["fingerprint"], result.config)
         key = material_key(run_material(group, result.lam, result.seed))
-        found = RunCache(self.cache_dir).read(key, result.lam, result.seed, weights=True)
+        found = RunCache(self.cache_dir).read(key, result.lam, result.seed, result.config, weights=True)
         if found is None:
             fail("run", f"run {run} (lam={result.lam}, seed={result.seed}) is no longer in the cache "
                         f"{self.cache_dir}", "run the sweep again")
@@ -476,7 +478,7 @@ def _lookup(spec: SweepSpec, config: TrainConfig, points: list[_Point], cache: R
                 group = group_material(draw.kind, draw.params, draw.described["fingerprint"], config)
                 material = run_material(group, lam, seed)
                 key = material_key(material)
-                result = None if force else cache.read(key, lam, seed)
+                result = None if force else cache.read(key, lam, seed, config)
                 measured = None if result is None else measurements.read(measurement_key(key, config))
                 records.append({"point": point, "draw": draw, "lam": lam, "seed": seed, "key": key,
                                 "material": material, "result": result, "measured": measured})
@@ -578,7 +580,7 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
             tasks, claims = _claim_for_cluster(tasks, cache)
             for task in tasks:  # Ray nodes cannot read the cache: measure-only groups carry their weights
                 if not task.train:
-                    task.stored = {run.key: _stored_run(cache, run) for run in task.runs}
+                    task.stored = {run.key: _stored_run(cache, run, config) for run in task.runs}
             tasks = _split_for_workers(tasks, n_workers)
             # closed before the cluster: groups still queued or running are cancelled first
             finished = stack.enter_context(contextlib.closing(cluster.execute(tasks, _compute_group)))

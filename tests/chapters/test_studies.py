@@ -166,7 +166,7 @@ def test_control_runs_from_the_cache_equal_a_fresh_computation(tmp_path, monkeyp
     assert list(first) == list(cached) == lams
     for lam, expected in zip(lams, fresh, strict=True):
         alignment, chance = measure_run(dataset, expected)
-        branches = load_branches(config, dataset, 4, expected.weights1, expected.weights2)
+        branches = load_branches(config, dataset, expected.weights1, expected.weights2)
         z1, z2 = (representations(b, x[:300]) for b, x in zip(branches, (dataset.test.x1, dataset.test.x2),
                                                                strict=True))
         for run in (first[lam], cached[lam]):

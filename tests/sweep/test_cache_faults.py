@@ -64,7 +64,7 @@ def test_every_random_byte_change_of_an_entry_is_caught(folders, trainers, caplo
         path.write_bytes(change_one_byte(original, rng))
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="alignbook"):
-            if cache.read(key, lam, seed, weights=True) is not None:
+            if cache.read(key, lam, seed, first.runs[0].config, weights=True) is not None:
                 served.append((path.name, trial))
             else:
                 assert cache.runs.record_path(key).name in caplog.text, "the warning names the entry"
