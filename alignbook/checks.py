@@ -20,8 +20,9 @@ Public functions validate their input at the boundary; the functions they call t
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -277,3 +278,38 @@ def check_parameters(**values) -> dict:
             value = check_list(name, value, list_rules[house])
         checked[name] = value
     return checked
+
+
+class NotebookParameters:
+    """Base of a chapter's parameters: one validated, immutable object instead of loose notebook variables.
+
+    A chapter declares `@dataclass(frozen=True) class Parameters(NotebookParameters)` with one field per name
+    of its `parameters` cell, and builds it in the cell after: `p = Parameters.from_namespace(globals())`
+    takes the fields from the notebook's variables (papermill's injected values included). Construction checks
+    every field by its house name (`check_parameters`: lists passed as text become lists) and then the
+    chapter's own rules (`check`, which may normalise a field with `set`); the chapter then reads `p.lams`,
+    `p.seeds`, ... A bad value stops the notebook in that cell with a message naming the parameter.
+    """
+
+    def __post_init__(self):
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in check_parameters(**values).items():
+            self.set(name, value)
+        self.check()
+
+    def check(self) -> None:
+        """The chapter's own rules beyond the house names (override; call `set` to store a normalised
+        value)."""
+
+    def set(self, name: str, value) -> None:
+        """Store the checked form of field `name` (the object stays immutable to its readers)."""
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_namespace(cls, namespace: Mapping):
+        """The parameters named by the fields of `cls`, taken from `namespace` (a notebook's `globals()`)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [name for name in names if name not in namespace]
+        if missing:
+            fail(missing[0], "is missing from the parameters cell", f"the chapter expects {', '.join(names)}")
+        return cls(**{name: namespace[name] for name in names})

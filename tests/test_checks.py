@@ -1,5 +1,7 @@
 """The paired-data container, splitting, standardisation, configuration and parameter checks."""
 
+from dataclasses import dataclass
+
 import pytest
 
 from alignbook.checks import check_parameters
@@ -130,3 +132,33 @@ def test_chapter_04s_first_cell_refuses_a_temperature_or_head_twice(change, name
     regime_map.check_regime_parameters(**values)
     with pytest.raises(ValueError, match=f"^{name}: contains .* more than once"):
         regime_map.check_regime_parameters(**{**values, **change})
+
+
+def test_a_chapters_parameters_are_one_checked_immutable_object():
+    import dataclasses
+
+    from alignbook.checks import NotebookParameters
+
+    @dataclass(frozen=True)
+    class Parameters(NotebookParameters):
+        lams: list
+        seeds: list
+        mechanism_size: int
+
+        def check(self):
+            if self.mechanism_size > 10:
+                raise ValueError("mechanism_size: must be at most 10")
+
+    namespace = {"lams": "[0.0, 1.0]", "seeds": [0, 1], "mechanism_size": 3, "other": object()}
+    p = Parameters.from_namespace(namespace)
+    assert p.lams == [0.0, 1.0] and p.seeds == [0, 1]  # papermill's text read back as a list
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.lams = [2.0]
+    with pytest.raises(ValueError, match="^lams: "):
+        Parameters.from_namespace({**namespace, "lams": [-1.0]})
+    with pytest.raises(ValueError, match="^seeds: "):
+        Parameters.from_namespace({**namespace, "seeds": [0, 0]})
+    with pytest.raises(ValueError, match="^mechanism_size: must be at most 10"):
+        Parameters.from_namespace({**namespace, "mechanism_size": 11})
+    with pytest.raises(ValueError, match="^mechanism_size: is missing from the parameters cell"):
+        Parameters.from_namespace({"lams": [0.0], "seeds": [0]})
