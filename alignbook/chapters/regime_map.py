@@ -26,12 +26,8 @@ import numpy as np
 import pandas as pd
 
 from alignbook.analysis import curve_summary, optimal_lam, probe_accuracy
-from alignbook.chapters.studies import (
-    ALIGNMENT_CLAIM,
-    synthetic_claims,
-    synthetic_sweep_spec,
-    training_budget,
-)
+from alignbook.chapters.studies import training_budget
+from alignbook.chapters.synthetic_sweep import ALIGNMENT_CLAIM, synthetic_claims, synthetic_sweep_spec
 from alignbook.checks import check_list, check_positive, check_positive_int, fail
 from alignbook.config import PROJECTIONS, TrainConfig
 from alignbook.data import split_sizes, synthetic
@@ -103,9 +99,9 @@ def regime_specs(redundancies: Sequence[int], depths: Sequence[int], sizes: Sequ
     """The map's sweeps: one per labelled-set size (each with its `training_budget`), over redundancy and
     depth, so that every sweep has many groups of runs to share among workers.
 
-    A size equal to the whole training split is chapter 03's sweep (`studies.synthetic_sweep_spec`, seeds
-    `full_seeds`, under its own name so that chapter 03's results table is left alone): the same runs, so the
-    same cache entries.
+    A size equal to the whole training split is chapter 03's sweep (`synthetic_sweep.synthetic_sweep_spec`,
+    seeds `full_seeds`, under its own name so that chapter 03's results table is left alone): the same runs,
+    so the same cache entries.
     """
     full = full_train_size(n_samples)
     specs = []
@@ -170,13 +166,15 @@ def map_optimum(table: pd.DataFrame) -> pd.DataFrame:
     return bayes_gaps(optimal_lam(table, by=MAP_KEYS, metric="acc"))
 
 
-# short names of `studies.synthetic_claims`' four claims, in its order: keys for glue, labels for tables
+# short names of `synthetic_sweep.synthetic_claims`' four claims, in its order: keys for glue, labels for
+# tables
 CLAIM_KEYS = ("rises", "falls", "invu", "align")
 CLAIM_LABELS = ("rises at r = 6, 8", "falls at r = 0, 2", "inverted U at r = 4", "alignment rises")
 
 
 def regime_verdicts(optimum: pd.DataFrame, trend: pd.DataFrame) -> pd.DataFrame:
-    """Chapter 03's synthetic claims (`studies.synthetic_claims`) at every point (depth, n_train) of the map.
+    """Chapter 03's synthetic claims (`synthetic_sweep.synthetic_claims`) at every point (depth, n_train) of
+    the map.
 
     The shape claims are checked per encoder on `optimum` (`map_optimum`); the alignment claim, about the
     pair, on `trend` (`studies.alignment_study` by `MAP_KEYS`), its encoder column reading "pair".

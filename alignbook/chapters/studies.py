@@ -1,11 +1,9 @@
-"""The book's studies declared once, so every chapter that needs a study's results asks for the same runs.
+"""What the training chapters share: how they train, how they summarise a sweep, and how they spread work.
 
-Chapters that share a study (the synthetic sweep is trained in one chapter and analysed in another) build
-their sweep spec here from their parameters; equal parameters give equal specs and so the same cached runs.
-The synthetic and real-data chapters also summarise their sweeps the same way: run counts, the table of
-optima, the alignment curves and their trend test, shape counts, the glue of claim verdicts and the
-evidence behind them are computed here, once, for both. The regime-map and real-data chapters train scarce
-labelled sets on the same kind of budget (`training_budget`) and check it the same way (`best_step_summary`).
+The synthetic, regime-map and real-data chapters train every run by the same rule (`training_budget`) and
+check it the same way (`best_step_summary`); they summarise their sweeps alike: run counts, the table of
+optima, the alignment curves and their trend test, shape counts, the glue of claim verdicts (keyed by claim)
+and the evidence behind them. `map_in_processes` spreads slow single-core analyses over processes.
 """
 
 from __future__ import annotations
@@ -16,66 +14,9 @@ import pandas as pd
 
 from alignbook import analysis
 from alignbook.chapters.book import interval_columns
-from alignbook.checks import fail
-from alignbook.config import TrainConfig
 from alignbook.storage.memo import remembered
-from alignbook.sweep import SweepSpec, resolve_workers, run_sweep
+from alignbook.sweep import resolve_workers
 from alignbook.training.seeding import steps_per_epoch
-
-
-def synthetic_sweep_spec(redundancies: Sequence[int], depths: Sequence[int], lams: Sequence[float],
-                         seeds: Sequence[int], n_samples: int = 65536, num_epochs: int = 10,
-                         batch_size: int = 256, name: str = "synthetic_sweep") -> SweepSpec:
-    """The synthetic study: redundancy levels x heterogeneity depths x `lam` grid x seeds."""
-    return SweepSpec.from_dict({
-        "name": name,
-        "dataset": {"kind": "synthetic", "n_samples": int(n_samples)},
-        "dataset_grid": {"redundancy": list(redundancies), "depth": list(depths)},
-        "lams": [float(lam) for lam in lams],
-        "seeds": list(seeds),
-        "train": {"num_epochs": int(num_epochs), "batch_size": int(batch_size)},
-    })
-
-
-@remembered()
-def lam0_check(dataset, seed: int, config: TrainConfig) -> tuple[bool, bool]:
-    """`training.single.lam0_matches_independent(dataset, seed=seed, config=config)`, stored
-    (`storage.memo.remembered`, keyed by the code of every module it reaches, the trainers'): whether each
-    encoder trained jointly at `lam = 0` ends with exactly its weights when trained alone, (enc1, enc2). It
-    trains four encoders; a re-executed chapter reads the answer back unless the training code changed."""
-    from alignbook.training import single  # imports torch: only when computed
-
-    return single.lam0_matches_independent(dataset, seed=seed, config=config)
-
-
-def control_runs(redundancy: int, depth: int, n_samples: int, seed: int, lams: Sequence[float],
-                 config: TrainConfig, representations: bool = True, workers: int | str = "auto",
-                 name: str = "alignment_control", progress: bool = False) -> dict:
-    """The alignment-control chapter's runs: each `lam` of `lams` on `synthetic.make_dataset(redundancy,
-    depth=depth, n_samples=n_samples, seed=seed)`, training seed `seed`, recipe `config`, as `{lam:
-    FitResult}` in the order of `lams`.
-
-    They go through the sweep engine: runs already in the cache are read back, the others are trained together
-    by the vectorised trainer in `workers` processes and cached. With `representations`, each run's `z1`, `z2`
-    hold its encoders' test representations (the first `eval_max_samples` test examples), recomputed from its
-    stored weights. A diverged run is an error here: the chapter shows every run.
-    """
-    spec = SweepSpec.from_dict({
-        "name": name,
-        "dataset": {"kind": "synthetic", "n_samples": int(n_samples), "redundancy": int(redundancy),
-                    "depth": int(depth)},
-        "lams": [float(lam) for lam in lams], "seeds": [int(seed)], "data_seed": int(seed),
-        "train": config.to_dict(),
-    })
-    result = run_sweep(spec, workers=workers, progress=progress)
-    failed = [run.lam for run in result.runs if not run.ok]
-    if failed:
-        fail("lams", f"the runs at lam = {failed} diverged", "lower lr or the alignment strength")
-    if representations:
-        for index, run in enumerate(result.runs):
-            run.z1, run.z2 = result.representations(index, rows=config.eval_max_samples)
-    return {run.lam: run for run in result.runs}
-
 
 # --------------------------------------------------------------------------------------------------------
 # Slow single-core analyses spread over processes
@@ -164,7 +105,6 @@ def still_improving(convergence: pd.DataFrame, share: float = 0.5) -> str:
 # What the synthetic sweep and the real-data chapters both do with a sweep's table
 
 ALIGN_METRICS = ("align_mutual_knn", "align_cka", "align_cknna", "align_svcca")
-ALIGNMENT_CLAIM = "alignment metrics rise with lam at every level"  # the one claim about the pair
 OPTIMUM_COLUMNS = {"lam*": ("lam_star", "lam_low", "lam_high"), "gain": ("gain", "gain_low", "gain_high")}
 
 
@@ -224,12 +164,15 @@ def trend_counts(trend: pd.DataFrame) -> dict:
             "min_rho": float(trend["rho"].min())}
 
 
-def claim_glue(claim_table: pd.DataFrame, prefix: str = "claim") -> dict:
-    """Each claim's verdict and agreeing cases, by position: `{prefix}{i}_verdict`, `{prefix}{i}_agree`."""
+def claim_glue(claim_table: pd.DataFrame, prefix: str = "") -> dict:
+    """Each claim's verdict and counts, by the claim's key (`protocol.yaml`): `{prefix}{key}_verdict`,
+    `{prefix}{key}_agree` ("u of n" cells where the claim holds after Holm) and `{prefix}{key}_opposed`."""
     values = {}
-    for i, (_, row) in enumerate(claim_table.iterrows()):
-        values[f"{prefix}{i}_verdict"] = row["verdict"]
-        values[f"{prefix}{i}_agree"] = f"{row['agree']} of {row['cases']}"
+    for _, row in claim_table.iterrows():
+        name = f"{prefix}{row['key']}"
+        values[f"{name}_verdict"] = row["verdict"]
+        values[f"{name}_agree"] = f"{row['agree']} of {row['cases']}"
+        values[f"{name}_opposed"] = f"{row['opposed']} of {row['cases']}"
     return values
 
 
@@ -237,17 +180,3 @@ def evidence(claim_table: pd.DataFrame) -> str:
     """The evidence behind each verdict, one case per line."""
     return "\n".join(f"{name}: {row['verdict']}\n  " + row["ours"].replace("; ", "\n  ")
                      for name, row in claim_table.iterrows())
-
-
-def synthetic_claims(optimum: pd.DataFrame, trend: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """The paper's synthetic claims (keys rises, falls, invu, align of the protocol file) checked on the
-    sweep's optima and alignment trends (chapter 03); pass the rows of one depth to get the verdicts of that
-    regime alone."""
-    by = list(by)
-    plan = analysis.load_protocol()
-    return analysis.claims_table([
-        analysis.shape_claim(plan.claim("rises"), optimum, {"redundancy": [6, 8]}, keys=by),
-        analysis.shape_claim(plan.claim("falls"), optimum, {"redundancy": [0, 2]}, keys=by),
-        analysis.shape_claim(plan.claim("invu"), optimum, {"redundancy": [4]}, keys=by),
-        analysis.trend_claim(plan.claim("align"), trend, keys=by),
-    ])

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from alignbook.analysis import plan
-from alignbook.chapters import real_data, regime_map, studies
+from alignbook.chapters import real_data, regime_map, synthetic_sweep
 
 PROTOCOL = plan.load_protocol()
 RAW = yaml.safe_load(plan.PROTOCOL_FILE.read_text(encoding="utf-8"))
@@ -24,7 +24,7 @@ def test_every_claim_of_the_book_is_in_the_file_with_its_chapters():
                                                    "align_real", "weak_gain", "weak_shrink"}
     assert len(by_chapter["06_analysis"]) == 8  # choosing_lam.analysis_claims with both extra features
     wordings = {spec.wording for spec in PROTOCOL.claims.values()}
-    for text in (studies.ALIGNMENT_CLAIM, real_data.SHARING_GAIN_CLAIM, real_data.WEAK_GAIN_CLAIM,
+    for text in (synthetic_sweep.ALIGNMENT_CLAIM, real_data.SHARING_GAIN_CLAIM, real_data.WEAK_GAIN_CLAIM,
                  real_data.WEAK_SHRINK_CLAIM, "lam* rises with redundancy", "lam* needs a grid search",
                  "redundancy can be estimated from samples (raw inputs)"):
         assert text in wordings

@@ -9,7 +9,7 @@ import torch
 
 from alignbook import analysis
 from alignbook.analysis import claims
-from alignbook.chapters import choosing_lam, studies
+from alignbook.chapters import choosing_lam, synthetic_sweep
 from alignbook.data import synthetic
 from alignbook.training.results import FitResult
 from alignbook.training.threads import limited_threads
@@ -82,7 +82,8 @@ def test_pid_row_and_dataset_pids():
 
 
 def test_representation_spec_keeps_representations_of_one_lam_seed_and_depth():
-    spec = studies.synthetic_sweep_spec([0, 8], [1, 3], [0.0, 1.0], [0, 1], n_samples=512, num_epochs=1)
+    spec = synthetic_sweep.synthetic_sweep_spec([0, 8], [1, 3], [0.0, 1.0], [0, 1], n_samples=512,
+                                                num_epochs=1)
     rep = choosing_lam.representation_spec(spec, depth=3, seed=1)
     assert rep.keep_representations
     assert rep.lams == (0.0,) and rep.seeds == (1,)
@@ -94,7 +95,8 @@ def test_representation_spec_keeps_representations_of_one_lam_seed_and_depth():
 def test_lam0_representations_and_raw_inputs_share_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    spec = studies.synthetic_sweep_spec([0, 8], [1], [0.0], [0], n_samples=256, num_epochs=1, batch_size=64)
+    spec = synthetic_sweep.synthetic_sweep_spec([0, 8], [1], [0.0], [0], n_samples=256, num_epochs=1,
+                                                batch_size=64)
     reps, raw = choosing_lam.lam0_representations(spec, depth=1, seed=0)
     assert sorted(reps) == sorted(raw) == [0, 8]
     z1, z2, y = reps[8]
@@ -149,7 +151,7 @@ def test_search_evaluator_shares_runs_between_encoders(monkeypatch):
         return fake_results(lams, seeds, config)
 
     monkeypatch.setattr("alignbook.training.vectorized.fit_many", fit_many)
-    evaluator = choosing_lam.SearchEvaluator(dataset=None, config=studies.synthetic_sweep_spec(
+    evaluator = choosing_lam.SearchEvaluator(dataset=None, config=synthetic_sweep.synthetic_sweep_spec(
         [0], [1], [0.0], [0]).config())
     found = {e: analysis.search_lam(evaluator.for_encoder(e), (0.0, 2.0), budget=3, method="halving",
                                     n_grid=9, eta=3) for e in (1, 2)}
@@ -169,7 +171,7 @@ def test_search_evaluator_scores_a_failed_run_zero(monkeypatch):
         return results
 
     monkeypatch.setattr("alignbook.training.vectorized.fit_many", fit_many)
-    config = studies.synthetic_sweep_spec([0], [1], [0.0], [0]).config()
+    config = synthetic_sweep.synthetic_sweep_spec([0], [1], [0.0], [0]).config()
     evaluator = choosing_lam.SearchEvaluator(None, config)
     # runs are trained in increasing lam order, so the failed first run is lam = 0.5
     assert evaluator.for_encoder(1)([1.0, 0.5], 1, 0) == [1.0, 0.0]

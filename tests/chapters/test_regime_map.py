@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignbook.chapters import regime_map, studies
+from alignbook.chapters import regime_map, studies, synthetic_sweep
 from alignbook.data import synthetic
 from alignbook.sweep import run_sweep
 
@@ -30,7 +30,7 @@ def test_specs_reuse_chapter_03_at_the_full_size_and_keep_one_point():
                                     [0, 1, 2], 65536, 10, 256, 1000, 16, keep_at=(300, 1))
     names = ["regime_n300_d1", "regime_n300_d10", "regime_n1000", "regime_full"]
     assert [spec.name for spec in specs] == names
-    chapter3 = studies.synthetic_sweep_spec([0, 8], [1, 10], [0.0, 1.0], [0, 1, 2], n_samples=65536,
+    chapter3 = synthetic_sweep.synthetic_sweep_spec([0, 8], [1, 10], [0.0, 1.0], [0, 1, 2], n_samples=65536,
                                             num_epochs=10, batch_size=256, name="regime_full")
     assert specs[3] == chapter3  # chapter 03's specification under another name: the same cached runs
     assert specs[0].dataset == {"kind": "synthetic", "n_samples": 65536, "n_train": 300, "depth": 1}
@@ -158,7 +158,7 @@ def test_regime_verdicts_and_claims_cover_every_point_of_the_map():
     assert rises.loc[(1, 2, 300), "verdict"] == "confirmed"
     assert rises.loc[(1, 2, 45875), "verdict"] == "not confirmed"
     assert rises.loc[(1, 2, 45875), "mde"] > 0.007  # at Holm's first step over the claim's 2 cells
-    aligned = verdicts[verdicts["claim"] == studies.ALIGNMENT_CLAIM].set_index(["depth", "n_train"])
+    aligned = verdicts[verdicts["claim"] == synthetic_sweep.ALIGNMENT_CLAIM].set_index(["depth", "n_train"])
     assert set(aligned["key"]) == {"align"}
     assert set(aligned["encoder"]) == {"pair"} and (aligned["cases"] == 5).all()
     assert aligned.loc[(1, 300), "verdict"] == "confirmed"
@@ -167,7 +167,7 @@ def test_regime_verdicts_and_claims_cover_every_point_of_the_map():
     assert list(regimes) == ["d = 1, n_train = 300", "d = 1, n_train = 45875", "d = 10, n_train = 300",
                              "d = 10, n_train = 45875"]
     assert list(overall.index) == list(regimes["d = 1, n_train = 300"].index)
-    assert regimes["d = 10, n_train = 300"].loc[studies.ALIGNMENT_CLAIM, "verdict"] == "not confirmed"
+    assert regimes["d = 10, n_train = 300"].loc[synthetic_sweep.ALIGNMENT_CLAIM, "verdict"] == "not confirmed"
     _, ends = regime_map.regime_claims(optimum, trend, sizes=[45875])
     assert list(ends) == ["d = 1, n_train = 45875", "d = 10, n_train = 45875"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignbook.chapters import book, choosing_lam, real_data, studies
+from alignbook.chapters import alignment_control, book, choosing_lam, real_data, studies, synthetic_sweep
 
 
 def test_with_interval_is_one_short_cell():
@@ -67,7 +67,7 @@ def test_trend_table_and_counts():
 
 
 def test_synthetic_claims_glue_and_evidence():
-    claims = studies.synthetic_claims(optimum(), trend(), ["redundancy", "depth"])
+    claims = synthetic_sweep.synthetic_claims(optimum(), trend(), ["redundancy", "depth"])
     assert list(claims["verdict"]) == ["confirmed", "partly confirmed", "not testable here",
                                        "partly confirmed"]
     assert list(claims["key"]) == ["rises", "falls", "invu", "align"]
@@ -159,8 +159,8 @@ def test_control_runs_from_the_cache_equal_a_fresh_computation(tmp_path, monkeyp
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
     config = TrainConfig(num_epochs=2, eval_max_samples=300)
     lams = [0.0, 1.0]
-    first = studies.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
-    cached = studies.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
+    first = alignment_control.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
+    cached = alignment_control.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
     dataset = synthetic.make_dataset(4, depth=1, n_samples=4096, seed=0)
     fresh = fit_many(dataset, lams, [0, 0], config)
     assert list(first) == list(cached) == lams
@@ -180,7 +180,7 @@ def test_control_runs_from_the_cache_equal_a_fresh_computation(tmp_path, monkeyp
             np.testing.assert_array_equal(run.z1, z1)
             np.testing.assert_array_equal(run.z2, z2)
     with pytest.raises(ValueError, match="^workers: "):
-        studies.control_runs(4, 1, 4096, 0, lams, config, workers=0)
+        alignment_control.control_runs(4, 1, 4096, 0, lams, config, workers=0)
 
 
 def test_lam0_check_is_stored_and_keyed_by_the_training_code(monkeypatch):
@@ -190,9 +190,10 @@ def test_lam0_check_is_stored_and_keyed_by_the_training_code(monkeypatch):
     from alignbook.training import single
 
     dataset = synthetic.make_dataset(4, depth=1, n_samples=1024, seed=0)
-    assert studies.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)
+    assert alignment_control.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)
     monkeypatch.setattr(single, "lam0_matches_independent", lambda *a, **k: (False, False))
-    assert studies.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)  # read back
-    assert studies.lam0_check(dataset, 1, TrainConfig(num_epochs=1)) == (False, False)  # another seed
-    reached = deps.relative_names(deps.dependencies(studies.lam0_check.__module__))
+    assert alignment_control.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)  # read back
+    # another seed
+    assert alignment_control.lam0_check(dataset, 1, TrainConfig(num_epochs=1)) == (False, False)
+    reached = deps.relative_names(deps.dependencies(alignment_control.lam0_check.__module__))
     assert "training/single.py" in reached and "plotting/house.py" not in reached

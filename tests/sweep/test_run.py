@@ -394,7 +394,7 @@ def test_the_synthetic_grid_is_declared_alike_in_chapters_03_05_and_the_paper_co
     # chapter 06 reads chapter 03's runs from the cache: a drift between them would silently retrain 720 runs
     import jupytext
 
-    from alignbook.chapters import studies
+    from alignbook.chapters import synthetic_sweep
 
     def defaults(name: str) -> dict:
         notebook = jupytext.read(ROOT / "notebooks" / f"{name}.md")
@@ -407,7 +407,7 @@ def test_the_synthetic_grid_is_declared_alike_in_chapters_03_05_and_the_paper_co
     specs = []
     for name in ("03_synthetic_sweep", "06_analysis"):
         values = defaults(name)
-        specs.append(studies.synthetic_sweep_spec(*(values[k] for k in keys[:4]),
+        specs.append(synthetic_sweep.synthetic_sweep_spec(*(values[k] for k in keys[:4]),
                                                   **{k: values[k] for k in keys[4:]}))
     specs.append(sweep.SweepSpec.from_yaml(ROOT / "configs" / "synthetic_paper.yaml"))
     for spec in specs[1:]:
