@@ -6,8 +6,8 @@ VENV     ?= .venv
 BIN      := $(VENV)/bin
 PY       := $(BIN)/python
 PROFILE  ?= full
-# Cores the build shares out, and notebooks executed at once: auto picks them from the cores
-# (scripts/execute_notebooks.py); each notebook gets cores / JOBS workers.
+# Cores the build shares out, and notebooks executed at once: auto picks them from the cores and the reference
+# timings (scripts/execute_notebooks.py); each notebook gets its share of the cores as workers.
 CORES    ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
 JOBS     ?= auto
 # A Ray cluster (HOST:PORT of its head) for every sweep of the build; also read from the environment.
