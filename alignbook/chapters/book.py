@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from alignbook.checks import fail
+
 
 def glue(name: str, value, display: bool = False) -> None:
     """Glue `value` for use in the prose as {glue:text}`name`, numpy scalars as plain Python numbers.
@@ -14,6 +16,16 @@ def glue(name: str, value, display: bool = False) -> None:
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()
     myst_glue(name, value, display=display)
+
+
+def direction(change: float, words: tuple[str, str, str] = ("rises", "falls", "stays the same"),
+              tolerance: float = 0.0) -> str:
+    """The word the prose uses for a computed `change`: `words[0]` above `tolerance`, `words[1]` below
+    `-tolerance`, `words[2]` in between (pairs such as ("higher", "lower", "equal") or ("above", "below",
+    "at")), so that no direction in a chapter is typed by hand."""
+    if change != change:
+        fail("change", "is NaN, which has no direction", "compare two numbers that both exist")
+    return words[0] if change > tolerance else words[1] if change < -tolerance else words[2]
 
 
 def with_interval(value: float, low: float, high: float, digits: int = 4) -> str:
