@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import papermill
 
-    reference = load_reference() if args.profile == "full" else None
+    reference = load_reference()
     jobs = notebooks_at_a_time(cores, len(todo), reference) if args.jobs == "auto" else int(args.jobs)
     declared = {source: papermill.inspect_notebook(str(source)) for source in todo}
     if args.ray_address:
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop("RAY_ADDRESS", None)
     order = longest_first(list(todo), manifest)
     names = [source.stem for source in order]
-    estimates = estimated_seconds(reference, names, cores) if reference else None
+    estimates = estimated_seconds(reference, names, cores) if reference and args.profile == "full" else None
     counts = [cached_runs(source, todo[source][0]) for source in order]
     for line in opening(len(todo), len(sources) - len(todo), args.profile, reference, estimates, names, cores,
                         jobs, counts):
