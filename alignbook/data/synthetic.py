@@ -20,6 +20,7 @@ import numpy as np
 from alignbook.checks import (
     MIN_SYNTHETIC_SAMPLES,
     check_depth,
+    check_int_range,
     check_redundancy,
     check_sample_size,
     check_seed,
@@ -232,19 +233,22 @@ def sample_latents(redundancy: int, n_samples: int, seed: int) -> dict[str, np.n
     return {"xc": xc, "xu1": xu1, "xu2": xu2, "v": v, "y": y.astype(np.int64)}
 
 
-def _split_parts(y: np.ndarray, seed: int, split: tuple[float, float, float],
-                 n_train: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _split_parts(y: np.ndarray, seed: int, split: tuple[float, float, float], n_train: int | None,
+                 n_valid: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sample indices of the whole training split, the labelled training set, validation and test."""
     split_seed = int(np.random.SeedSequence([seed, 202]).generate_state(1)[0])
     pool, valid, test = split_indices(y, split, split_seed, stratify=True)
     n_train = check_n_train(n_train, len(pool), NUM_CLASSES)
     train = pool if n_train is None else pool[labelled_subset(y[pool], n_train, labelled_seed(seed))]
+    if n_valid is not None:  # its own stream: the labelled training set does not depend on it
+        valid_seed = int(np.random.SeedSequence([seed, 404]).generate_state(1)[0])
+        valid = valid[labelled_subset(y[valid], n_valid, valid_seed)]
     return pool, train, valid, test
 
 
 def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: int = 0,
                  transform_seed: int = 0, split: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                 n_train: int | None = None) -> PairedDataset:
+                 n_train: int | None = None, n_valid: int | None = None) -> PairedDataset:
     """Sample the synthetic study's paired dataset.
 
     `redundancy` (0..8) is the number of shared label-relevant bits; `depth` (0..16) the depth of modality 2's
@@ -256,7 +260,10 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     (`alignbook.data.labelled.labelled_subset`); None keeps the whole training split. The samples, the
     split and the z-scoring (with the whole training split's statistics: inputs are plentiful, labels are
     scarce) do not depend on it, so every `n_train` is scored on the very same validation and test arrays.
-    The latent bits behind every example are returned by `latents(dataset, split)`.
+    `n_valid` keeps that many validation examples the same way (stratified, nested as it grows, drawn on a
+    stream of its own), for a validation set sized to a label budget; None keeps the whole validation split.
+    Neither changes the test split. The latent bits behind every example are returned by
+    `latents(dataset, split)`.
     """
     r = check_redundancy("redundancy", redundancy)
     depth = check_depth("depth", depth)
@@ -266,6 +273,8 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     sizes = split_sizes(n_samples, split)  # fractions that leave no part empty
     split = check_split(split)
     check_n_train(n_train, sizes[0], NUM_CLASSES)  # before any sampling
+    if n_valid is not None:
+        n_valid = check_int_range("n_valid", n_valid, NUM_CLASSES, sizes[1])
 
     latents = sample_latents(r, n_samples, seed)
     x1 = np.concatenate([latents["xc"], latents["xu1"]], axis=1).astype(np.float32)
@@ -276,7 +285,7 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
         x2 = frozen_map(depth, transform_seed)(torch.from_numpy(x2_raw)).numpy()
     y = latents["y"]
 
-    pool, train, valid, test = _split_parts(y, seed, split, n_train)
+    pool, train, valid, test = _split_parts(y, seed, split, n_train, n_valid)
     # statistics in float64: x2's features can have a mean far larger than their spread
     x1_parts = standardize(*(x1[index].astype(np.float64) for index in (pool, train, valid, test)))[1:]
     x2_parts = standardize(*(x2[index].astype(np.float64) for index in (pool, train, valid, test)))[1:]
@@ -288,6 +297,9 @@ def make_dataset(redundancy: int, depth: int = 1, n_samples: int = 65536, seed: 
     if n_train is not None:
         params["n_train"] = int(n_train)
         name += f" n_train={int(n_train)}"
+    if n_valid is not None:
+        params["n_valid"] = n_valid
+        name += f" n_valid={n_valid}"
     return PairedDataset(*splits, task="classification", num_classes=NUM_CLASSES, name=name,
                          info=exact_info(r, pid=False), params=params)
 
@@ -312,7 +324,7 @@ def latents(dataset: PairedDataset, split: str = "test") -> dict[str, np.ndarray
                                                        "make_dataset")
     values = sample_latents(params["redundancy"], params["n_samples"], params["seed"])
     _, train, valid, test = _split_parts(values["y"], params["seed"], tuple(params["split"]),
-                                         params.get("n_train"))
+                                         params.get("n_train"), params.get("n_valid"))
     index = {"train": train, "valid": valid, "test": test}[split]
     picked = {name: array[index] for name, array in values.items()}
     if not np.array_equal(picked["y"], dataset.splits[split].y):

@@ -237,3 +237,21 @@ def test_latents_are_the_bits_behind_each_example(by_n_train):
         synthetic.latents(object())
     with pytest.raises(ValueError, match="split: must be"):
         synthetic.latents(dataset, "validation")
+
+
+def test_n_valid_keeps_a_stratified_nested_part_of_the_validation_split(by_n_train):
+    full = by_n_train[37]
+    small, larger = (synthetic.make_dataset(6, depth=2, n_samples=4000, seed=3, n_train=37, n_valid=n)
+                     for n in (40, 120))
+    assert len(small.valid) == 40 and np.bincount(small.valid.y).tolist() == [10, 10, 10, 10]
+    assert small.params["n_valid"] == 40 and small.name.endswith("n_train=37 n_valid=40")
+    for split in ("train", "test"):  # only the validation split changes
+        assert np.array_equal(small.splits[split].x2, full.splits[split].x2)
+
+    def rows(split):
+        return {tuple(row) for row in np.column_stack([split.x1, split.x2])}
+
+    assert rows(small.valid) <= rows(larger.valid) <= rows(full.valid)
+    assert np.array_equal(synthetic.latents(small, "valid")["y"], small.valid.y)
+    with pytest.raises(ValueError, match=r"^n_valid: must be in 4\.\.600"):
+        synthetic.make_dataset(6, n_samples=4000, n_valid=601)
