@@ -129,7 +129,7 @@ class EntryStore:
 
     # ------------------------------------------------------------------------------------------ upkeep
 
-    def claim(self, key: str, wait: bool = False, stale_seconds: float = locks.STALE_SECONDS):
+    def claim(self, key: str, wait: bool = False, stale_seconds: float | None = None):
         """Claim entry `key` for this process (`locks.claim`): a Claim, or None when another live process has
         it."""
         return locks.claim(self.lock_path(key), wait=wait, stale_seconds=stale_seconds)

@@ -115,13 +115,14 @@ def _stalled_error(path: Path, age: float) -> ClaimStalled:
         "it is gone")
 
 
-def claim(path: Path, wait: bool = False, stale_seconds: float = STALE_SECONDS) -> Claim | None:
+def claim(path: Path, wait: bool = False, stale_seconds: float | None = None) -> Claim | None:
     """Claim the lock file `path` for this process: a `Claim`, or None when another live process holds it.
 
     With `wait`, block until the holder releases it or dies, or raise `ClaimStalled` once the holder's
     heartbeat is older than `stale_seconds`. A claim found may be one whose holder has just finished: read the
     entry before computing it. A link or a folder at `path` is refused (`files.UnsafePathError`).
     """
+    stale_seconds = STALE_SECONDS if stale_seconds is None else stale_seconds
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         handle = open_lock_file(path)

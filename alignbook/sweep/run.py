@@ -577,10 +577,7 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
     with contextlib.ExitStack() as stack:
         if cluster is not None and tasks:
             n_workers = stack.enter_context(cluster).cpus  # a task per CPU, one thread each
-            tasks, claims = _claim_for_cluster(tasks, cache)
-            for task in tasks:  # Ray nodes cannot read the cache: measure-only groups carry their weights
-                if not task.train:
-                    task.stored = {run.key: _stored_run(cache, run, config) for run in task.runs}
+            tasks, held, claims = _claim_for_cluster(tasks, cache, config)
             tasks = _split_for_workers(tasks, n_workers)
             # closed before the cluster: groups still queued or running are cancelled first
             finished = stack.enter_context(contextlib.closing(cluster.execute(tasks, _compute_group)))
@@ -592,6 +589,7 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
             for task in tasks:
                 task.threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else 1
             finished = _execute(tasks, n_workers)
+            held = tasks  # local groups leave out the runs another sweep on this cache is training
         if tasks:
             logger.info("%s: training %d and measuring %d runs in %d groups with %d worker(s)", spec.name,
                         n_train, n_measure, len(tasks), n_workers)
@@ -604,10 +602,11 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
                     computed.update(group_results)
                     bar.set_postfix_str(f"last: {task.label}", refresh=False)
                     bar.update(len(group_results))
-                # local groups leave out the runs another sweep on this cache was training: wait for those,
-                # then read (or train, if it died) and measure them
-                while tasks := _wait_for_other_sweeps(tasks, computed, cache, bar):
-                    for _, group_results in _execute(tasks, n_workers):
+                # wait for the runs another sweep on this cache was training, then read (or train, if it
+                # died) and measure them here
+                local_workers = 1 if cluster is not None else n_workers
+                while held := _wait_for_other_sweeps(held, computed, cache, bar):
+                    for _, group_results in _execute(held, local_workers):
                         computed.update(group_results)
                         bar.update(len(group_results))
         finally:
@@ -636,24 +635,40 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
                        [record["draw"] for record in records])
 
 
-def _claim_for_cluster(tasks: list[_GroupTask], cache: RunCache) -> tuple[list[_GroupTask], list]:
+def _claim_for_cluster(tasks: list[_GroupTask], cache: RunCache, config: TrainConfig
+                       ) -> tuple[list[_GroupTask], list[_GroupTask], list]:
     """Claim, in this process, every run the cluster is to train (the claims live as long as the sweep, with
-    their heartbeat, like a local sweep's): the runs another sweep holds are left to it (`run_sweep` waits for
-    them afterwards).
+    their heartbeat, like a local sweep's), and split the groups three ways: runs still missing, for the
+    cluster to train; runs another sweep finished since the lookup, for the cluster to measure only (Ray nodes
+    cannot read the cache: these groups carry their stored weights); runs another sweep holds, left to it
+    (`run_sweep` waits for them, then reads and measures them here).
 
-    Returns the tasks with the claimed runs, and the claims.
+    Returns the cluster's groups, the groups of held runs, and the claims.
     """
-    claims, kept = [], []
+    claims, mine, held = [], [], []
     for task in tasks:
         if not task.train:
-            kept.append(task)
+            task.stored = {run.key: _stored_run(cache, run, config) for run in task.runs}
+            mine.append(task)
             continue
-        mine = []
+        todo, finished, others = [], {}, []
         for run in task.runs:
             claim = cache.claim(run.key)
-            if claim is not None:
-                claims.append(claim)
-                mine.append(run)
-        if mine:
-            kept.append(dataclasses.replace(task, runs=mine))
-    return kept, claims
+            if claim is None:
+                others.append(run)
+                continue
+            claims.append(claim)
+            found = None if task.force else cache.read(run.key, run.lam, run.seed, config, weights=True,
+                                                       warn=False)
+            if found is None:
+                todo.append(run)
+            else:
+                finished[run.key] = found
+        if todo:
+            mine.append(dataclasses.replace(task, runs=todo))
+        if finished:
+            read = [run for run in task.runs if run.key in finished]
+            mine.append(dataclasses.replace(task, runs=read, train=False, stored=finished))
+        if others:
+            held.append(dataclasses.replace(task, runs=others))
+    return mine, held, claims

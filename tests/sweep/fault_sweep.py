@@ -41,20 +41,26 @@ def result(lam: float, seed: int, config: TrainConfig) -> FitResult:
 
 
 class LoggedTrainer(Trainer):
-    """Appends `<pid> <lam> <seed>` per run it trains to $FAULT_SWEEP_LOG, sleeps $FAULT_SWEEP_SECONDS, and
-    returns fixed scores; needs no torch (nor does its vectorisation check)."""
+    """Appends `<pid> <lam> <seed>` per run it trains to the file `log` (default $FAULT_SWEEP_LOG), sleeps
+    `seconds` (default $FAULT_SWEEP_SECONDS), and returns fixed scores; needs no torch (nor does its
+    vectorisation check). It carries its settings when pickled, so Ray workers, which do not share this
+    process's environment, log to the same file."""
+
+    def __init__(self, log: str | None = None, seconds: float | None = None):
+        self.log = log or os.environ["FAULT_SWEEP_LOG"]
+        self.seconds = float(os.environ["FAULT_SWEEP_SECONDS"]) if seconds is None else seconds
 
     def blocker(self, config) -> str:
         return ""
 
     def fit_many(self, datasets, lams, seeds, config, *, threads):
         lines = "".join(f"{os.getpid()} {lam} {seed}\n" for lam, seed in zip(lams, seeds, strict=True))
-        handle = os.open(os.environ["FAULT_SWEEP_LOG"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        handle = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
             os.write(handle, lines.encode())  # one appending write: lines of two processes never mix
         finally:
             os.close(handle)
-        time.sleep(float(os.environ["FAULT_SWEEP_SECONDS"]))
+        time.sleep(self.seconds)
         return [result(lam, seed, config) for lam, seed in zip(lams, seeds, strict=True)]
 
     def measure(self, dataset, result, *, threads):

@@ -34,7 +34,7 @@ from conftest import run_tiny as run
 from alignbook import paths
 from alignbook.cli import main as cli_main
 from alignbook.data import registry
-from alignbook.storage import files
+from alignbook.storage import files, locks
 from alignbook.storage.records import seal, unseal
 from alignbook.sweep import cache as sweep_cache
 from alignbook.sweep import run_sweep
@@ -200,6 +200,29 @@ def test_two_sweeps_on_one_cache_train_each_run_once(tmp_path):
             sweep.stderr.close()
     trained = [tuple(line.split()[1:]) for line in log.read_text().splitlines()]
     assert len(trained) == 12 and len(set(trained)) == 6  # 6 (lam, seed) pairs on each of two datasets
+
+
+@pytest.mark.processes
+def test_a_stopped_sweep_holding_runs_is_named_not_waited_for_forever(tmp_path, monkeypatch):
+    import fault_sweep
+
+    log = tmp_path / "trained.log"
+    sweep = start_fault_sweep(tmp_path, seconds=600, workers=1, log=log)
+    try:
+        wait_for(lambda: trainers_started(log) == 1 or sweep.poll() is not None, 120, "the training process")
+        sweep.send_signal(signal.SIGSTOP)  # alive, holding its claims, but its heartbeat stops
+        monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+        monkeypatch.setattr(locks, "STALE_SECONDS", 2.0)
+        started = time.monotonic()
+        with pytest.raises(locks.ClaimStalled, match=rf"held by process {sweep.pid} on .*heartbeat stopped"):
+            run_sweep(fault_sweep.SPEC, fault_sweep.datasets(), cache_dir=tmp_path / "cache", workers=1,
+                      progress=False, trainer=FakeTrainers())
+        assert time.monotonic() - started < 60
+    finally:
+        sweep.send_signal(signal.SIGCONT)
+        sweep.kill()
+        sweep.wait()
+        sweep.stderr.close()
 
 
 def test_a_run_claimed_by_a_live_sweep_is_waited_for_not_trained(folders, trainers):

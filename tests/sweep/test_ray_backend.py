@@ -61,7 +61,9 @@ def ray_env():
               "RAY_USAGE_STATS_ENABLED": "0",
               "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
               # workers import this checkout's alignbook, as the driver does
-              "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+              # and the stand-in trainer of the fault tests (`fault_sweep`)
+              "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "tests" / "sweep"),
+                                                          os.environ.get("PYTHONPATH")]))}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in values.items():
             patch.setenv(name, value)
@@ -297,3 +299,26 @@ def test_cluster_lost_mid_sweep_fails_naming_the_address_and_keeps_finished_grou
     assert 0 < len(finished) < 4
     resumed = run_sweep(SINGLE_RUNS, workers=1, progress=False)  # the finished groups are valid entries
     assert resumed.n_cached == len(finished) and resumed.n_computed == 4 - len(finished)
+
+
+def test_a_ray_sweep_and_a_local_sweep_on_one_cache_train_each_run_once(folders, head, tmp_path):
+    import fault_sweep
+
+    log = tmp_path / "trained.log"
+    env = dict(os.environ, FAULT_SWEEP_LOG=str(log), FAULT_SWEEP_SECONDS="2",
+               ALIGNBOOK_RESULTS=str(tmp_path / "local-results"))
+    local = subprocess.Popen([sys.executable, str(ROOT / "tests" / "sweep" / "fault_sweep.py"),
+                              str(tmp_path / "cache"), "1"], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: log.exists() and log.read_text(), 120, "the local sweep to start training")
+        result = run_sweep(fault_sweep.SPEC, fault_sweep.datasets(), cache_dir=tmp_path / "cache",
+                           backend="ray", address=head.address, progress=False,
+                           trainer=fault_sweep.LoggedTrainer(str(log), 2.0))
+        assert local.wait(timeout=120) == 0, local.stderr.read().decode()[-3000:]
+    finally:
+        local.kill()
+        local.wait()
+        local.stderr.close()
+    trained = [tuple(line.split()[1:]) for line in log.read_text().splitlines()]
+    assert len(trained) == 12 and len(set(trained)) == 6  # each (dataset, lam, seed) once, by one of them
+    assert len(result.runs) == 12
