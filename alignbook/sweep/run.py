@@ -187,14 +187,20 @@ def _ensure_described(draw: _Draw, cache: RunCache, force: bool) -> None:
 
 @dataclass(frozen=True)
 class _Run:
-    """One run of a group: its `lam`, seed, the index of its dataset in the group, and its entries' keys."""
+    """One run of a group: its `lam`, seed, the index of its dataset in the group, and its entries' keys and
+    key material (computed once, by the sweep's process, so that an edit of the package while workers start
+    cannot give an entry a key its material does not hash to)."""
 
     lam: float
     seed: int
     dataset: int
     key: str
     material: dict = field(repr=False)
-    measure_key: str = ""
+    measure_material: dict = field(repr=False)
+
+    @property
+    def measure_key(self) -> str:
+        return material_key(self.measure_material)
 
 
 @dataclass
@@ -257,8 +263,7 @@ def _store_group(task: _GroupTask, results: dict[str, FitResult]) -> None:
         result = results[run.key]
         if task.train:
             cache.write(run.key, result, run.material)
-        measurements.write(run.measure_key, measurement_material(run.key, task.config), result.alignment,
-                           result.alignment_chance)
+        measurements.write(run.measure_key, run.measure_material, result.alignment, result.alignment_chance)
 
 
 def _without_weights(results: dict[str, FitResult]) -> dict[str, FitResult]:
@@ -501,7 +506,7 @@ def _tasks(spec: SweepSpec, config: TrainConfig, records: list[dict], cache: Run
             draws = list(dict.fromkeys(id(r["draw"]) for r in part))
             draw_of = {id(r["draw"]): r["draw"] for r in part}
             runs = [_Run(r["lam"], r["seed"], draws.index(id(r["draw"])), r["key"], r["material"],
-                         measurement_key(r["key"], config)) for r in part]
+                         measurement_material(r["key"], config)) for r in part]
             datasets = [draw_of[d].load() for d in draws]
             label = part[0]["point"].label
             if kind == "train" and blocker is None:
