@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignbook.chapters import alignment_control, book, choosing_lam, real_data, studies, synthetic_sweep
+from alignbook.chapters import book, choosing_lam, real_data, studies, synthetic_sweep
 
 
 def test_with_interval_is_one_short_cell():
@@ -146,54 +146,3 @@ def test_feature_comparison_on_a_constructed_map():
     assert list(errors.columns[:5]) == ["depth", "n_train", "redundancy", "encoder", "lam_star"]
     assert errors["error_R / I12 + log10 n_train"].abs().max() < 1e-9
 
-
-def test_control_runs_from_the_cache_equal_a_fresh_computation(tmp_path, monkeypatch):
-    from alignbook.config import TrainConfig
-    from alignbook.data import synthetic
-    from alignbook.metrics import METRICS
-    from alignbook.sweep.measure import measure_run
-    from alignbook.training.common import representations
-    from alignbook.training.vectorized import fit_many
-    from alignbook.training.weights import load_branches
-
-    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    config = TrainConfig(num_epochs=2, eval_max_samples=300)
-    lams = [0.0, 1.0]
-    first = alignment_control.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
-    cached = alignment_control.control_runs(4, 1, 4096, 0, lams, config, workers=1, progress=False)
-    dataset = synthetic.make_dataset(4, depth=1, n_samples=4096, seed=0)
-    fresh = fit_many(dataset, lams, [0, 0], config)
-    assert list(first) == list(cached) == lams
-    for lam, expected in zip(lams, fresh, strict=True):
-        alignment, chance = measure_run(dataset, expected)
-        branches = load_branches(config, dataset, expected.weights1, expected.weights2)
-        z1, z2 = (representations(b, x[:300]) for b, x in zip(branches, (dataset.test.x1, dataset.test.x2),
-                                                               strict=True))
-        for run in (first[lam], cached[lam]):
-            assert (run.lam, run.seed, run.acc1, run.acc2) == (lam, 0, expected.acc1, expected.acc2)
-            pd.testing.assert_frame_equal(pd.DataFrame(run.history), pd.DataFrame(expected.history),
-                                          check_exact=True, check_like=True)  # NaN where skipped
-            # the metrics in the metrics module's order, read from the cache or not: tables print alike
-            assert list(run.alignment.items()) == list(alignment.items())
-            assert list(run.alignment) == list(METRICS)
-            assert run.alignment_chance == chance
-            np.testing.assert_array_equal(run.z1, z1)
-            np.testing.assert_array_equal(run.z2, z2)
-    with pytest.raises(ValueError, match="^workers: "):
-        alignment_control.control_runs(4, 1, 4096, 0, lams, config, workers=0)
-
-
-def test_lam0_check_is_stored_and_keyed_by_the_training_code(monkeypatch):
-    from alignbook.config import TrainConfig
-    from alignbook.data import synthetic
-    from alignbook.storage import deps
-    from alignbook.training import single
-
-    dataset = synthetic.make_dataset(4, depth=1, n_samples=1024, seed=0)
-    assert alignment_control.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)
-    monkeypatch.setattr(single, "lam0_matches_independent", lambda *a, **k: (False, False))
-    assert alignment_control.lam0_check(dataset, 0, TrainConfig(num_epochs=1)) == (True, True)  # read back
-    # another seed
-    assert alignment_control.lam0_check(dataset, 1, TrainConfig(num_epochs=1)) == (False, False)
-    reached = deps.relative_names(deps.dependencies(alignment_control.lam0_check.__module__))
-    assert "training/single.py" in reached and "plotting/house.py" not in reached
