@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,11 @@ from alignbook.data.container import PairedDataset
 from alignbook.storage.memo import remembered
 from alignbook.sweep import SweepResult, SweepSpec, run_sweep
 from alignbook.training.results import FitResult
+
+if TYPE_CHECKING:  # torch loads only when a first step is built
+    import torch
+
+    from alignbook.models.branch import Branch
 
 
 @dataclass(frozen=True)
@@ -61,11 +67,11 @@ class FirstStep:
     """What the first optimiser step of run (`seed`, `config`) on a dataset sees: both branches at their
     initial weights (`models.Branch`: encoder, task head, projection head) and the first training batch."""
 
-    branch1: object
-    branch2: object
-    x1: object  # torch tensors, one row per example of the batch
-    x2: object
-    y: object
+    branch1: Branch
+    branch2: Branch
+    x1: torch.Tensor  # one row per example of the batch
+    x2: torch.Tensor
+    y: torch.Tensor  # class indices
 
 
 def first_step(dataset: PairedDataset, *, seed: int, config: TrainConfig) -> FirstStep:
