@@ -119,21 +119,6 @@ def test_chapter_06s_validation_lists_refuse_a_value_twice_and_sizes_the_generat
         pid_validation.validation_cells([20], [1], [0], [0])
 
 
-@pytest.mark.parametrize(("change", "name"), [
-    ({"temperatures": [0.1, 0.1]}, "temperatures"),
-    ({"projections": ["mlp", "linear", "mlp"]}, "projections"),
-])
-def test_chapter_04s_first_cell_refuses_a_temperature_or_head_twice(change, name):
-    from alignbook.chapters import regime_map
-
-    values = dict(sizes=[300, 1000, 45875], n_samples=65536, min_steps=1000, num_checkpoints=16,
-                  mechanism_size=1000, sensitivity_size=1000, sensitivity_redundancy=4,
-                  redundancies=[0, 4, 8], temperatures=[0.1, 0.3], projections=["mlp", "none"])
-    regime_map.check_regime_parameters(**values)
-    with pytest.raises(ValueError, match=f"^{name}: contains .* more than once"):
-        regime_map.check_regime_parameters(**{**values, **change})
-
-
 def test_a_chapters_parameters_are_one_checked_immutable_object():
     import dataclasses
 

@@ -1,41 +1,56 @@
-"""The regime-map chapter's study: where each of the paper's synthetic claims holds, and why.
+"""The regime-map chapter's study: where each of the paper's synthetic claims holds along the labelled-set
+size.
 
-The synthetic sweep of chapter 03 trains on every labelled example, where both encoders already come close to
-their Bayes bounds at `lam = 0`. This study adds the labelled-set size `n_train` as an axis:
+Chapter 03 trains on every labelled example. This study adds the labelled-set size `n_train` as an axis of
+the synthetic study (redundancy x depth x `n_train`), with a data draw per seed and the book's training rule
+at every size, and decides the paper's claims on the verdict protocol (`alignbook.analysis`):
 
-- `studies.training_budget`: how long a run trains at each size (the same optimiser steps for every small
-  set), shared with the real-data chapter;
-- `regime_specs`, `run_regime_map`: the sweeps of the map, one per size, the full-size row being chapter 03's
-  runs (the same runs, so they come from its cache);
-- `bayes_gaps`: each encoder's distance to its exact Bayes bound at `lam = 0`, beside the gain of `lam*`;
-- `studies.best_step_summary`: where the best validation checkpoints fall within the budget (convergence
-  evidence);
-- `regime_verdicts`, `regime_claims`: chapter 03's claims at every point of the map, per encoder and for
-  both together;
-- `probe_table`, `probe_summary`, `role_change`: linear probes of the runs' representations for every
-  latent bit, by what the bit is to the encoder;
-- `sensitivity_specs`, `sensitivity_table`: `lam*` against the InfoNCE temperature and the projection head,
-  one factor at a time.
+- `Parameters`: the chapter's first cell, checked (seeds per size, the training rule, the controls);
+- `regime_specs`, `run_regime_map`: the sweeps of the map, one per size, and their combined table;
+- `map_optimum`, `bayes_gaps`: the protocol per cell (`optimal_lam`) beside each encoder's exact Bayes bound;
+- `split_gap_gain`, `gap_gain_test`: the Bayes gap and the gain measured on different seeds, and the
+  permutation test of their rank correlation across cells;
+- `regime_verdicts`, `regime_claims`, `verdict_table`, `boundary_table`, `boundary_glue`: chapter 03's
+  claims at every point of the map and over the whole map, for readers;
+- `cap_table`: the share of each cell's runs that reached the step cap;
+- `calibration`, `calibration_summary`, `calibration_glue`: the verdict machinery on simulated curves
+  with this chapter's design and noise.
+
+The controls of the deciding cells live in `regime_controls`, the probes and the sensitivity study in
+`regime_mechanism`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from alignbook.analysis import curve_summary, optimal_lam, probe_accuracy
-from alignbook.chapters.studies import training_budget
-from alignbook.chapters.synthetic_sweep import ALIGNMENT_CLAIM, synthetic_claims, synthetic_sweep_spec
-from alignbook.checks import check_list, check_positive, check_positive_int, fail
-from alignbook.config import PROJECTIONS, TrainConfig
+from alignbook import analysis
+from alignbook.chapters import studies
+from alignbook.chapters.synthetic_sweep import ALIGNMENT_CLAIM, synthetic_claims
+from alignbook.checks import (
+    NotebookParameters,
+    check_choice,
+    check_fraction,
+    check_int_range,
+    check_list,
+    check_nonnegative,
+    check_positive,
+    check_positive_int,
+    fail,
+    literal_list,
+)
+from alignbook.config import PROJECTIONS
 from alignbook.data import split_sizes, synthetic
-from alignbook.storage.memo import remembered
 from alignbook.sweep import SweepSpec, run_sweep
 
 SPLIT = (0.7, 0.15, 0.15)  # the generator's default split
 MAP_KEYS = ["depth", "n_train", "redundancy"]  # what a point of the map is, besides the encoder
+CAP_MARK = "†"  # marks a cell where more than studies.CAP_SHARE_LIMIT of the runs reached the step cap
+MAX_SEEDS_PER_SIZE = 100
 
 
 def full_train_size(n_samples: int) -> int:
@@ -43,104 +58,151 @@ def full_train_size(n_samples: int) -> int:
     return split_sizes(int(n_samples), SPLIT)[0]
 
 
-def check_map_parameters(sizes, n_samples: int, min_steps: int, num_checkpoints: int,
-                         mechanism_size: int) -> list:
-    """Validate what `regime_specs` needs beyond the house names (`checks.check_parameters`): the
-    labelled-set sizes `n_trains` (returned as a list, read back when papermill passed it as text), the
-    step budget and the size whose representations are kept."""
-    full = full_train_size(n_samples)
-
-    def size(param: str, value) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 4 <= value <= full:
-            fail(param, f"every size must be an integer from 4 (the classes) to {full} (the whole training "
-                        f"split of {n_samples} samples), got {value!r}")
-        return value
-
-    sizes = check_list("n_trains", sizes, size, increasing=True)
-    check_positive_int("min_steps", min_steps)
-    check_positive_int("num_checkpoints", num_checkpoints)
-    if mechanism_size not in sizes or mechanism_size == full:
-        fail("mechanism_size", f"must be one of n_trains below the full size {full}, got {mechanism_size!r}")
-    return sizes
+def mde_text(value: float) -> str:
+    """A minimum detectable effect for a reader's table: three decimals, or "none (no spread)" where the
+    seeds agreed exactly and no spread sizes the test."""
+    return f"{value:.3f}" if np.isfinite(value) else "none (no spread)"
 
 
-def check_regime_parameters(sizes, n_samples: int, min_steps: int, num_checkpoints: int, mechanism_size: int,
-                            sensitivity_size: int, sensitivity_redundancy: int, redundancies: Sequence[int],
-                            temperatures, projections) -> dict:
-    """Validate the chapter's own parameters (`checks.check_parameters` does the house names); return the
-    lists among them checked (`n_trains`, `temperatures`, `projections`), read back when papermill passed
-    them as text."""
-    full = full_train_size(n_samples)
-    sizes = check_map_parameters(sizes, n_samples, min_steps, num_checkpoints, mechanism_size)
-    if sensitivity_size not in sizes or sensitivity_size == full:
-        fail("sensitivity_size", f"must be one of n_trains below the full size {full}, got "
-                                 f"{sensitivity_size!r}")
-    if sensitivity_redundancy not in redundancies:
-        fail("sensitivity_redundancy", f"must be one of redundancies {list(redundancies)}, got "
-                                       f"{sensitivity_redundancy!r}")
-    temperatures = check_list("temperatures", temperatures, lambda p, v: check_positive(p, v, high=10))
+def protocol_options() -> dict:
+    """`optimal_lam`'s level, interval level, power and margin, as the protocol file fixes them for the
+    synthetic claims."""
+    plan = analysis.load_protocol()
+    return {"alpha": plan.alpha, "ci": plan.ci, "power": plan.power, "margin": plan.claim("rises").margin}
 
-    def head(param: str, value) -> str:
-        if value not in PROJECTIONS:
-            fail(param, f"every head must be one of {PROJECTIONS}, got {value!r}")
-        return value
 
-    projections = check_list("projections", projections, head)
-    return {"n_trains": sizes, "temperatures": temperatures, "projections": projections}
+@dataclass(frozen=True)
+class Parameters(NotebookParameters):
+    """The chapter's parameters (its first cell), checked by house name and by the rules of `check`."""
+
+    redundancies: list
+    depths: list
+    n_trains: list
+    seeds_per_size: list
+    lams: list
+    n_samples: int
+    batch_size: int
+    step_scale: float
+    mechanism_size: int
+    sensitivity_size: int
+    sensitivity_redundancy: int
+    temperatures: list
+    projections: list
+    control_lams: list
+    weight_decays: list
+    valid_share: float
+    n_sims: int
+    workers: int | str
+    backend: str
+
+    def check(self) -> None:
+        full = self.full_size
+        self.set("n_trains", check_list("n_trains", self.n_trains,
+                                        lambda p, v: check_int_range(p, v, synthetic.NUM_CLASSES, full),
+                                        increasing=True))
+        counts = [check_int_range("seeds_per_size", v, analysis.MIN_SEEDS, MAX_SEEDS_PER_SIZE)
+                  for v in literal_list("seeds_per_size", self.seeds_per_size)]
+        if len(counts) != len(self.n_trains):
+            fail("seeds_per_size", f"needs one count per size of n_trains ({len(self.n_trains)}), "
+                                   f"got {counts}")
+        self.set("seeds_per_size", counts)
+        low, high = analysis.load_protocol().claim("invu").lam_range
+        lams = self.lams
+        inside = any(low <= v <= high for v in lams)
+        if lams != sorted(lams) or lams[0] != 0 or not inside or lams[-1] <= high:
+            fail("lams", f"must increase from 0 and hold a value in [{low:g}, {high:g}] (the paper's range "
+                         f"of lam* at r = 4) and one above it, got {lams}")
+        for name in ("mechanism_size", "sensitivity_size"):
+            if getattr(self, name) not in self.n_trains:
+                fail(name, f"must be one of n_trains {self.n_trains}, got {getattr(self, name)!r}")
+        if self.sensitivity_redundancy not in self.redundancies:
+            fail("sensitivity_redundancy", f"must be one of redundancies {self.redundancies}, got "
+                                           f"{self.sensitivity_redundancy!r}")
+        self.set("temperatures", check_list("temperatures", self.temperatures,
+                                            lambda p, v: check_positive(p, v, high=10)))
+        self.set("projections", check_list("projections", self.projections,
+                                           lambda p, v: check_choice(p, v, PROJECTIONS)))
+        controls = self.control_lams
+        if 0 not in controls or len(controls) < 2 or not set(controls) <= set(lams):
+            fail("control_lams", f"must hold 0 and at least one other lam of lams {lams}, got {controls}")
+        self.set("control_lams", sorted(self.control_lams))
+        self.set("weight_decays", check_list("weight_decays", self.weight_decays, check_nonnegative))
+        self.set("valid_share", check_fraction("valid_share", self.valid_share, zero=False))
+        self.set("step_scale", check_fraction("step_scale", self.step_scale, zero=False))
+        check_positive_int("n_sims", self.n_sims)
+
+    @property
+    def full_size(self) -> int:
+        """The whole training split: the largest labelled-set size."""
+        return full_train_size(self.n_samples)
+
+    def seeds_at(self, size: int) -> list[int]:
+        """The seeds (data draws and initialisations) of the runs at labelled-set size `size`."""
+        return list(range(self.seeds_per_size[self.n_trains.index(size)]))
+
+    def train_options(self) -> dict:
+        """The book's training rule (`studies.training_budget`), its step counts scaled by `step_scale`
+        (1: the rule itself; a smoke run shrinks them) and its patience kept."""
+        scale = self.step_scale
+        return studies.training_budget(self.batch_size,
+                                       check_every=max(1, round(studies.CHECK_EVERY * scale)),
+                                       max_steps=max(1, round(studies.MAX_STEPS * scale)))
 
 
 # --------------------------------------------------------------------------------------------------------
 # the map's sweeps
 
 
-def regime_specs(redundancies: Sequence[int], depths: Sequence[int], sizes: Sequence[int],
-                 lams: Sequence[float], seeds: Sequence[int], full_seeds: Sequence[int], n_samples: int,
-                 num_epochs: int, batch_size: int, min_steps: int, num_checkpoints: int) -> list[SweepSpec]:
-    """The map's sweeps: one per labelled-set size (each with its `training_budget`), over redundancy and
-    depth, so that every sweep has many groups of runs to share among workers.
-
-    A size equal to the whole training split is chapter 03's sweep (`synthetic_sweep.synthetic_sweep_spec`,
-    seeds `full_seeds`, under its own name so that chapter 03's results table is left alone): the same runs,
-    so the same cache entries.
-    """
+def regime_specs(*, redundancies: Sequence[int], depths: Sequence[int], n_trains: Sequence[int],
+                 seeds_per_size: Sequence[int], lams: Sequence[float], n_samples: int,
+                 train: dict) -> list[SweepSpec]:
+    """The map's sweeps: one per labelled-set size, over redundancy and depth, the seeds `range(k)` of its
+    count in `seeds_per_size`, each seed drawing its own data (`data_seed: seed`), all trained by the
+    options `train`. The whole training split's sweep has no `n_train` (it keeps every label)."""
     full = full_train_size(n_samples)
     specs = []
-    for size in sizes:
-        if size == full:
-            specs.append(synthetic_sweep_spec(redundancies, depths, lams, full_seeds, n_samples=n_samples,
-                                              num_epochs=num_epochs, batch_size=batch_size,
-                                              name="regime_full"))
-            continue
+    for size, count in zip(n_trains, seeds_per_size, strict=True):
+        dataset = {"kind": "synthetic", "n_samples": int(n_samples)}
+        if size != full:
+            dataset["n_train"] = int(size)
         specs.append(SweepSpec.from_dict({
-            "name": f"regime_n{size}",
-            "dataset": {"kind": "synthetic", "n_samples": int(n_samples), "n_train": int(size)},
+            "name": f"regime_n{size}" if size != full else "regime_full", "dataset": dataset,
             "dataset_grid": {"redundancy": list(redundancies), "depth": list(depths)},
-            "lams": [float(lam) for lam in lams], "seeds": list(seeds),
-            "train": training_budget(size, full, batch_size, num_epochs, min_steps, num_checkpoints)}))
+            "lams": [float(lam) for lam in lams], "seeds": list(range(count)), "train": dict(train),
+            "data_seed": "seed"}))
     return specs
 
 
-def run_regime_map(specs: Sequence[SweepSpec], n_samples: int, workers: int | str = "auto",
-                   progress: bool = True):
-    """Run every spec (one progress bar over them); return the combined table (an `n_train` column
-    everywhere: the whole training split where a spec has none), the sweep results by labelled-set size (their
-    `representations` recompute any run's representations from its stored weights), and the counts of cached
-    and computed runs and the seconds taken."""
+@dataclass
+class MapRuns:
+    """The map's runs: the combined `table` (an `n_train` column everywhere), the sweep results by size
+    (their `representations` recompute a run's representations from its weights), and what it took."""
+
+    table: pd.DataFrame
+    results: dict
+    cached: int
+    computed: int
+    seconds: float
+
+
+def run_regime_map(specs: Sequence[SweepSpec], workers: int | str = "auto", backend: str = "local",
+                   progress: bool = True) -> MapRuns:
+    """Run every spec of `regime_specs` (one progress bar over them)."""
     from tqdm import tqdm
 
-    tables, results, counts = [], {}, {"cached": 0, "computed": 0, "seconds": 0.0}
-    full = full_train_size(n_samples)
+    tables, results, cached, computed, seconds = [], {}, 0, 0, 0.0
     for spec in tqdm(specs, desc="regime map", unit="sweep", disable=not progress):
-        result = run_sweep(spec, workers=workers, progress=False)
-        table = result.table.copy()
-        if "n_train" not in table.columns:
-            table["n_train"] = full
-        tables.append(table)
-        results[int(spec.dataset.get("n_train", full))] = result
-        counts["cached"] += result.n_cached
-        counts["computed"] += result.n_computed
-        counts["seconds"] += result.seconds
-    return pd.concat(tables, ignore_index=True), results, counts
+        result = run_sweep(spec, workers=workers, backend=backend, progress=False)
+        size = int(spec.dataset.get("n_train", full_train_size(spec.dataset["n_samples"])))
+        tables.append(result.table.assign(n_train=size))
+        results[size] = result
+        cached, computed = cached + result.n_cached, computed + result.n_computed
+        seconds += result.seconds
+    return MapRuns(pd.concat(tables, ignore_index=True), results, cached, computed, seconds)
+
+
+# --------------------------------------------------------------------------------------------------------
+# the protocol per cell, the Bayes gap and their relation
 
 
 def bounds_table(redundancies: Sequence[int]) -> pd.DataFrame:
@@ -153,194 +215,283 @@ def bounds_table(redundancies: Sequence[int]) -> pd.DataFrame:
 
 
 def bayes_gaps(optimum: pd.DataFrame) -> pd.DataFrame:
-    """`optimum` (from `optimal_lam` by depth, n_train, redundancy) with each encoder's exact `bound` and its
-    Bayes gap at `lam = 0`: `gap = bound - value_base`."""
-    bounds = bounds_table(sorted(optimum["redundancy"].unique()))
-    out = optimum.merge(bounds, on=["redundancy", "encoder"], how="left")
+    """`optimum` (one row per cell) with each encoder's exact `bound` and its Bayes gap at `lam = 0`,
+    `gap = bound - value_base` (the seed-mean test accuracy at `lam = 0`)."""
+    out = optimum.merge(bounds_table(sorted(optimum["redundancy"].unique())), on=["redundancy", "encoder"])
     out["gap"] = out["bound"] - out["value_base"]
     return out
 
 
 def map_optimum(table: pd.DataFrame) -> pd.DataFrame:
-    """`optimal_lam` of accuracy per point of the map and encoder, with Bayes bounds and gaps."""
-    return bayes_gaps(optimal_lam(table, by=MAP_KEYS, metric="acc"))
+    """The protocol per point of the map and encoder (`analysis.optimal_lam` of test accuracy, `lam` chosen
+    on validation accuracy, the protocol file's levels and margin), with Bayes bounds and gaps."""
+    return bayes_gaps(analysis.optimal_lam(table, by=MAP_KEYS, metric="acc", select="val_acc",
+                                           **protocol_options()))
 
 
-# short names of `synthetic_sweep.synthetic_claims`' four claims, in its order: keys for glue, labels for
-# tables
+def split_gap_gain(table: pd.DataFrame) -> pd.DataFrame:
+    """The Bayes gap and the gain of each cell measured on different seeds, so that their noise is
+    independent: the gap from the first half of the cell's seeds (`bound` minus their mean test accuracy at
+    `lam = 0`), the gain from the others (the mean of their cross-fitted differences, `lam` chosen within
+    those seeds, `analysis.seed_gains`). A gap and a gain from the same runs at `lam = 0` share those runs'
+    noise (`analysis.seed_correlation`). Columns: `MAP_KEYS`, encoder, gap, gain, gap_seeds, gain_seeds."""
+    ok = table[table["status"] == "ok"]
+    seeds = ok.groupby(MAP_KEYS)["seed"]
+    first_half = seeds.rank(method="dense") <= seeds.transform("nunique") // 2
+    base = ok[first_half & (ok["lam"] == ok.groupby(MAP_KEYS)["lam"].transform("min"))]
+    gap = base.groupby([*MAP_KEYS, "encoder"]).agg(accuracy=("acc", "mean"), gap_seeds=("seed", "nunique"))
+    gains = analysis.seed_gains(ok[~first_half], by=MAP_KEYS).dropna(subset=["d_up"])
+    gain = gains.groupby([*MAP_KEYS, "encoder"]).agg(gain=("d_up", "mean"), gain_seeds=("seed", "nunique"))
+    out = gap.join(gain, how="inner").reset_index()
+    out = out.merge(bounds_table(sorted(out["redundancy"].unique())), on=["redundancy", "encoder"])
+    out["gap"] = out["bound"] - out["accuracy"]
+    return out[[*MAP_KEYS, "encoder", "gap", "gain", "gap_seeds", "gain_seeds"]]
+
+
+def gap_gain_test(cells: pd.DataFrame, alpha: float | None = None, seed: int = 0) -> dict:
+    """Spearman's correlation across cells between the gap and the gain of `split_gap_gain`, and one-sided
+    permutation p-values both ways (`analysis.permutation_pvalues`: exact up to 5,000 permutations, else
+    that many drawn from `seed`). `direction` reads "grows" or "shrinks" (the gain with the gap) when that
+    test is below `alpha` (the protocol's by default), "does not change detectably" otherwise, and "cannot
+    be tested" with fewer than 3 cells or a constant column. No interval is given: one that resamples seeds
+    does not hold the correlation of the cells' true values at its nominal level."""
+    alpha = analysis.load_protocol().alpha if alpha is None else alpha
+    result = {"r": float("nan"), "p_positive": float("nan"), "p_negative": float("nan"),
+              "n_cells": len(cells), "direction": "cannot be tested"}
+    if len(cells) < 3 or cells["gap"].nunique() < 2 or cells["gain"].nunique() < 2:
+        return result
+    result["r"] = float(cells["gap"].rank().corr(cells["gain"].rank()))
+    result["p_positive"], result["p_negative"] = analysis.permutation_pvalues(cells["gap"], cells["gain"],
+                                                                              seed=seed)
+    result["direction"] = ("grows" if result["p_positive"] < alpha else "shrinks"
+                           if result["p_negative"] < alpha else "does not change detectably")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------
+# the claims per regime and over the map
+
+# short names of `synthetic_sweep.synthetic_claims`' four claims (their protocol keys), labels for tables
 CLAIM_KEYS = ("rises", "falls", "invu", "align")
-CLAIM_LABELS = ("rises at r = 6, 8", "falls at r = 0, 2", "inverted U at r = 4", "alignment rises")
+CLAIM_LABELS = {"rises": "rises at r = 6, 8", "falls": "falls at r = 0, 2", "invu": "inverted U at r = 4",
+                "align": "alignment rises"}
+
+
+def map_trends(table: pd.DataFrame) -> pd.DataFrame:
+    """Page's trend test of every alignment metric against `lam`, per point of the map (both ways)."""
+    return studies.alignment_study(table, MAP_KEYS)[2]
 
 
 def regime_verdicts(optimum: pd.DataFrame, trend: pd.DataFrame) -> pd.DataFrame:
-    """Chapter 03's synthetic claims (`synthetic_sweep.synthetic_claims`) at every point (depth, n_train) of
-    the map.
-
-    The shape claims are checked per encoder on `optimum` (`map_optimum`); the alignment claim, about the
-    pair, on `trend` (`studies.alignment_study` by `MAP_KEYS`), its encoder column reading "pair".
-    Columns: claim, key and label (`CLAIM_KEYS`, `CLAIM_LABELS`), depth, encoder, n_train, verdict, agree,
-    cases, opposed, mde (the largest minimum detectable effect of the claim's cells), ours.
-    """
+    """Chapter 03's claims at every point (depth, n_train) of the map: the shape claims per encoder on
+    `optimum` (`map_optimum`), the alignment claim about the pair on `trend` (`map_trends`), its encoder
+    reading "pair". One row per claim, depth, encoder and n_train: key, label, verdict, agree, cases,
+    opposed, mde (the largest of the claim's cells at Holm's strictest level) and cap_share (the largest
+    share of runs at the step cap among the point's cells of that encoder, both for the pair)."""
     rows = []
     for (depth, n_train), part in optimum.groupby(["depth", "n_train"], sort=True):
         trends = trend[(trend["depth"] == depth) & (trend["n_train"] == n_train)]
-        for encoder, rows_of_encoder in part.groupby("encoder", sort=True):
-            table = synthetic_claims(rows_of_encoder, trends, ["redundancy"])
-            for (claim, row), key, label in zip(table.iterrows(), CLAIM_KEYS, CLAIM_LABELS, strict=True):
+        for encoder, cells in part.groupby("encoder", sort=True):
+            for claim, row in synthetic_claims(cells, trends, ["redundancy"]).iterrows():
                 pair = claim == ALIGNMENT_CLAIM
                 if pair and encoder != part["encoder"].min():
-                    continue  # the same verdict for both encoders' rows
-                found = {k: row[k] for k in ("verdict", "agree", "cases", "opposed", "mde", "ours")}
-                rows.append({"claim": claim, "key": key, "label": label, "depth": depth,
-                             "encoder": "pair" if pair else encoder, "n_train": n_train, **found})
+                    continue  # one verdict for the pair
+                cap = (part if pair else cells)["cap_share"].max()
+                rows.append({"key": row["key"], "label": CLAIM_LABELS[row["key"]], "depth": depth,
+                             "encoder": "pair" if pair else encoder, "n_train": n_train, "cap_share": cap,
+                             **{k: row[k] for k in ("verdict", "agree", "cases", "opposed", "mde")}})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class MapClaims:
+    """The claims over the whole map (`overall`: every cell of a claim's family, Holm) and per regime
+    (`by_regime`: "d = .., n_train = .." -> the claims on that point alone, both encoders together)."""
+
+    overall: pd.DataFrame
+    by_regime: dict
 
 
 def regime_claims(optimum: pd.DataFrame, trend: pd.DataFrame,
-                  sizes: Sequence[int] | None = None) -> tuple[pd.DataFrame, dict]:
-    """The claims over the whole map, and per regime "d = .., n_train = .." (both encoders together), as
-    `publish.record_claims` takes them; `sizes` keeps the regimes of those labelled-set sizes only (the
-    intro's scoreboard has room for a few columns; the chapter shows every regime)."""
+                  sizes: Sequence[int] | None = None) -> MapClaims:
+    """The claims over the map and per regime, as `publish.record_claims` takes them; `sizes` keeps the
+    regimes of those labelled-set sizes only (the intro's scoreboard has room for a few columns)."""
     overall = synthetic_claims(optimum, trend, MAP_KEYS)
     regimes = {}
     for (depth, n_train), part in optimum.groupby(["depth", "n_train"], sort=True):
-        if sizes is not None and n_train not in sizes:
-            continue
-        trends = trend[(trend["depth"] == depth) & (trend["n_train"] == n_train)]
-        regimes[f"d = {depth}, n_train = {n_train}"] = synthetic_claims(part, trends, ["redundancy"])
-    return overall, regimes
+        if sizes is None or n_train in sizes:
+            trends = trend[(trend["depth"] == depth) & (trend["n_train"] == n_train)]
+            regimes[f"d = {depth}, n_train = {n_train:,}"] = synthetic_claims(part, trends, ["redundancy"])
+    return MapClaims(overall, regimes)
+
+
+def differing_claims(overall: pd.DataFrame) -> str:
+    """The claims over the map whose verdict is not "confirmed", in words for the prose ("none" when every
+    claim is confirmed): the paper states each claim without a regime."""
+    parts = [f"{CLAIM_LABELS.get(row['key'], row['key'])} is {row['verdict']} over the map (it holds in "
+             f"{row['agree']} of {row['cases']} cells, its opposite in {row['opposed']})"
+             for row in overall.to_dict("records") if row["verdict"] != "confirmed"]
+    return "; ".join(parts) or "none"
+
+
+def _encoder_text(encoder) -> str:
+    return "both (pair)" if encoder == "pair" else f"encoder {encoder}"
+
+
+def verdict_table(regimes: pd.DataFrame) -> pd.DataFrame:
+    """`regime_verdicts` for readers: one row per claim, depth and encoder, one column per labelled-set
+    size, each entry the verdict with its count of cells ("confirmed, 2 of 2"), the minimum detectable
+    effect where nothing was confirmed, and `CAP_MARK` where a cell's runs reached the cap too often."""
+    def entry(row) -> str:
+        text = f"{row['verdict']}, {row['agree']} of {row['cases']}"
+        if row["agree"] == 0 and row["key"] != "align":
+            text += f" (MDE {mde_text(row['mde'])})"
+        return text + (f" {CAP_MARK}" if row["cap_share"] > studies.CAP_SHARE_LIMIT else "")
+
+    shown = regimes.assign(entry=regimes.apply(entry, axis=1), who=regimes["encoder"].map(_encoder_text))
+    table = shown.pivot_table(index=["label", "depth", "who"], columns="n_train", values="entry",
+                              aggfunc="first", sort=False)
+    table.index.names, table.columns.name = ["claim", "depth", "encoder"], "n_train"
+    return table.rename(columns=lambda size: f"{size:,}")
+
+
+def boundary_table(regimes: pd.DataFrame) -> pd.DataFrame:
+    """Where each claim holds along `n_train`, per depth and encoder, in words
+    (`analysis.regime_boundaries`): one row per claim (in `CLAIM_KEYS` order), depth and encoder."""
+    bounds = analysis.regime_boundaries(regimes, "n_train", ["key", "depth", "encoder"])
+    bounds = bounds.assign(order=bounds["key"].map(CLAIM_KEYS.index), claim=bounds["key"].map(CLAIM_LABELS),
+                           who=bounds["encoder"].map(_encoder_text)).sort_values(["order", "depth", "who"])
+    shown = bounds.drop(columns="encoder").rename(columns={"who": "encoder", "summary": "where it holds"})
+    return shown.set_index(["claim", "depth", "encoder"])[["where it holds"]]
+
+
+def claims_reader(overall: pd.DataFrame) -> pd.DataFrame:
+    """The claims over the map (`MapClaims.overall`) for readers: per claim, the verdict, in how many cells
+    it and its opposite hold after Holm's correction, and the largest minimum detectable effect of its
+    cells at Holm's strictest level (none for the rank test of alignment)."""
+    cases = overall["cases"]
+    return pd.DataFrame({
+        "claim": overall["key"].map(CLAIM_LABELS).to_numpy(), "verdict": overall["verdict"].to_numpy(),
+        "holds in": [f"{a} of {n} cells" for a, n in zip(overall["agree"], cases, strict=True)],
+        "opposite holds in": [f"{v} of {n}" for v, n in zip(overall["opposed"], cases, strict=True)],
+        "largest MDE": [mde_text(m) if key != "align" else "none (a rank test)"
+                        for key, m in zip(overall["key"], overall["mde"], strict=True)],
+    }).set_index("claim")
+
+
+def boundary_glue(regimes: pd.DataFrame, shallow: int, deep: int) -> dict:
+    """The boundary of each claim in words, by name for the prose: `{key}_{shallow|deep}_{enc1|enc2|pair}`
+    (with one depth, both names say the same)."""
+    bounds = analysis.regime_boundaries(regimes, "n_train", ["key", "depth", "encoder"])
+    values = {}
+    for name, depth in (("shallow", shallow), ("deep", deep)):
+        for row in bounds[bounds["depth"] == depth].to_dict("records"):
+            who = "pair" if row["encoder"] == "pair" else f"enc{row['encoder']}"
+            values[f"{row['key']}_{name}_{who}"] = row["summary"]
+    return values
+
+
+def cap_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The share of each cell's runs that reached the step cap, for readers: one row per depth, encoder
+    and redundancy level, one column per labelled-set size, `CAP_MARK` above `studies.CAP_SHARE_LIMIT`."""
+    summary = studies.convergence_summary(table, MAP_KEYS)
+    summary["entry"] = [f"{share:.2f}" + (f" {CAP_MARK}" if share > studies.CAP_SHARE_LIMIT else "")
+                        for share in summary["cap_share"]]
+    shown = summary.pivot_table(index=["depth", "encoder", "redundancy"], columns="n_train", values="entry",
+                                aggfunc="first")
+    return shown.rename(columns=lambda size: f"{size:,}")
 
 
 # --------------------------------------------------------------------------------------------------------
-# the mechanism: probes of the representations
+# calibration: the verdict machinery on simulated curves with this chapter's design
 
 
-def probe_roles(redundancy: int, encoder: int) -> dict[str, str]:
-    """What each latent bit is to one encoder: its role in `plotting.ROLE_COLORS` terms."""
-    own, other = (("unique 1", "unique 2") if encoder == 1 else ("unique 2", "unique 1"))
-    roles = {}
-    for name, role in synthetic.bit_roles(redundancy).items():
-        if role.startswith(other):
-            roles[name] = "other's unique"
-        else:
-            roles[name] = role.replace(own, "own unique")
-    return roles
+def calibration(table: pd.DataFrame, optimum: pd.DataFrame, lams: Sequence[float], n_sims: int,
+                seed: int = 0) -> pd.DataFrame:
+    """`analysis.calibration_table` for every seed count of the map: the design of a regime's family of
+    the rises and falls claims (2 cells, the chapter's `lam` grid, that seed count, the protocol's levels),
+    the noise measured on the sizes run with that seed count (`analysis.noise_model`) and, as the effect,
+    the median minimum detectable effect of their cells. The tidy table gains columns seeds, sizes
+    (text), effect and the noise's run_sd, test_sd, val_sd."""
+    plan, options = analysis.load_protocol(), protocol_options()
+    counts = optimum.groupby("n_train")["n_seeds"].max()
+    parts = []
+    for n_seeds, sizes in counts.groupby(counts).groups.items():
+        rows = table[table["n_train"].isin(sizes)]
+        noise, _ = analysis.noise_model(rows, by=MAP_KEYS)
+        effect = float(optimum.loc[optimum["n_train"].isin(sizes), "mde"].median())
+        effect = effect if np.isfinite(effect) else options["margin"]  # no spread to size it by
+        design = analysis.Design(lams=tuple(lams), n_seeds=int(n_seeds), n_cells=2, alpha=options["alpha"],
+                                 ci=options["ci"], margin=options["margin"],
+                                 lam_range=plan.claim("invu").lam_range)
+        part = analysis.calibration_table(design, noise, effect, n_sims=n_sims, seed=seed)
+        parts.append(part.assign(seeds=int(n_seeds), sizes=", ".join(f"{s:,}" for s in sorted(sizes)),
+                                 run_sd=noise.run_sd, test_sd=noise.test_sd, val_sd=noise.val_sd))
+    return pd.concat(parts, ignore_index=True)
 
 
-def probe_table(result, depth: int, seed: int = 0) -> pd.DataFrame:
-    """Probe accuracy of every latent bit from the representations of each run of a sweep `result` (a sweep
-    over `redundancy` and `depth` of the synthetic dataset kind) at heterogeneity depth `depth`, recomputed
-    from the runs' stored weights on the first `eval_max_samples` test examples.
-
-    One row per run, encoder and bit: redundancy, lam, seed, encoder, bit, role (`probe_roles`), accuracy.
-    Stored on disk by its inputs (`probe_rows`).
-    """
-    spec = result.spec
-    rows = spec.config().eval_max_samples
-    kept = []
-    first = result.table[(result.table["encoder"] == 1) & (result.table["depth"] == depth)]
-    for _, row in first.iterrows():
-        index = int(row["run"])
-        if result.runs[index].ok:
-            z1, z2 = result.representations(index, rows=rows)
-            bits = synthetic.latents(result.dataset(index), "test")
-            kept.append((int(row["redundancy"]), float(result.runs[index].lam), int(result.runs[index].seed),
-                         z1, z2, np.concatenate([bits["xc"], bits["xu1"], bits["xu2"]], axis=1)[: len(z1)]))
-    return probe_rows(kept, seed=seed)
+def _rate(tidy: pd.DataFrame, truth: str, quantities: Sequence[str]) -> pd.Series:
+    """Per seed count: the summed rate of `quantities` under `truth`."""
+    rows = tidy[(tidy["truth"] == truth) & tidy["quantity"].isin(quantities)]
+    return rows.groupby("seeds")["rate"].sum()
 
 
-@remembered()
-def probe_rows(runs: Sequence[tuple], seed: int = 0) -> pd.DataFrame:
-    """`probe_table`'s rows of `runs`, each `(redundancy, lam, seed, z1, z2, bits)`: the two encoders'
-    representations of some test examples and those examples' latent bits; `seed` seeds the probes."""
-    rows = []
-    for r, lam, run_seed, z1, z2, bits in runs:
-        for encoder, z in ((1, z1), (2, z2)):
-            accuracy = probe_accuracy(z, bits, seed=seed)
-            roles = probe_roles(r, encoder)
-            for name, value in zip(synthetic.LATENT_NAMES, accuracy, strict=True):
-                rows.append({"redundancy": r, "lam": lam, "seed": run_seed, "encoder": encoder,
-                             "bit": name, "role": roles[name], "accuracy": float(value)})
-    return pd.DataFrame(rows)
+FALSE_CONFIRMED = {claim: [f"claim {claim}: confirmed", f"claim {claim}: partly confirmed"]
+                   for claim in ("rise", "fall", "interior")}
 
 
-def probe_summary(probes: pd.DataFrame) -> pd.DataFrame:
-    """Mean probe accuracy per role (averaged over its bits within each run), with a 95 % t-interval over
-    seeds: columns redundancy, encoder, role, lam, mean, ci_low, ci_high."""
-    keys = ["redundancy", "encoder", "role", "lam", "seed"]
-    per_run = probes.groupby(keys, as_index=False)["accuracy"].mean()
-    summary = curve_summary(per_run.rename(columns={"accuracy": "acc"}), by=["redundancy", "role"],
-                            metric="acc")
-    return summary.drop(columns=[c for c in ("metric",) if c in summary.columns])
+def calibration_summary(tidy: pd.DataFrame) -> pd.DataFrame:
+    """`calibration` for readers: one row per seed count, with its sizes, the noise, the simulated effect,
+    the false "confirmed" (at least partly) and "contradicted" rates of the rise and fall claims under no
+    effect, the cells' power for a rise and an equal fall, the share of interior optima found, and the
+    smallest coverage of the gain interval over the truths."""
+    first = tidy.groupby("seeds").first()
+    coverage = tidy[tidy["quantity"] == "coverage: gain interval"].groupby("seeds")["rate"].min()
+
+    def pair(one: pd.Series, other: pd.Series) -> list[str]:
+        return [f"{x:.3f} / {y:.3f}" for x, y in zip(one, other, strict=True)]
+
+    noise = zip(first["run_sd"], first["test_sd"], first["val_sd"], strict=True)
+    out = pd.DataFrame({
+        "sizes": first["sizes"],
+        "noise sd (run, test, valid)": [f"{a:.4f}, {b:.4f}, {c:.4f}" for a, b, c in noise],
+        "effect": tidy[tidy["truth"] == "rise"].groupby("seeds")["effect"].first().round(4),
+        "false confirmed, rise / fall": pair(_rate(tidy, "none", FALSE_CONFIRMED["rise"]),
+                                             _rate(tidy, "none", FALSE_CONFIRMED["fall"])),
+        "false contradicted, rise / fall": pair(_rate(tidy, "none", ["claim rise: contradicted"]),
+                                                _rate(tidy, "none", ["claim fall: contradicted"])),
+        "rise found": _rate(tidy, "rise", ["cell: rise detected"]).round(3),
+        "fall found": _rate(tidy, "fall", ["cell: fall detected"]).round(3),
+        "interior found": _rate(tidy, "interior", ["shape: interior optimum"]).round(3),
+        "gain interval coverage": coverage.round(3)})
+    out.index.name = "seeds"
+    return out
 
 
-def role_change(summary: pd.DataFrame, role: str, redundancy: int, encoder: int) -> float:
-    """Change of one role's mean probe accuracy (`probe_summary`) from the smallest to the largest `lam`."""
-    part = summary[(summary["role"] == role) & (summary["redundancy"] == redundancy)
-                   & (summary["encoder"] == encoder)].sort_values("lam")
-    if part.empty:
-        fail("role", f"no probes of {role!r} at redundancy {redundancy} for encoder {encoder}")
-    return float(part["mean"].iloc[-1] - part["mean"].iloc[0])
+def _range_text(values: pd.Series) -> str:
+    low, high = float(values.min()), float(values.max())
+    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f} to {high:.2f}"
 
 
-# --------------------------------------------------------------------------------------------------------
-# sensitivity: temperature and projection head
-
-
-def sensitivity_configs(temperatures: Sequence[float], projections: Sequence[str]) -> list[tuple[float, str]]:
-    """(temperature, projection head) pairs, one factor at a time: every temperature with the default head,
-    every head at the default temperature (the default pair once)."""
-    default = TrainConfig()
-    pairs = [(float(t), default.projection) for t in temperatures]
-    pairs += [(float(default.temperature), head) for head in projections]
-    return list(dict.fromkeys(pairs))
-
-
-def sensitivity_specs(redundancy: int, depth: int, size: int, lams: Sequence[float], seeds: Sequence[int],
-                      n_samples: int, train: dict, temperatures: Sequence[float],
-                      projections: Sequence[str]) -> dict[tuple[float, str], SweepSpec | None]:
-    """One sweep per `sensitivity_configs` pair at one point of the map, `lam > 0` only; None for the
-    default pair, whose runs are the map's.
-
-    Runs at `lam = 0` never compute the alignment term, so they do not depend on the temperature or the
-    projection head (the one-run trainer's tests check it bit for bit): `sensitivity_table` takes them
-    from the map.
-    """
-    default = TrainConfig()
-    positive = [float(lam) for lam in lams if lam > 0]
-    specs: dict[tuple[float, str], SweepSpec | None] = {}
-    for temperature, projection in sensitivity_configs(temperatures, projections):
-        if (temperature, projection) == (default.temperature, default.projection):
-            specs[(temperature, projection)] = None
-            continue
-        specs[(temperature, projection)] = SweepSpec.from_dict({
-            "name": f"regime_sensitivity_t{temperature:g}_{projection}",
-            "dataset": {"kind": "synthetic", "n_samples": int(n_samples), "n_train": int(size),
-                        "depth": int(depth), "redundancy": int(redundancy)},
-            "lams": positive, "seeds": list(seeds),
-            "train": {**train, "temperature": temperature, "projection": projection},
-        })
-    return specs
-
-
-def sensitivity_table(specs: dict[tuple[float, str], SweepSpec | None], base: pd.DataFrame,
-                      workers: int | str = "auto", progress: bool = True) -> pd.DataFrame:
-    """`lam*` and its gain per temperature, projection head and encoder. `base` holds the map's rows of the
-    same point: its `lam = 0` runs complete every curve, and all its runs make the default pair's."""
-    from tqdm import tqdm
-
-    zero = base[base["lam"] == 0]
-    rows = []
-    for (temperature, projection), spec in tqdm(specs.items(), desc="sensitivity", unit="sweep",
-                                                 disable=not progress):
-        if spec is None:
-            table = base
-        else:
-            table = pd.concat([zero, run_sweep(spec, workers=workers, progress=False).table],
-                              ignore_index=True)
-        optimum = optimal_lam(table, by=["redundancy"], metric="acc")
-        optimum["temperature"], optimum["projection"] = temperature, projection
-        rows.append(optimum)
-    columns = ["temperature", "projection", "encoder", "lam_star", "lam_low", "lam_high", "gain", "gain_low",
-               "gain_high", "shape"]
-    return pd.concat(rows, ignore_index=True)[columns]
+def calibration_glue(tidy: pd.DataFrame, alpha: float | None = None) -> dict:
+    """What the prose quotes of `calibration`: the largest false "confirmed" and "contradicted" rates under
+    no effect (rise and fall claims, every seed count), whether they stay `at or below` or `above` the
+    nominal `alpha` allowing two Monte-Carlo standard errors, the powers for a rise and an equal fall over
+    the seed counts ("0.62 to 0.71") and whether they differ by `less than` or `more than` two standard
+    errors of their difference, and the smallest coverage of the gain interval."""
+    alpha = analysis.load_protocol().alpha if alpha is None else alpha
+    none = tidy[tidy["truth"] == "none"]
+    false_confirmed = pd.concat([_rate(tidy, "none", FALSE_CONFIRMED[c]) for c in ("rise", "fall")])
+    contradicted = none[none["quantity"].isin(["claim rise: contradicted", "claim fall: contradicted"])]
+    rise = tidy[(tidy["truth"] == "rise") & (tidy["quantity"] == "cell: rise detected")].set_index("seeds")
+    fall = tidy[(tidy["truth"] == "fall") & (tidy["quantity"] == "cell: fall detected")].set_index("seeds")
+    gap = (rise["rate"] - fall["rate"]).abs() / np.sqrt(rise["se"] ** 2 + fall["se"] ** 2)
+    worst_se = float(none["se"].max())
+    coverage = tidy.loc[tidy["quantity"] == "coverage: gain interval", "rate"]
+    largest = max(float(false_confirmed.max()), float(contradicted["rate"].max()))
+    return {"calib_false_confirmed": float(false_confirmed.max()),
+            "calib_false_contradicted": float(contradicted["rate"].max()),
+            "calib_false_level": "at or below" if largest <= alpha + 2 * worst_se else "above",
+            "calib_rise_power": _range_text(rise["rate"]), "calib_fall_power": _range_text(fall["rate"]),
+            "calib_symmetry": "less than" if (gap <= 2).all() else "more than",
+            "calib_coverage_min": float(coverage.min())}

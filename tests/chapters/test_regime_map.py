@@ -1,8 +1,8 @@
-"""The regime-map chapter's helpers: budgets, specs, gaps, convergence summaries, probes, sensitivity."""
+"""The regime-map chapter's study: parameters, specs, gaps and gains, verdicts for readers, calibration."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -10,131 +10,110 @@ import pytest
 
 from alignbook.chapters import regime_map, studies, synthetic_sweep
 from alignbook.data import synthetic
-from alignbook.sweep import run_sweep
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_budget_gives_every_smaller_set_the_same_steps_and_the_full_set_its_epochs():
-    full = regime_map.full_train_size(65536)
-    assert full == 45875
-    assert studies.training_budget(full, full, 256, 10, 1000, 16) == {"num_epochs": 10, "batch_size": 256}
-    small = studies.training_budget(300, full, 256, 10, 1000, 16)
-    assert small == {"num_epochs": 10, "batch_size": 256, "num_steps": 1000, "num_checkpoints": 16}
-    assert studies.budget_steps(300, small) == 1000 and studies.budget_steps(full, {"num_epochs": 10,
-                                                                                  "batch_size": 256}) == 1790
+DEFAULTS = dict(redundancies=[0, 2, 4, 6, 8], depths=[1, 10], n_trains=[300, 1000, 3000, 10000, 45875],
+                seeds_per_size=[5, 5, 8, 8, 3], lams=[0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0], n_samples=65536,
+                batch_size=256, step_scale=1.0, mechanism_size=1000, sensitivity_size=1000,
+                sensitivity_redundancy=4, temperatures=[0.05, 0.1, 0.3],
+                projections=["none", "linear", "mlp"], control_lams=[0.0, 0.5, 2.0],
+                weight_decays=[0.001, 0.01, 0.1], valid_share=0.25, n_sims=2000,
+                workers="auto", backend="local")
 
 
-def test_specs_reuse_chapter_03_at_the_full_size_and_keep_one_point():
-    specs = regime_map.regime_specs([0, 8], [1, 10], [300, 1000, 45875], [0.0, 1.0], [0, 1, 2, 3, 4],
-                                    [0, 1, 2], 65536, 10, 256, 1000, 16, keep_at=(300, 1))
-    names = ["regime_n300_d1", "regime_n300_d10", "regime_n1000", "regime_full"]
-    assert [spec.name for spec in specs] == names
-    chapter3 = synthetic_sweep.synthetic_sweep_spec([0, 8], [1, 10], [0.0, 1.0], [0, 1, 2], n_samples=65536,
-                                            num_epochs=10, batch_size=256, name="regime_full")
-    assert specs[3] == chapter3  # chapter 03's specification under another name: the same cached runs
-    assert specs[0].dataset == {"kind": "synthetic", "n_samples": 65536, "n_train": 300, "depth": 1}
-    assert specs[2].dataset_grid == {"redundancy": [0, 8], "depth": [1, 10]}
-    assert specs[2].train["num_steps"] == 1000 and list(specs[2].seeds) == [0, 1, 2, 3, 4]
-    assert [spec.keep_representations for spec in specs] == [True, False, False, False]
-    assert len(specs[2]) == 2 * 2 * 2 * 5
-
-
-def test_chapter_04_full_row_is_declared_as_chapter_03():
-    # the full-size row is read from chapter 03's cache: a drift would silently retrain it
-    import jupytext
-
-    def defaults(name):
-        notebook = jupytext.read(ROOT / "notebooks" / f"{name}.md")
-        values: dict = {}
-        exec(next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])).source, {}, values)
-        return values
-
-    three, four = defaults("03_synthetic_sweep"), defaults("04_regime_map")
-    assert set(four["lams"]) <= set(three["lams"]) and four["full_seeds"] == three["seeds"]
-    assert set(four["redundancies"]) == set(three["redundancies"]) and four["depths"][0] in three["depths"]
-    for key in ("n_samples", "num_epochs", "batch_size"):
-        assert four[key] == three[key], key
-    assert four["n_trains"][-1] == regime_map.full_train_size(four["n_samples"])
+def test_the_defaults_pass_and_give_seeds_and_the_training_rule_per_size():
+    p = regime_map.Parameters.from_namespace({**DEFAULTS, "seeds_per_size": "[5, 5, 8, 8, 3]"})
+    assert p.seeds_per_size == [5, 5, 8, 8, 3]  # papermill's text read back, repeated counts allowed
+    assert p.full_size == 45875 and p.seeds_at(3000) == list(range(8)) and p.seeds_at(45875) == [0, 1, 2]
+    assert p.train_options() == studies.training_budget(256)
+    small = dataclasses.replace(p, step_scale=0.05).train_options()
+    assert small == {"batch_size": 256, "num_steps": round(studies.MAX_STEPS * 0.05),
+                     "check_every": round(studies.CHECK_EVERY * 0.05), "patience": studies.PATIENCE}
+    assert dataclasses.replace(p, control_lams=[2.0, 0.0]).control_lams == [0.0, 2.0]
 
 
 @pytest.mark.parametrize("change, match", [
-    ({"sizes": [1000, 300]}, "^n_trains: must be increasing"),
-    ({"sizes": [300, 50000]}, "^n_trains: every size must be an integer from 4"),
-    ({"sizes": [300.5]}, "^n_trains: every size"),
-    ({"temperatures": "[0.1, x]"}, "^temperatures: must be a list"),
-    ({"mechanism_size": 45875}, "^mechanism_size: must be one of n_trains below the full size"),
-    ({"sensitivity_size": 500}, "^sensitivity_size:"),
+    ({"n_trains": [1000, 300]}, "^n_trains: must be increasing"),
+    ({"n_trains": [300, 50000], "seeds_per_size": [5, 5]}, r"^n_trains: must be in 4\.\.45875"),
+    ({"seeds_per_size": [5, 5, 8, 8]}, "^seeds_per_size: needs one count per size"),
+    ({"seeds_per_size": [5, 5, 8, 8, 2]}, r"^seeds_per_size: must be in 3\.\.100"),
+    ({"lams": [0.0, 1.0, 2.0]}, r"^lams: must increase from 0 and hold a value in \[0.4, 0.6\]"),
+    ({"lams": [0.1, 0.5, 2.0]}, "^lams: must increase from 0"),
+    ({"lams": [0.0, 0.2, 0.5]}, "^lams: .* and one above it"),
+    ({"mechanism_size": 500}, "^mechanism_size: must be one of n_trains"),
+    ({"sensitivity_size": 500}, "^sensitivity_size: must be one of n_trains"),
     ({"sensitivity_redundancy": 3}, "^sensitivity_redundancy: must be one of redundancies"),
+    ({"temperatures": [0.1, 0.1]}, "^temperatures: contains 0.1 more than once"),
     ({"temperatures": [0.0]}, "^temperatures:"),
-    ({"projections": ["deep"]}, "^projections: every head must be one of"),
-    ({"min_steps": 0}, "^min_steps:"),
+    ({"projections": ["mlp", "linear", "mlp"]}, "^projections: contains 'mlp' more than once"),
+    ({"projections": ["deep"]}, "^projections: must be one of"),
+    ({"control_lams": [0.5, 2.0]}, "^control_lams: must hold 0"),
+    ({"control_lams": [0.0, 3.0]}, "^control_lams: must hold 0 and at least one other lam of lams"),
+    ({"weight_decays": [-0.1]}, "^weight_decays:"),
+    ({"valid_share": 0.0}, "^valid_share:"),
+    ({"step_scale": 1.5}, "^step_scale:"),
+    ({"n_sims": 0}, "^n_sims:"),
+    ({"seeds_per_size": "[5, x]"}, "^seeds_per_size: must be a list"),
 ])
-def test_chapter_parameters_are_checked(change, match):
-    values = dict(sizes=[300, 1000, 45875], n_samples=65536, min_steps=1000,
-                  num_checkpoints=16, mechanism_size=1000, sensitivity_size=1000, sensitivity_redundancy=4,
-                  redundancies=[0, 4, 8], temperatures=[0.1], projections=["mlp"])
-    assert regime_map.check_regime_parameters(**values) == {  # the defaults pass
-        "n_trains": [300, 1000, 45875], "temperatures": [0.1], "projections": ["mlp"]}
-    as_text = regime_map.check_regime_parameters(**{**values, "sizes": "[300, 1000, 45875]"})
-    assert as_text["n_trains"] == [300, 1000, 45875]  # papermill -p passes lists as text
+def test_the_first_cell_refuses_a_bad_value_or_combination_naming_it(change, match):
     with pytest.raises(ValueError, match=match):
-        regime_map.check_regime_parameters(**{**values, **change})
+        regime_map.Parameters.from_namespace({**DEFAULTS, **change})
 
 
-def test_bayes_gaps_and_best_step_summary():
+def test_specs_draw_data_per_seed_with_the_seeds_of_each_size_and_one_rule():
+    train = studies.training_budget(256)
+    specs = regime_map.regime_specs(redundancies=[0, 8], depths=[1, 10], n_trains=[300, 45875],
+                                    seeds_per_size=[5, 3], lams=[0.0, 1.0], n_samples=65536, train=train)
+    assert [spec.name for spec in specs] == ["regime_n300", "regime_full"]
+    assert specs[0].dataset == {"kind": "synthetic", "n_samples": 65536, "n_train": 300}
+    assert specs[1].dataset == {"kind": "synthetic", "n_samples": 65536}  # every label: no n_train
+    assert [list(spec.seeds) for spec in specs] == [[0, 1, 2, 3, 4], [0, 1, 2]]
+    assert all(spec.data_seed == "seed" and spec.train == train for spec in specs)
+    assert specs[0].dataset_grid == {"redundancy": [0, 8], "depth": [1, 10]}
+    assert len(specs[0]) == 2 * 2 * 2 * 5
+
+
+def test_bayes_gaps_subtract_the_accuracy_at_lam_zero_from_the_exact_bound():
     optimum = pd.DataFrame({"redundancy": [8, 8], "encoder": [1, 2], "value_base": [0.85, 0.80]})
     gaps = regime_map.bayes_gaps(optimum)
-    bound = synthetic.exact_info(8, pid=False)["bayes_acc_x1"]
-    assert gaps["gap"].tolist() == pytest.approx([bound - 0.85, bound - 0.80])
-    table = pd.DataFrame({"depth": 1, "n_train": [300] * 4, "encoder": [1, 1, 2, 2], "status": "ok",
-                          "best_step": [10, 1000, 500, 1000]})
-    budgets = {300: studies.training_budget(300, 45875, 256, 10, 1000, 16)}
-    summary = studies.best_step_summary(table, budgets).set_index("encoder")
-    assert summary.loc[1, "steps"] == 1000 and summary.loc[2, "at_end"] == 0.5
-    assert summary.loc[1, "median_share"] == pytest.approx(0.505)
-    assert studies.still_improving(summary.reset_index()) == (
-        "encoder 1 at depth 1, n_train 300 (0.50 of runs); encoder 2 at depth 1, n_train 300 (0.50 of runs)")
-    assert studies.still_improving(summary.reset_index(), share=0.6) == "none"
+    bounds = synthetic.exact_info(8, pid=False)
+    expected = [bounds["bayes_acc_x1"] - 0.85, bounds["bayes_acc_x2"] - 0.80]
+    assert gaps["gap"].tolist() == pytest.approx(expected)
 
 
-def test_probe_roles_say_what_each_bit_is_to_each_encoder():
-    roles1, roles2 = regime_map.probe_roles(4, 1), regime_map.probe_roles(4, 2)
-    assert roles1["xc7"] == roles2["xc7"] == "shared, in label"
-    assert roles1["xc0"] == "shared, not in label"
-    assert roles1["xu1_2"] == "own unique, in label" and roles1["xu1_0"] == "own unique, not in label"
-    assert roles1["xu2_3"] == "other's unique" and roles2["xu1_3"] == "other's unique"
-    assert roles2["xu2_3"] == "own unique, in label"
+def _runs(values: dict, depth: int = 1, n_train: int = 300, redundancy: int = 8) -> pd.DataFrame:
+    """A results table of one cell per encoder from {(encoder, lam, seed): (acc, val_acc)}."""
+    return pd.DataFrame([{"depth": depth, "n_train": n_train, "redundancy": redundancy, "encoder": e,
+                          "lam": lam, "seed": s, "acc": acc, "val_acc": val, "status": "ok", "hit_cap": False}
+                         for (e, lam, s), (acc, val) in values.items()])
 
 
-def test_probes_of_a_tiny_kept_sweep(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    spec = regime_map.regime_specs([8], [1], [200, 1433], [0.0, 2.0], [0], [0], 2048, 1, 128, 40, 3,
-                               keep_at=(200, 1))[0]
-    result = run_sweep(spec, workers=1, progress=False)
-    probes = regime_map.probe_table(result, seed=0)
-    assert len(probes) == 2 * 2 * 16 and set(probes["lam"]) == {0.0, 2.0}
-    other = probes[probes["role"] == "other's unique"]["accuracy"]
-    assert other.between(0.3, 0.7).all()  # never seen by the encoder: about chance
-    summary = regime_map.probe_summary(probes)
-    assert set(summary["role"]) == set(probes["role"]) and set(summary["encoder"]) == {1, 2}
-    assert np.isnan(summary["ci_low"]).all()  # one seed: no interval
+def test_the_gap_and_the_gain_come_from_different_seeds():
+    # seeds 0, 1 measure the gap, seeds 2, 3 the gain: seed 2 chooses lam on seed 3's validation (round robin)
+    values = {}
+    for encoder in (1, 2):
+        for seed, base in ((0, 0.70), (1, 0.72), (2, 0.10), (3, 0.90)):
+            values[(encoder, 0.0, seed)] = (base, 0.5)
+            values[(encoder, 1.0, seed)] = (base + 0.03 * seed, 0.6)  # validation prefers lam = 1 everywhere
+    halves = regime_map.split_gap_gain(_runs(values)).set_index("encoder")
+    bounds = synthetic.exact_info(8, pid=False)
+    assert halves.loc[1, "gap"] == pytest.approx(bounds["bayes_acc_x1"] - 0.71)  # seeds 0 and 1 only
+    assert halves.loc[2, "gain"] == pytest.approx(0.06)  # seed 2's difference (seed 3 chooses on none)
+    assert halves.loc[1, "gap_seeds"] == 2 and halves.loc[1, "gain_seeds"] == 1
 
 
-def test_sensitivity_specs_leave_lam_zero_and_the_default_pair_to_the_map():
-    assert regime_map.sensitivity_configs([0.05, 0.1], ["none", "mlp"]) == [(0.05, "mlp"), (0.1, "mlp"),
-                                                                       (0.1, "none")]
-    specs = regime_map.sensitivity_specs(4, 1, 1000, [0.0, 0.5, 1.0], [0, 1], 65536, {"num_steps": 1000},
-                                     [0.05, 0.1], ["none", "mlp"])
-    assert list(specs) == [(0.05, "mlp"), (0.1, "mlp"), (0.1, "none")] and specs[(0.1, "mlp")] is None
-    spec = specs[(0.1, "none")]
-    assert list(spec.lams) == [0.5, 1.0]
-    assert spec.train == {"num_steps": 1000, "temperature": 0.1, "projection": "none"}
-    assert spec.dataset["n_train"] == 1000 and spec.dataset["redundancy"] == 4
+def test_the_gap_gain_test_finds_either_direction_exactly_and_needs_three_cells():
+    cells = pd.DataFrame({"gap": [0.01, 0.02, 0.03, 0.04, 0.05], "gain": [0.0, 0.001, 0.004, 0.006, 0.02]})
+    grows = regime_map.gap_gain_test(cells)
+    assert grows["r"] == pytest.approx(1.0) and grows["direction"] == "grows"
+    assert grows["p_positive"] == pytest.approx(1 / 120) and grows["p_negative"] == pytest.approx(1.0)
+    shrinks = regime_map.gap_gain_test(cells.assign(gain=cells["gain"].to_numpy()[::-1]))
+    assert shrinks["direction"] == "shrinks" and shrinks["p_negative"] == pytest.approx(1 / 120)
+    flat = regime_map.gap_gain_test(cells.assign(gain=[0.0, 0.02, 0.001, 0.006, 0.004]))
+    assert flat["direction"] == "does not change detectably"
+    assert regime_map.gap_gain_test(cells.head(2))["direction"] == "cannot be tested"
 
 
-def test_regime_verdicts_and_claims_cover_every_point_of_the_map():
+def _optimum_and_trend():
     rows, trends = [], []
     for depth in (1, 10):
         for n_train in (300, 45875):
@@ -146,45 +125,128 @@ def test_regime_verdicts_and_claims_cover_every_point_of_the_map():
                                      lam_high=2.0, lam_p={0.0: 0.5, 0.5: 1.0, 1.0: 1.0}, gain=0.01,
                                      gain_low=0.0, gain_high=0.02, p_rise=0.001 if rises else 0.5,
                                      p_fall=0.5, p_interior=0.5, p_no_gain=0.5, p_no_loss=0.5,
-                                     sd_diff=0.005, mde=0.007, n_seeds=5))
+                                     sd_diff=0.005, mde=0.007, n_seeds=5,
+                                     cap_share=0.2 * ((depth, n_train, r, encoder) == (10, 45875, 0, 1))))
                 trends.append(dict(depth=depth, n_train=n_train, redundancy=r, metric="align_cka", rho=0.9,
                                    ci_low=0.8, ci_high=0.95, p_rise=0.001 if depth == 1 else 0.5,
                                    p_fall=0.5))
-    optimum, trend = pd.DataFrame(rows), pd.DataFrame(trends)
+    return pd.DataFrame(rows), pd.DataFrame(trends)
+
+
+def test_verdicts_per_regime_read_as_counts_boundaries_and_marks():
+    optimum, trend = _optimum_and_trend()
     verdicts = regime_map.regime_verdicts(optimum, trend)
     assert len(verdicts) == 2 * 2 * (3 * 2 + 1)  # points x (three shape claims per encoder + the pair's)
     rises = verdicts[verdicts["key"] == "rises"].set_index(["depth", "encoder", "n_train"])
-    assert set(verdicts.groupby("key")["label"].first()) == set(regime_map.CLAIM_LABELS)
     assert rises.loc[(1, 2, 300), "verdict"] == "confirmed"
     assert rises.loc[(1, 2, 45875), "verdict"] == "not confirmed"
     assert rises.loc[(1, 2, 45875), "mde"] > 0.007  # at Holm's first step over the claim's 2 cells
-    aligned = verdicts[verdicts["claim"] == synthetic_sweep.ALIGNMENT_CLAIM].set_index(["depth", "n_train"])
-    assert set(aligned["key"]) == {"align"}
+    aligned = verdicts[verdicts["key"] == "align"].set_index(["depth", "n_train"])
     assert set(aligned["encoder"]) == {"pair"} and (aligned["cases"] == 5).all()
     assert aligned.loc[(1, 300), "verdict"] == "confirmed"
     assert aligned.loc[(10, 300), "verdict"] == "not confirmed"
-    overall, regimes = regime_map.regime_claims(optimum, trend)
-    assert list(regimes) == ["d = 1, n_train = 300", "d = 1, n_train = 45875", "d = 10, n_train = 300",
-                             "d = 10, n_train = 45875"]
-    assert list(overall.index) == list(regimes["d = 1, n_train = 300"].index)
-    assert regimes["d = 10, n_train = 300"].loc[synthetic_sweep.ALIGNMENT_CLAIM, "verdict"] == "not confirmed"
-    _, ends = regime_map.regime_claims(optimum, trend, sizes=[45875])
-    assert list(ends) == ["d = 1, n_train = 45875", "d = 10, n_train = 45875"]
+
+    shown = regime_map.verdict_table(verdicts)
+    assert list(shown.columns) == ["300", "45,875"]
+    assert shown.loc[("rises at r = 6, 8", 1, "encoder 2"), "300"] == "confirmed, 2 of 2"
+    assert shown.loc[("rises at r = 6, 8", 1, "encoder 2"), "45,875"].startswith(
+        "not confirmed, 0 of 2 (MDE 0.0")
+    assert shown.loc[("falls at r = 0, 2", 10, "encoder 1"), "45,875"].endswith(regime_map.CAP_MARK)
+    assert not shown.loc[("falls at r = 0, 2", 10, "encoder 2"), "45,875"].endswith(regime_map.CAP_MARK)
+    assert shown.loc[("alignment rises", 10, "both (pair)"), "45,875"].endswith(regime_map.CAP_MARK)
+    assert not shown.isna().any().any()
+
+    bounds = regime_map.boundary_table(verdicts)
+    assert bounds.index[0] == ("rises at r = 6, 8", 1, "encoder 1")  # claims in the protocol's order
+    assert bounds.loc[("rises at r = 6, 8", 1, "encoder 2"), "where it holds"] == (
+        "confirmed for n_train <= 300; not confirmed for n_train >= 45,875")
+    glued = regime_map.boundary_glue(verdicts, shallow=1, deep=10)
+    assert glued["rises_shallow_enc2"] == "confirmed for n_train <= 300; not confirmed for n_train >= 45,875"
+    assert glued["align_deep_pair"] == "not confirmed at every n_train (300 to 45,875)"
+    assert set(regime_map.boundary_glue(verdicts, shallow=1, deep=1)) == set(glued)  # one depth: both names
 
 
-def test_role_change_reads_the_largest_minus_the_smallest_lam():
-    summary = pd.DataFrame({"role": "shared, in label", "redundancy": 8, "encoder": 2,
-                            "lam": [2.0, 0.0, 1.0], "mean": [0.9, 0.6, 0.8]})
-    assert regime_map.role_change(summary, "shared, in label", 8, 2) == pytest.approx(0.3)
-    with pytest.raises(ValueError, match="^role: no probes"):
-        regime_map.role_change(summary, "other's unique", 8, 2)
+def test_claims_over_the_map_and_per_regime_for_readers():
+    optimum, trend = _optimum_and_trend()
+    claims = regime_map.regime_claims(optimum, trend)
+    assert list(claims.by_regime) == ["d = 1, n_train = 300", "d = 1, n_train = 45,875",
+                                      "d = 10, n_train = 300", "d = 10, n_train = 45,875"]
+    assert list(claims.overall.index) == list(claims.by_regime["d = 1, n_train = 300"].index)
+    assert claims.by_regime["d = 10, n_train = 300"].loc[synthetic_sweep.ALIGNMENT_CLAIM, "verdict"] == (
+        "not confirmed")
+    ends = regime_map.regime_claims(optimum, trend, sizes=[45875]).by_regime
+    assert list(ends) == ["d = 1, n_train = 45,875", "d = 10, n_train = 45,875"]
+    shown = regime_map.claims_reader(claims.overall)
+    assert shown.loc["rises at r = 6, 8", "holds in"] == "8 of 16 cells"
+    assert shown.loc["rises at r = 6, 8", "verdict"] == "partly confirmed"
+    assert shown.loc["alignment rises", "largest MDE"] == "none (a rank test)"
+    assert not shown.isna().any().any()
+    differs = regime_map.differing_claims(claims.overall)
+    assert ("rises at r = 6, 8 is partly confirmed over the map (it holds in 8 of 16 cells, its opposite "
+            "in 0)") in differs
+    confirmed = claims.overall.assign(verdict="confirmed")
+    assert regime_map.differing_claims(confirmed) == "none"
 
 
-def test_check_map_parameters_reads_sizes_given_as_text():
-    assert regime_map.check_map_parameters("[300, 1000]", 65536, 1000, 16, 300) == [300, 1000]
-    with pytest.raises(ValueError, match="^n_trains: must be increasing"):
-        regime_map.check_map_parameters([1000, 300], 65536, 1000, 16, 300)
-    with pytest.raises(ValueError, match="^mechanism_size:"):
-        regime_map.check_map_parameters([300, 45875], 65536, 1000, 16, 45875)
-    with pytest.raises(ValueError, match="^min_steps:"):
-        regime_map.check_map_parameters([300], 65536, 0, 16, 300)
+def test_cap_table_marks_the_cells_above_the_limit():
+    table = pd.DataFrame([{"depth": 1, "n_train": n, "redundancy": 8, "encoder": e, "status": "ok",
+                           "best_step": 50, "steps": 100, "hit_cap": n == 1000 and seed < 2, "seed": seed}
+                          for n in (300, 1000) for e in (1, 2) for seed in range(10)])
+    shown = regime_map.cap_table(table)
+    assert shown.loc[(1, 1, 8), "300"] == "0.00"
+    assert shown.loc[(1, 2, 8), "1,000"] == f"0.20 {regime_map.CAP_MARK}"
+
+
+def _noisy_table(seed_counts: dict, effect: float = 0.0) -> pd.DataFrame:
+    """A results table of the map's layout with shared run noise: a rise of `effect` at r = 8, none else."""
+    rng = np.random.default_rng(0)
+    rows = []
+    lams = [0.0, 0.5, 2.0]
+    for n_train, n_seeds in seed_counts.items():
+        for r in (0, 8):
+            for encoder in (1, 2):
+                for seed in range(n_seeds):
+                    for lam in lams:
+                        truth = effect * (lam > 0) * (r == 8)
+                        run = rng.normal(0, 0.004)
+                        rows.append({"depth": 1, "n_train": n_train, "redundancy": r, "encoder": encoder,
+                                     "lam": lam, "seed": seed, "status": "ok", "hit_cap": False,
+                                     "acc": 0.7 + truth + run + rng.normal(0, 0.003),
+                                     "val_acc": 0.7 + truth + run + rng.normal(0, 0.003)})
+    return pd.DataFrame(rows)
+
+
+def test_calibration_runs_the_protocol_per_seed_count_with_the_measured_noise():
+    table = _noisy_table({300: 5, 3000: 3})
+    optimum = regime_map.map_optimum(table)
+    tidy = regime_map.calibration(table, optimum, [0.0, 0.5, 2.0], n_sims=400)
+    assert sorted(tidy["seeds"].unique()) == [3, 5]
+    assert set(tidy.loc[tidy["seeds"] == 3, "sizes"]) == {"3,000"}
+    rise = tidy[(tidy["truth"] == "rise") & (tidy["seeds"] == 5)]
+    assert rise["effect"].iloc[0] == pytest.approx(optimum.loc[optimum["n_train"] == 300, "mde"].median())
+    assert tidy["run_sd"].iloc[0] == pytest.approx(0.004, rel=0.5)  # the noise measured from the table
+    summary = regime_map.calibration_summary(tidy)
+    assert list(summary.index) == [3, 5] and not summary.isna().any().any()
+    glued = regime_map.calibration_glue(tidy)
+    assert glued["calib_false_level"] == "at or below" and glued["calib_symmetry"] == "less than"
+    assert glued["calib_false_confirmed"] <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 400)
+    assert glued["calib_coverage_min"] >= 0.9
+    low, _, high = glued["calib_rise_power"].partition(" to ")
+    assert 0 < float(low) <= float(high or low) < 1
+
+
+def test_the_notebook_defaults_the_smoke_profile_and_every_combination_pass_the_first_cell():
+    from pathlib import Path
+
+    import jupytext
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    notebook = jupytext.read(root / "notebooks" / "04_regime_map.md")
+    defaults: dict = {}
+    exec(next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])).source, {}, defaults)
+    assert defaults == DEFAULTS
+    smoke = yaml.safe_load((root / "configs" / "smoke.yaml").read_text())["04_regime_map"]
+    combinations = yaml.safe_load((root / "configs" / "combinations.yaml").read_text())["04_regime_map"] or {}
+    for overrides in [{}, *combinations.values()]:
+        regime_map.Parameters.from_namespace({**defaults, **smoke, **overrides})
