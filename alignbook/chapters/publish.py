@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from alignbook.analysis.protocol import OPTIMUM_COLUMNS
 from alignbook.checks import fail
 
 RECORD_KEY = "alignbook"  # outputs carry their records in metadata[RECORD_KEY][kind]
@@ -34,8 +35,10 @@ HEADLINE_TAG = "headline"
 RUN_COLUMNS = ("spec", "dataset_kind", "dataset", "lam", "seed", "config", "key")
 VERDICTS = ("confirmed", "partly confirmed", "not confirmed", "contradicted", "not testable here")
 
-# What the columns of the book's tidy tables mean; `offer_table` takes more, or different, per table.
+# What the columns of the book's tidy tables mean; `offer_table` takes more, or different, per table. The
+# columns of the optima tables are the verdict protocol's own (`analysis.OPTIMUM_COLUMNS`).
 COLUMN_MEANINGS = {
+    **OPTIMUM_COLUMNS,
     "redundancy": "redundancy level r: label bits that both modalities see (0 to 8)",
     "depth": "heterogeneity depth d of modality 2's frozen random map",
     "n_train": "labelled training examples the encoders were trained on",
@@ -43,37 +46,21 @@ COLUMN_MEANINGS = {
     "modality": "name of the encoder's modality",
     "encoder": "1 (modality x1) or 2 (modality x2)",
     "lam": "alignment strength lam (0: independent training)",
-    "seed": "training seed",
+    "seed": "seed of the run: its initialisation and batch order, and its data when data_seed equals it",
+    "data_seed": "seed that drew the dataset (samples, split, labelled subset); equal to seed when every "
+                 "replicate draws its own data",
     "status": "ok, or diverged (left out of every statistic)",
-    "acc": "test accuracy of the encoder's own head",
-    "val_acc": "validation accuracy of the encoder's own head",
+    "acc": "test accuracy of the encoder's own head, at its best validation checkpoint",
+    "val_acc": "validation accuracy of the encoder's own head at that checkpoint",
     "loss": "test task loss of the encoder",
-    "lam_star": "lam of the highest seed-mean test accuracy on the grid",
-    "lam_low": "2.5 % bootstrap quantile of lam* over seeds",
-    "lam_high": "97.5 % bootstrap quantile of lam* over seeds",
-    "gain": "seed-mean test accuracy at lam* minus at lam = 0",
-    "gain_low": "lower end of the 95 % bootstrap interval of the gain",
-    "gain_high": "upper end of the 95 % bootstrap interval of the gain",
-    "shape": "tested shape of the accuracy curve: rises, falls, interior optimum or flat",
-    "metric": "the measured quantity (e.g. acc: test accuracy)",
-    "lam_mode": "most frequent lam* over the bootstrap resamples of seeds",
-    "lam_mode_freq": "share of resamples whose lam* is lam_mode (1: all agree)",
-    "value_star": "seed-mean value of the metric at lam*",
-    "value_base": "seed-mean value of the metric at lam_base",
-    "lam_base": "smallest lam of the grid (normally 0)",
-    "lam_max": "largest lam of the grid",
-    "p_above_base": "one-sided paired test p-value: metric at lam* above lam_base",
-    "p_above_end": "one-sided paired test p-value: metric at lam* above lam_max",
-    "p_end_below_base": "one-sided paired test p-value: metric at lam_max below lam_base",
-    "n_seeds": "seeds with a finished run",
-    "n_lams": "values of lam in the grid",
-    "n_failed": "diverged runs left out",
+    "metric": "the measured quantity (e.g. acc: test accuracy; an alignment metric)",
     "spec": "name of the sweep",
     "dataset_kind": "kind of dataset in the package's registry",
-    "data_seed": "seed that drew the dataset",
     "n_samples": "examples drawn from the generator",
     "best_epoch": "epoch of the checkpoint whose validation accuracy was best (its weights are kept)",
     "best_step": "optimiser steps done at that checkpoint",
+    "steps": "optimiser steps the run trained before it stopped",
+    "hit_cap": "whether the run stopped at its step cap instead of by early stopping",
     "time_s": "wall time of the run, seconds (varies between machines)",
     "error": "error message of a diverged run, else empty",
     "config": "training configuration of the run (TrainConfig.key())",

@@ -1,19 +1,23 @@
 """What the training chapters share: how they train, how they summarise a sweep, and how they spread work.
 
 The synthetic, regime-map and real-data chapters train every run by the same rule (`training_budget`) and
-check it the same way (`best_step_summary`); they summarise their sweeps alike: run counts, the table of
-optima, the alignment curves and their trend test, shape counts, the glue of claim verdicts (keyed by claim)
-and the evidence behind them. `map_in_processes` spreads slow single-core analyses over processes.
+report how runs ended (`convergence_summary`, `over_cap`); they summarise their sweeps alike: run counts, the
+table of optima for readers (with each cell's minimum detectable effect and share of runs at the cap), the
+alignment curves and their trend test (`alignment_study`), shape counts, the glue of claim verdicts (keyed by
+claim), the evidence behind them, and the words of the prose that state a direction (`direction_word`).
+`map_in_processes` spreads slow single-core analyses over processes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
 
 import pandas as pd
 
 from alignbook import analysis
-from alignbook.chapters.book import interval_columns
+from alignbook.chapters.book import interval_columns, with_interval
 from alignbook.storage.memo import remembered
 from alignbook.sweep import resolve_workers
 
@@ -82,24 +86,38 @@ CAP_SHARE_LIMIT = 0.05  # the most runs of a cell that may reach the cap (the pr
 
 def over_cap(convergence: pd.DataFrame, limit: float = CAP_SHARE_LIMIT) -> str:
     """The groups of `convergence_summary` in which more than `limit` of the runs reached the step cap, as
-    text for the prose: "encoder 2 at depth 10, n_train 10,000 (0.12 of runs); ..." in the table's order, or
-    "none"."""
+    text for the prose: "encoder 2 at depth 10, n_train 10,000 (0.12 of runs); ..." in the table's order
+    (every key column of the summary named, `lam` and `redundancy` included), or "none"."""
     rows = convergence[convergence["cap_share"] > limit]
-    where = [c for c in ("depth", "dataset", "label_fraction") if c in rows.columns]
+    where = [c for c in rows.columns if c not in ("encoder", "steps", "best_share", "cap_share", "runs")]
+
+    def value(column: str, x) -> str:
+        if column == "n_train":
+            return f"{int(x):,}"
+        return f"{x:g}" if isinstance(x, float) else str(x)
+
     parts = []
     for row in rows.to_dict("records"):  # keeps each column's type (iterrows makes a row of floats)
-        place = [f"{c} {row[c]}" for c in where]
-        if "n_train" in row:
-            place.append(f"n_train {int(row['n_train']):,}")
-        parts.append(f"encoder {row['encoder']} at {', '.join(place)} ({row['cap_share']:.2f} of runs)")
+        place = ", ".join(f"{c} {value(c, row[c])}" for c in where)
+        parts.append(f"encoder {row['encoder']} at {place} ({row['cap_share']:.2f} of runs)")
     return "; ".join(parts) or "none"
+
+
+def cap_text(share: float, limit: float = CAP_SHARE_LIMIT) -> str:
+    """A share of runs at the step cap for a table: "0.00", "0.12 (over 0.05)" above `limit`, "–" when
+    unknown."""
+    if not math.isfinite(share):
+        return "–"
+    return f"{share:.2f}" + (f" (over {limit:g})" if share > limit else "")
 
 
 # --------------------------------------------------------------------------------------------------------
 # What the synthetic sweep and the real-data chapters both do with a sweep's table
 
 ALIGN_METRICS = ("align_mutual_knn", "align_cka", "align_cknna", "align_svcca")
-OPTIMUM_COLUMNS = {"lam*": ("lam_star", "lam_low", "lam_high"), "gain": ("gain", "gain_low", "gain_high")}
+# The estimates an optima table shows with their intervals: lam* with its confidence set, the gain with its
+# t interval
+SHOWN_INTERVALS = {"lam*": ("lam_star", "lam_low", "lam_high"), "gain": ("gain", "gain_low", "gain_high")}
 
 
 def run_counts(table: pd.DataFrame, lams: Sequence[float], seeds: Sequence[int]) -> dict:
@@ -116,23 +134,40 @@ def shape_counts(optimum: pd.DataFrame) -> dict:
     return {"n_curves": len(optimum), **counts, "max_gain": float(optimum["gain"].max())}
 
 
-def optimum_table(optimum: pd.DataFrame, keys: Sequence[str], digits: int = 4) -> pd.DataFrame:
-    """`lam*` (two decimals: it is a grid value) and the gain at `lam*` (`digits` decimals), each with its
-    interval in one column, and the curve's shape."""
-    shown = interval_columns(optimum, {"lam*": OPTIMUM_COLUMNS["lam*"]}, digits=2)
-    shown = interval_columns(shown, {"gain": OPTIMUM_COLUMNS["gain"]}, digits)
-    return shown.set_index([*keys, "encoder"])[[*OPTIMUM_COLUMNS, "shape"]]
+def optimum_table(optimum: pd.DataFrame, keys: Sequence[str], digits: int = 4,
+                  cap_limit: float = CAP_SHARE_LIMIT) -> pd.DataFrame:
+    """The optima for readers, one row per cell (`keys`, encoder): `lam*` with its confidence set (two
+    decimals: grid values), the cross-fitted gain with its t interval and `MDE`, the smallest change the
+    cell detects at 80 % power (`digits` decimals), `at cap`, the share of the cell's runs stopped by the
+    step cap (marked above `cap_limit`; only when `optimum` has `cap_share`), and the tested shape. A
+    missing value reads "–", never NaN."""
+    shown = interval_columns(optimum, {"lam*": SHOWN_INTERVALS["lam*"]}, digits=2)
+    shown = interval_columns(shown, {"gain": SHOWN_INTERVALS["gain"]}, digits)
+    shown["MDE"] = [with_interval(x, math.nan, math.nan, digits) for x in optimum["mde"]]
+    columns = ["lam*", "gain", "MDE"]
+    if "cap_share" in optimum.columns:
+        shown["at cap"] = [cap_text(x, cap_limit) for x in optimum["cap_share"]]
+        columns.append("at cap")
+    return shown.set_index([*keys, "encoder"])[[*columns, "shape"]]
+
+
+class AlignmentStudy(NamedTuple):
+    """What `alignment_study` returns (a tuple too: `summary, chance, trend = ...` unpacks it)."""
+
+    summary: pd.DataFrame  # seed summaries of each metric against lam (`analysis.curve_summary`)
+    chance: dict  # chance level per metric (or per metric and level of `chance_by`)
+    trend: pd.DataFrame  # Page's test both ways per group and metric (`analysis.alignment_trend`)
 
 
 @remembered()
 def alignment_study(table: pd.DataFrame, by, metrics: Sequence[str] = ALIGN_METRICS,
-                    chance_by: str | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+                    chance_by: str | None = None) -> AlignmentStudy:
     """Seed summaries of each alignment metric against `lam`, their chance levels, and the rank test of
     their rise with `lam`.
 
     Chance levels are the seed means of the runs' `chance_<metric>` columns: one number per metric, or per
-    level of `chance_by` when given. Returns (summary, chance, trend). Stored on disk
-    (`storage.memo.remembered`): the trend's bootstrap takes seconds on a large sweep.
+    level of `chance_by` when given. Returns an `AlignmentStudy`. Stored on disk
+    (`storage.memo.remembered`): the summaries and tests of every metric take seconds on a large sweep.
     """
     summary = pd.concat([analysis.curve_summary(table, by=by, metric=m) for m in metrics])
     chance_columns = {m: m.replace("align_", "chance_") for m in metrics}
@@ -141,7 +176,7 @@ def alignment_study(table: pd.DataFrame, by, metrics: Sequence[str] = ALIGN_METR
     else:
         chance = {m: table.groupby(chance_by)[c].mean().to_dict() for m, c in chance_columns.items()}
     trend = pd.concat([analysis.alignment_trend(table, by=by, metric=m) for m in metrics])
-    return summary, chance, trend
+    return AlignmentStudy(summary=summary, chance=chance, trend=trend)
 
 
 def trend_table(trend: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -160,14 +195,34 @@ def trend_counts(trend: pd.DataFrame) -> dict:
 
 def claim_glue(claim_table: pd.DataFrame, prefix: str = "") -> dict:
     """Each claim's verdict and counts, by the claim's key (`protocol.yaml`): `{prefix}{key}_verdict`,
-    `{prefix}{key}_agree` ("u of n" cells where the claim holds after Holm) and `{prefix}{key}_opposed`."""
+    `{prefix}{key}_agree` ("u of n" cells where the claim holds after Holm), `{prefix}{key}_opposed` (the
+    same for its opposite) and `{prefix}{key}_reach`, a clause on what its cells could detect: "each of its
+    cells detects a change of 0.0123 with 80 % power" (the claim table's `mde`: the largest minimum
+    detectable effect of its cells at Holm's strictest level, at the protocol file's power), "no cell of
+    this run tests it", or, for a test without an effect size, "a rank test, without an effect size"."""
+    power = round(100 * analysis.load_protocol().power)
     values = {}
     for _, row in claim_table.iterrows():
         name = f"{prefix}{row['key']}"
         values[f"{name}_verdict"] = row["verdict"]
         values[f"{name}_agree"] = f"{row['agree']} of {row['cases']}"
         values[f"{name}_opposed"] = f"{row['opposed']} of {row['cases']}"
+        mde = float(row.get("mde", math.nan))
+        if math.isfinite(mde):
+            reach = f"each of its cells detects a change of {mde:.4f} with {power} % power"
+        else:
+            reach = ("no cell of this run tests it" if row["cases"] == 0
+                     else "a rank test, without an effect size")
+        values[f"{name}_reach"] = reach
     return values
+
+
+def direction_word(value: float, positive: str, negative: str, zero: str, tolerance: float = 0.0) -> str:
+    """The word of the prose for the sign of `value`: `positive` above `tolerance`, `negative` below
+    `-tolerance`, else `zero` (so that "above" or "below" in a sentence is computed, never typed)."""
+    if value > tolerance:
+        return positive
+    return negative if value < -tolerance else zero
 
 
 def evidence(claim_table: pd.DataFrame) -> str:

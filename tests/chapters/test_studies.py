@@ -1,6 +1,5 @@
-"""The steps the synthetic and real-data chapters share (`chapters.studies`), intervals in tables
-(`chapters.book`) and the claim tables of the real-data and analysis chapters, on small tables whose answers
-are known."""
+"""The steps the training chapters share (`chapters.studies`), intervals in tables (`chapters.book`) and
+the claim tables of the real-data and analysis chapters, on small tables whose answers are known."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignbook.chapters import book, choosing_lam, real_data, studies, synthetic_sweep
+from alignbook.chapters import book, choosing_lam, real_data, studies
 
 
 def test_with_interval_is_one_short_cell():
@@ -48,9 +47,68 @@ def test_run_and_shape_counts():
 
 def test_optimum_table_puts_intervals_beside_values():
     shown = studies.optimum_table(optimum(), ["redundancy", "depth"])
-    assert list(shown.columns) == ["lam*", "gain", "shape"]
+    assert list(shown.columns) == ["lam*", "gain", "MDE", "shape"]  # no cap_share column: no "at cap"
     assert shown.loc[(8, 1, 1), "lam*"] == "1.00 [0.50, 2.00]"
     assert shown.loc[(8, 1, 2), "gain"] == "0.0100 [-0.0100, 0.0200]"
+    assert shown.loc[(8, 1, 2), "MDE"] == "0.0070"
+
+
+def test_optimum_table_shows_the_cap_share_and_never_nan():
+    rows = optimum().assign(cap_share=[0.0, 0.05, 0.12, math.nan], mde=[0.007, math.nan, 0.01, 0.02],
+                            gain_low=[0.0, math.nan, 0.01, -0.01])
+    shown = studies.optimum_table(rows, ["redundancy", "depth"], digits=3)
+    assert list(shown.columns) == ["lam*", "gain", "MDE", "at cap", "shape"]
+    assert shown["at cap"].tolist() == ["0.00", "0.05", "0.12 (over 0.05)", "–"]  # 0.05 is not over 0.05
+    assert shown["MDE"].tolist() == ["0.007", "–", "0.010", "0.020"]
+    assert shown.loc[(0, 1, 2), "gain"] == "0.000"  # an interval with a missing end is left out
+    assert not shown.astype(str).apply(lambda c: c.str.contains("nan")).any().any()
+
+
+def test_cap_text_marks_shares_over_the_limit():
+    assert studies.cap_text(0.0) == "0.00"
+    assert studies.cap_text(studies.CAP_SHARE_LIMIT) == "0.05"
+    assert studies.cap_text(0.2, limit=0.1) == "0.20 (over 0.1)"
+    assert studies.cap_text(math.nan) == "–"
+
+
+def test_over_cap_names_every_key_of_a_cell():
+    convergence = pd.DataFrame({"redundancy": [4, 8, 8], "depth": [1, 1, 10], "lam": [0.5, 0.0, 2.0],
+                                "n_train": [300, 10000, 10000], "encoder": [1, 2, 2],
+                                "steps": [1000, 20000, 20000], "best_share": [0.5, 0.99, 0.98],
+                                "cap_share": [0.05, 0.12, 0.5], "runs": [5, 8, 8]})
+    assert studies.over_cap(convergence) == ("encoder 2 at redundancy 8, depth 1, lam 0, n_train 10,000 "
+                                             "(0.12 of runs); encoder 2 at redundancy 8, depth 10, lam 2, "
+                                             "n_train 10,000 (0.50 of runs)")
+    assert studies.over_cap(convergence, limit=0.5) == "none"
+
+
+def test_convergence_summary_counts_the_runs_at_the_cap():
+    table = pd.DataFrame({"depth": [1] * 6, "encoder": [1, 2] * 3, "status": ["ok"] * 4 + ["failed"] * 2,
+                          "steps": [1000, 1000, 2000, 2000, 50, 50],
+                          "best_step": [500, 1000, 2000, 1000, 0, 0],
+                          "hit_cap": [False, False, True, True, False, False]})
+    summary = studies.convergence_summary(table, keys=["depth"]).set_index("encoder")
+    assert summary["cap_share"].tolist() == [0.5, 0.5] and summary["runs"].tolist() == [2, 2]
+    assert summary.loc[1, "steps"] == 1500 and summary.loc[1, "best_share"] == 0.75  # (0.5 + 1) / 2
+    assert summary.loc[2, "best_share"] == 0.75  # (1 + 0.5) / 2: the failed runs are left out
+
+
+def test_training_budget_is_the_book_rule():
+    assert studies.training_budget(64) == {"batch_size": 64, "num_steps": studies.MAX_STEPS,
+                                           "check_every": studies.CHECK_EVERY, "patience": studies.PATIENCE}
+    from alignbook.config import TrainConfig
+
+    config = TrainConfig(**studies.training_budget(256))  # every key is a training option
+    assert (config.num_steps, config.patience) == (studies.MAX_STEPS, studies.PATIENCE)
+
+
+def test_direction_word_is_computed_from_the_sign():
+    words = ("above", "below", "at")
+    assert studies.direction_word(0.01, *words) == "above"
+    assert studies.direction_word(-0.01, *words) == "below"
+    assert studies.direction_word(0.0, *words) == "at"
+    assert studies.direction_word(0.01, *words, tolerance=0.02) == "at"
+    assert studies.direction_word(-0.03, *words, tolerance=0.02) == "below"
 
 
 def trend() -> pd.DataFrame:
@@ -66,18 +124,31 @@ def test_trend_table_and_counts():
     assert studies.trend_counts(trend()) == {"n_trends": 2, "n_rising": 1, "min_rho": 0.1}
 
 
-def test_synthetic_claims_glue_and_evidence():
-    claims = synthetic_sweep.synthetic_claims(optimum(), trend(), ["redundancy", "depth"])
-    assert list(claims["verdict"]) == ["confirmed", "partly confirmed", "not testable here",
-                                       "partly confirmed"]
-    assert list(claims["key"]) == ["rises", "falls", "invu", "align"]
-    assert list(claims["opposed"]) == [0, 0, 0, 0] and (claims["correction"].iloc[:2] != "").all()
-    glued = studies.claim_glue(claims)
-    assert glued["claim0_verdict"] == "confirmed" and glued["claim0_agree"] == "2 of 2"
-    assert glued["claim1_agree"] == "1 of 2"  # p_fall 0.01 of r = 0's encoder 1 survives Holm over 2
-    text = studies.evidence(claims)
-    assert text.splitlines()[0] == "redundancy-dominated levels: accuracy rises with lam: confirmed"
-    assert "  redundancy=8 depth=1 encoder=1: gain +0.0200 [+0.0100, +0.0300], p rise 0.001" in text
+def test_alignment_study_is_named_and_unpacks(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path))
+    rows = [{"depth": 1, "lam": lam, "seed": seed, "encoder": encoder, "status": "ok",
+             "align_cka": lam + 0.1 * seed, "chance_cka": 0.01 * (seed + 1)}
+            for lam in (0.0, 1.0, 2.0) for seed in (0, 1, 2) for encoder in (1, 2)]
+    study = studies.alignment_study(pd.DataFrame(rows), ["depth"], metrics=("align_cka",))
+    summary, chance, trend_rows = study  # a tuple as well
+    assert trend_rows is study.trend and chance == study.chance == {"align_cka": pytest.approx(0.02)}
+    assert summary["mean"].tolist() == pytest.approx([0.1, 1.1, 2.1] * 2)  # per encoder, then lam
+    assert study.trend.loc[0, "rho"] == 1.0 and study.trend.loc[0, "p_rise"] < study.trend.loc[0, "p_fall"]
+
+
+def test_claim_glue_is_keyed_by_the_claim():
+    claims = pd.DataFrame({"key": ["rises", "falls", "align"],
+                           "verdict": ["partly confirmed", "not testable here", "confirmed"],
+                           "agree": [1, 0, 4], "cases": [8, 0, 4], "opposed": [2, 0, 0],
+                           "mde": [0.01234, math.nan, math.nan]}, index=["a claim", "another", "a third"])
+    glued = studies.claim_glue(claims, prefix="x_")
+    assert glued == {"x_rises_verdict": "partly confirmed", "x_rises_agree": "1 of 8",
+                     "x_rises_opposed": "2 of 8",
+                     "x_rises_reach": "each of its cells detects a change of 0.0123 with 80 % power",
+                     "x_falls_verdict": "not testable here", "x_falls_agree": "0 of 0",
+                     "x_falls_opposed": "0 of 0", "x_falls_reach": "no cell of this run tests it",
+                     "x_align_verdict": "confirmed", "x_align_agree": "4 of 4", "x_align_opposed": "0 of 4",
+                     "x_align_reach": "a rank test, without an effect size"}
 
 
 def test_gain_summary_of_the_real_data_chapter():
