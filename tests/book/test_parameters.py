@@ -79,8 +79,9 @@ def test_list_parameters_given_as_text_are_read_as_lists(stem):
     lists = {name: value for name, value in defaults.items() if isinstance(value, list)}
     namespace = {**defaults, **{name: repr(value) for name, value in lists.items()}}
     exec(first_cell, namespace)
+    checked = namespace["p"]  # the chapter's parameters object (checks.NotebookParameters)
     for name, value in lists.items():
-        assert json.loads(json.dumps(namespace[name])) == value, name
+        assert json.loads(json.dumps(getattr(checked, name))) == value, name
 
 
 def test_text_lists_are_parsed_strictly():

@@ -403,7 +403,7 @@ def test_the_synthetic_grid_is_declared_alike_in_chapters_03_05_and_the_paper_co
         exec(cell.source, {}, values)
         return values
 
-    keys = ("redundancies", "depths", "lams", "seeds", "n_samples", "num_epochs", "batch_size")
+    keys = ("redundancies", "depths", "lams", "seeds", "n_samples", "batch_size")
     specs = []
     for name in ("03_synthetic_sweep", "06_analysis"):
         values = defaults(name)
