@@ -18,14 +18,21 @@ from alignbook.data.registry import (
 )
 from alignbook.sweep.cache import MEASUREMENT_FIELDS, TRAINERS, RunCache, run_key, training_code
 from alignbook.sweep.measure import Measurements, measure_run, measurement_key, representations
-from alignbook.sweep.run import AUTO_PARALLEL_MIN_WORK, SweepResult, resolve_workers, run_steps, run_sweep
+from alignbook.sweep.run import (
+    AUTO_PARALLEL_MIN_WORK,
+    SweepResult,
+    count_cached,
+    resolve_workers,
+    run_steps,
+    run_sweep,
+)
 from alignbook.sweep.spec import RunSpec, SweepSpec, load_spec
 from alignbook.sweep.table import table_columns
 from alignbook.sweep.trainer import Trainer
 
 __all__ = [
     "AUTO_PARALLEL_MIN_WORK", "CUSTOM_KIND", "MEASUREMENT_FIELDS", "TRAINERS", "Measurements", "RunCache",
-    "RunSpec", "SweepResult", "SweepSpec", "Trainer", "build_dataset", "dataset_kinds", "load_spec",
-    "measure_run", "measurement_key", "register_dataset", "representations", "resolve_workers", "run_key",
-    "run_steps", "run_sweep", "table_columns", "training_code", "unregister_dataset",
+    "RunSpec", "SweepResult", "SweepSpec", "Trainer", "build_dataset", "count_cached", "dataset_kinds",
+    "load_spec", "measure_run", "measurement_key", "register_dataset", "representations", "resolve_workers",
+    "run_key", "run_steps", "run_sweep", "table_columns", "training_code", "unregister_dataset",
 ]

@@ -521,6 +521,18 @@ def _tasks(spec: SweepSpec, config: TrainConfig, records: list[dict], cache: Run
     return tasks
 
 
+def count_cached(spec: SweepSpec | Mapping | str | os.PathLike,
+                 data: PairedDataset | Mapping | None = None, *, cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:
+    """`(cached, to_train)`: how many runs of `spec` the cache holds and how many a sweep would train, without
+    training (datasets whose description is not remembered are built to be described). For the wait a build
+    announces before it starts."""
+    spec = load_spec(spec)
+    cache = RunCache(Path(cache_dir) if cache_dir is not None else paths.cache_dir())
+    records = _lookup(spec, spec.config(), _points(spec, data), cache, Measurements(cache.root), force=False)
+    missing = sum(record["result"] is None for record in records)
+    return len(records) - missing, missing
+
+
 def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset | Mapping | None = None, *,
               cache_dir: str | os.PathLike | None = None, workers: int | str = "auto", progress: bool = True,
               force: bool = False, backend: str = "local", address: str | None = None,

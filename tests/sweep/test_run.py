@@ -413,3 +413,9 @@ def test_the_synthetic_grid_is_declared_alike_in_chapters_03_05_and_the_paper_co
     for spec in specs[1:]:
         for field in ("dataset", "dataset_grid", "lams", "seeds", "train", "data_seed"):
             assert getattr(spec, field) == getattr(specs[0], field), field
+
+
+def test_a_sweep_can_be_counted_without_training(folders, trainers):
+    assert sweep.count_cached(spec_dict()) == (0, 24)
+    run(spec_dict(lams=[0.0, 0.5]))
+    assert sweep.count_cached(spec_dict()) == (16, 8) and len(trainers.runs) == 16
