@@ -522,7 +522,8 @@ def _tasks(spec: SweepSpec, config: TrainConfig, records: list[dict], cache: Run
 
 
 def count_cached(spec: SweepSpec | Mapping | str | os.PathLike,
-                 data: PairedDataset | Mapping | None = None, *, cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:
+                 data: PairedDataset | Mapping | None = None, *,
+                 cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:
     """`(cached, to_train)`: how many runs of `spec` the cache holds and how many a sweep would train, without
     training (datasets whose description is not remembered are built to be described). For the wait a build
     announces before it starts."""
