@@ -28,12 +28,10 @@ cached sweep only reads.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,14 +42,8 @@ from alignbook.config import TrainConfig
 from alignbook.data.container import PairedDataset
 from alignbook.data.registry import (
     CUSTOM_KIND,
-    accepted_params,
-    build_dataset,
-    builder_for,
-    builder_module,
-    is_deterministic,
 )
 from alignbook.storage.files import (
-    DiskFullError,
     atomic_write,
     check_space,
     check_writable,
@@ -59,274 +51,52 @@ from alignbook.storage.files import (
 )
 from alignbook.storage.records import material_key
 from alignbook.sweep.cache import RunCache, entry_size, group_material, run_material
+from alignbook.sweep.datasets import Point, ensure_described, grid_points
+from alignbook.sweep.groups import (
+    GroupRun,
+    GroupTask,
+    claim_for_cluster,
+    compute_group,
+    execute,
+    split_for_workers,
+    store_group,
+    wait_for_other_sweeps,
+    without_weights,
+)
 from alignbook.sweep.measure import Measurements, measurement_key, measurement_material
 from alignbook.sweep.spec import SweepSpec, load_spec
 from alignbook.sweep.table import results_table
 from alignbook.sweep.trainer import Trainer
-from alignbook.sweep.workers import process_pool
 from alignbook.training.results import FitResult
 
 logger = logging.getLogger("alignbook")
 
-# ---------------------------------------------------------------------------------------------------------
-# datasets: grid points and their data draws
 
 
-def replicates_data(spec: SweepSpec) -> bool:
-    """Whether each run's seed also draws its data (`data_seed: seed`), not only its initialisation."""
-    return spec.data_seed == "seed"
 
 
-@dataclass
-class _Draw:
-    """One dataset of the sweep: a grid point's data, drawn with one data seed."""
-
-    label: str
-    kind: str
-    params: dict  # builder arguments (part of the run keys)
-    build: Callable[[], PairedDataset]
-    deterministic: bool = False
-    module: str = ""  # the builder's module (its code keys a remembered description)
-    described: dict | None = None  # fingerprint, name, modalities
-    dataset: PairedDataset | None = None
-
-    def load(self) -> PairedDataset:
-        """The dataset, built once."""
-        if self.dataset is None:
-            self.dataset = self.build()
-        return self.dataset
 
 
-@dataclass
-class _Point:
-    """A point of the dataset grid (or one of the user's datasets) and its draws by data seed."""
-
-    label: str
-    draws: dict[int | None, _Draw]
-
-    def draw_for(self, spec: SweepSpec, seed: int) -> _Draw:
-        """The draw run `seed` trains on: its own with `data_seed: seed`, else the point's one draw."""
-        return self.draws[seed if replicates_data(spec) else None]
 
 
-def _points(spec: SweepSpec, data) -> list[_Point]:
-    """The grid points of `spec`, or the user's datasets `data`, with their draws."""
-    if data is not None:
-        if spec.kind is not None or spec.dataset_grid:
-            fail("data", f"the spec already names dataset kind {spec.kind!r}; give the data one way only")
-        if replicates_data(spec):
-            fail("data_seed", "'seed' draws each run's data from the spec's dataset kind, but data= gives "
-                              "fixed datasets",
-                 "register a dataset kind (sweep.register_dataset) that takes a seed")
-        if isinstance(data, PairedDataset):
-            data = {data.name: data}
-        if not isinstance(data, Mapping) or not data:
-            fail("data", f"expected a PairedDataset or a non-empty dict name -> PairedDataset, got "
-                         f"{type(data).__name__}")
-        points = []
-        for label, dataset in data.items():
-            if not isinstance(dataset, PairedDataset):
-                fail(f"data[{label!r}]", f"expected a PairedDataset, got {type(dataset).__name__}")
-            draw = _Draw(str(label), CUSTOM_KIND, {"name": str(label), **dataset.params},
-                         functools.partial(lambda d: d, dataset), dataset=dataset)
-            points.append(_Point(str(label), {None: draw}))
-        return points
-    if spec.kind is None:
-        fail("dataset.kind", "the spec names no dataset", "give dataset.kind, or pass data= to run_sweep")
-    builder = builder_for(spec.kind)
-    names, any_keyword = accepted_params(builder)
-    takes_seed = "seed" in names or any_keyword
-    if replicates_data(spec) and not takes_seed:
-        fail("data_seed", f"'seed' draws each run's data, but dataset kind {spec.kind!r} takes no seed")
-    points = []
-    for point in spec.grid_points():
-        base = spec.dataset_params(point)
-        unknown = sorted(set(base) - names) if not any_keyword else []
-        if unknown:
-            where = "dataset_grid" if unknown[0] in spec.dataset_grid else "dataset"
-            fail(f"{where}.{unknown[0]}", f"is not a parameter of dataset kind {spec.kind!r}",
-                 f"accepted: {', '.join(sorted(names))}")
-        label = ",".join(f"{k}={v}" for k, v in point.items()) or spec.kind
-        seeds = spec.seeds if replicates_data(spec) else [None]
-        draws = {}
-        for seed in seeds:
-            params = dict(base)
-            if takes_seed and "seed" not in params:
-                params["seed"] = seed if seed is not None else spec.data_seed
-            draw_label = label if seed is None else f"{label},data_seed={params['seed']}"
-            draws[seed] = _Draw(draw_label, spec.kind, params,
-                                functools.partial(build_dataset, spec.kind, **params),
-                                is_deterministic(spec.kind), builder_module(spec.kind))
-        points.append(_Point(label, draws))
-    return points
 
 
-def _describe(dataset: PairedDataset, draw: _Draw) -> dict:
-    """What the table and the run keys need of a dataset (remembered for deterministic kinds)."""
-    name = dataset.name if draw.kind != CUSTOM_KIND else draw.label
-    return {"fingerprint": dataset.fingerprint(), "name": name, "modalities": list(dataset.modality_names)}
 
 
-def _ensure_described(draw: _Draw, cache: RunCache, force: bool) -> None:
-    """Describe `draw`: from the cache when its builder is deterministic and it was described before, else by
-    building it (and remembering the description)."""
-    if draw.described is not None:
-        return
-    if draw.deterministic and not force and draw.dataset is None:
-        draw.described = cache.remembered_dataset(draw.kind, draw.params, draw.module)
-        if draw.described is not None:
-            return
-    draw.described = _describe(draw.load(), draw)
-    if draw.deterministic:
-        cache.remember_dataset(draw.kind, draw.params, draw.module, draw.described)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# groups of runs, trained or measured in this process, a worker process or a Ray node
 
 
-@dataclass(frozen=True)
-class _Run:
-    """One run of a group: its `lam`, seed, the index of its dataset in the group, and its entries' keys and
-    key material (computed once, by the sweep's process, so that an edit of the package while workers start
-    cannot give an entry a key its material does not hash to)."""
-
-    lam: float
-    seed: int
-    dataset: int
-    key: str
-    material: dict = field(repr=False)
-    measure_material: dict = field(repr=False)
-
-    @property
-    def measure_key(self) -> str:
-        return material_key(self.measure_material)
 
 
-@dataclass
-class _GroupTask:
-    """Runs of one grid point (each on its own data draw), trained together or measured from stored
-    weights."""
-
-    label: str
-    config: TrainConfig
-    runs: list[_Run]
-    datasets: list[PairedDataset | None]
-    train: bool  # False: the runs are trained and cached; only their measurements are missing
-    vectorized: bool
-    cache_root: Path
-    trainer: Trainer
-    stored: dict[str, FitResult] = field(default_factory=dict)  # measure-only: the runs with their weights
-    threads: int = 1  # torch and BLAS threads while working on this group
-    force: bool = False  # retrain even a run another sweep finished meanwhile
 
 
-def _compute_group(task: _GroupTask) -> dict[str, FitResult]:
-    """Train (or take from `task.stored`) and measure the group's runs; return them by run key with their
-    weights, alignment and chance levels.
-
-    Writes nothing (a Ray node may run this).
-    """
-    trainer, config = task.trainer, task.config
-    if not task.train:
-        cache = RunCache(task.cache_root)
-        results = {run.key: task.stored.get(run.key) or _stored_run(cache, run, task.config)
-                   for run in task.runs}
-    elif task.vectorized:
-        trained = trainer.fit_many([task.datasets[run.dataset] for run in task.runs],
-                                   [run.lam for run in task.runs], [run.seed for run in task.runs], config,
-                                   threads=task.threads)
-        results = {run.key: result for run, result in zip(task.runs, trained, strict=True)}
-    else:
-        results = {run.key: trainer.fit(task.datasets[run.dataset], run.lam, run.seed, config,
-                                        threads=task.threads) for run in task.runs}
-    for run in task.runs:
-        result = results[run.key]
-        result.alignment, result.alignment_chance = trainer.measure(task.datasets[run.dataset], result,
-                                                                     threads=task.threads)
-    return results
 
 
-def _stored_run(cache: RunCache, run: _Run, config: TrainConfig) -> FitResult:
-    """A cached run with its weights, to be measured."""
-    found = cache.read(run.key, run.lam, run.seed, config, weights=True)
-    if found is None:
-        raise RuntimeError(f"run lam={run.lam}, seed={run.seed} left the cache {cache.root} while the sweep "
-                           "ran: run the sweep again")
-    return found
 
 
-def _store_group(task: _GroupTask, results: dict[str, FitResult]) -> None:
-    """Write the run entry (when trained here) and the measurement entry of each run of a group."""
-    cache, measurements = RunCache(task.cache_root), Measurements(task.cache_root)
-    for run in task.runs:
-        result = results[run.key]
-        if task.train:
-            cache.write(run.key, result, run.material)
-        measurements.write(run.measure_key, run.measure_material, result.alignment, result.alignment_chance)
 
 
-def _without_weights(results: dict[str, FitResult]) -> dict[str, FitResult]:
-    """The results without their weights (stored already; the table does not need them)."""
-    return {key: dataclasses.replace(result, weights1=None, weights2=None) for key, result in results.items()}
-
-
-def _run_group(task: _GroupTask) -> dict[str, FitResult]:
-    """Train and measure the group's runs no other sweep is training, write their entries, return the results
-    by run key (in this process or a local worker).
-
-    Runs another live sweep has claimed are left out of the results (`run_sweep` waits for them); a run
-    another sweep finished since the lookup is read and measured, not trained again.
-    """
-    if not task.train:
-        results = _compute_group(task)
-        _store_group(task, results)
-        return _without_weights(results)
-    cache = RunCache(task.cache_root)
-    results: dict[str, FitResult] = {}
-    claims = []
-    try:
-        todo, finished = [], []
-        for run in task.runs:
-            claim = cache.claim(run.key)
-            if claim is None:
-                continue
-            claims.append(claim)
-            found = None if task.force else cache.read(run.key, run.lam, run.seed, task.config, weights=True,
-                                                       warn=False)
-            if found is None:
-                todo.append(run)
-            else:
-                finished.append(run)
-                task.stored[run.key] = found
-        for runs, train in ((todo, True), (finished, False)):
-            if runs:
-                part = dataclasses.replace(task, runs=runs, train=train)
-                computed = _compute_group(part)
-                _store_group(part, computed)
-                results.update(_without_weights(computed))
-    finally:
-        for claim in claims:
-            claim.release()
-    return results
-
-
-def _split_for_workers(tasks: list[_GroupTask], workers: int) -> list[_GroupTask]:
-    """Halve the largest groups until every worker has one (a sweep over a single dataset still runs in
-    parallel); groups are otherwise kept whole, as larger groups vectorise better.
-
-    A run's numbers do not depend on its group, so this changes speed only.
-    """
-    tasks = list(tasks)
-    while 0 < len(tasks) < workers:
-        largest = max(range(len(tasks)), key=lambda i: len(tasks[i].runs))
-        task = tasks[largest]
-        if len(task.runs) < 2:
-            break
-        half = len(task.runs) // 2
-        tasks[largest : largest + 1] = [dataclasses.replace(task, runs=task.runs[:half]),
-                                        dataclasses.replace(task, runs=task.runs[half:])]
-    return tasks
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -360,52 +130,8 @@ def resolve_workers(workers: int | str, n_runs: int, work: int | None = None) ->
     return check_workers("workers", workers)
 
 
-def _execute(tasks: list[_GroupTask], workers: int) -> Iterator[tuple[_GroupTask, dict[str, FitResult]]]:
-    """Yield each group with its results as it finishes: in this process, or in a spawn process pool whose
-    workers die with this process (`alignbook.sweep.workers`)."""
-    if not tasks:
-        return
-    if workers == 1:
-        for task in tasks:
-            yield task, _run_group(task)
-        return
-    from concurrent.futures import FIRST_COMPLETED, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    # each task works on task.threads threads: workers do not oversubscribe the cores; if this generator stops
-    # early (an error, Ctrl-C), the pool stops the workers: finished groups are cached
-    with process_pool(workers) as pool:
-        pending = {pool.submit(_run_group, task): task for task in tasks}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                try:
-                    group_results = future.result()
-                except BrokenProcessPool as exc:
-                    raise RuntimeError(
-                        "a sweep worker process died (out of memory, killed, or the calling script lacks "
-                        "an `if __name__ == '__main__':` guard, which spawned workers need); finished groups "
-                        "are cached: rerun, or pass workers=1") from exc
-                except DiskFullError as exc:
-                    raise exc from None  # its one line says it all; the worker's traceback does not help
-                yield task, group_results
 
 
-def _wait_for_other_sweeps(tasks: list[_GroupTask], computed: dict[str, FitResult], cache: RunCache,
-                           bar) -> list[_GroupTask]:
-    """Wait for the runs of `tasks` that another sweep was training, and return, as groups, those it did not
-    finish (it died or failed) and those it finished but this sweep still has to measure."""
-    waiting = [(task, run) for task in tasks if task.train for run in task.runs if run.key not in computed]
-    if not waiting:
-        return []
-    logger.info("waiting for %d runs that another sweep on this cache is training", len(waiting))
-    left: dict[int, list[_Run]] = {}
-    for task, run in waiting:
-        claim = cache.claim(run.key, wait=True)  # returns once the other sweep released the run or died
-        claim.release()
-        left.setdefault(id(task), []).append(run)  # its entry is read (not trained) by `_run_group`
-    return [dataclasses.replace(task, runs=left[id(task)]) for task in tasks if id(task) in left]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -471,7 +197,7 @@ def _progress_bar(total: int, initial: int, enabled: bool, name: str):
 TABLE_ROW_BYTES = 1024
 
 
-def _lookup(spec: SweepSpec, config: TrainConfig, points: list[_Point], cache: RunCache,
+def _lookup(spec: SweepSpec, config: TrainConfig, points: list[Point], cache: RunCache,
             measurements: Measurements, force: bool) -> list[dict]:
     """One record per run, in table order: its point, draw, keys, cached result and cached measurement."""
     records = []
@@ -479,7 +205,7 @@ def _lookup(spec: SweepSpec, config: TrainConfig, points: list[_Point], cache: R
         for lam in spec.lams:
             for seed in spec.seeds:
                 draw = point.draw_for(spec, seed)
-                _ensure_described(draw, cache, force)
+                ensure_described(draw, cache, force)
                 group = group_material(draw.kind, draw.params, draw.described["fingerprint"], config)
                 material = run_material(group, lam, seed)
                 key = material_key(material)
@@ -491,7 +217,7 @@ def _lookup(spec: SweepSpec, config: TrainConfig, points: list[_Point], cache: R
 
 
 def _tasks(spec: SweepSpec, config: TrainConfig, records: list[dict], cache: RunCache, trainer: Trainer,
-           force: bool) -> list[_GroupTask]:
+           force: bool) -> list[GroupTask]:
     """Groups of the runs to train (per grid point) and of the cached runs to measure (per grid point)."""
     blocker = None  # asked only when a run is missing: the trainer imports torch, which takes seconds
     tasks = []
@@ -505,7 +231,7 @@ def _tasks(spec: SweepSpec, config: TrainConfig, records: list[dict], cache: Run
         for kind, part in parts.items():
             draws = list(dict.fromkeys(id(r["draw"]) for r in part))
             draw_of = {id(r["draw"]): r["draw"] for r in part}
-            runs = [_Run(r["lam"], r["seed"], draws.index(id(r["draw"])), r["key"], r["material"],
+            runs = [GroupRun(r["lam"], r["seed"], draws.index(id(r["draw"])), r["key"], r["material"],
                          measurement_material(r["key"], config)) for r in part]
             datasets = [draw_of[d].load() for d in draws]
             label = part[0]["point"].label
@@ -516,7 +242,7 @@ def _tasks(spec: SweepSpec, config: TrainConfig, records: list[dict], cache: Run
             vectorized = kind == "train" and not blocker
             groups = [runs] if vectorized or kind == "measure" else [[run] for run in runs]
             for group in groups:
-                tasks.append(_GroupTask(label, config, group, datasets, kind == "train", vectorized,
+                tasks.append(GroupTask(label, config, group, datasets, kind == "train", vectorized,
                                         cache.root, trainer, force=force))
     return tasks
 
@@ -529,7 +255,8 @@ def count_cached(spec: SweepSpec | Mapping | str | os.PathLike,
     announces before it starts."""
     spec = load_spec(spec)
     cache = RunCache(Path(cache_dir) if cache_dir is not None else paths.cache_dir())
-    records = _lookup(spec, spec.config(), _points(spec, data), cache, Measurements(cache.root), force=False)
+    records = _lookup(spec, spec.config(), grid_points(spec, data), cache, Measurements(cache.root),
+                      force=False)
     missing = sum(record["result"] is None for record in records)
     return len(records) - missing, missing
 
@@ -555,7 +282,7 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
     spec = load_spec(spec)
     config = spec.config()
     trainer = trainer if trainer is not None else Trainer()
-    points = _points(spec, data)
+    points = grid_points(spec, data)
     if workers != "auto":
         resolve_workers(workers, 1)  # validate before any work
     cluster = None
@@ -595,18 +322,18 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
     with contextlib.ExitStack() as stack:
         if cluster is not None and tasks:
             n_workers = stack.enter_context(cluster).cpus  # a task per CPU, one thread each
-            tasks, held, claims = _claim_for_cluster(tasks, cache, config)
-            tasks = _split_for_workers(tasks, n_workers)
+            tasks, held, claims = claim_for_cluster(tasks, cache, config)
+            tasks = split_for_workers(tasks, n_workers)
             # closed before the cluster: groups still queued or running are cancelled first
-            finished = stack.enter_context(contextlib.closing(cluster.execute(tasks, _compute_group)))
+            finished = stack.enter_context(contextlib.closing(cluster.execute(tasks, compute_group)))
         else:
             work = sum(run_steps(config, len(t.datasets[0].train)) * config.batch_size * len(t.runs)
                        for t in tasks if t.train)
             n_workers = resolve_workers(workers, sum(len(t.runs) for t in tasks), work)
-            tasks = _split_for_workers(tasks, n_workers)
+            tasks = split_for_workers(tasks, n_workers)
             for task in tasks:
                 task.threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else 1
-            finished = _execute(tasks, n_workers)
+            finished = execute(tasks, n_workers)
             held = tasks  # local groups leave out the runs another sweep on this cache is training
         if tasks:
             logger.info("%s: training %d and measuring %d runs in %d groups with %d worker(s)", spec.name,
@@ -615,16 +342,16 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
             with _progress_bar(len(records), n_cached - n_measure, progress, spec.name) as bar:
                 for task, group_results in finished:
                     if cluster is not None:  # Ray nodes return their results: this process stores them
-                        _store_group(task, group_results)
-                        group_results = _without_weights(group_results)
+                        store_group(task, group_results)
+                        group_results = without_weights(group_results)
                     computed.update(group_results)
                     bar.set_postfix_str(f"last: {task.label}", refresh=False)
                     bar.update(len(group_results))
                 # wait for the runs another sweep on this cache was training, then read (or train, if it
                 # died) and measure them here
                 local_workers = 1 if cluster is not None else n_workers
-                while held := _wait_for_other_sweeps(held, computed, cache, bar):
-                    for _, group_results in _execute(held, local_workers):
+                while held := wait_for_other_sweeps(held, computed, cache, bar):
+                    for _, group_results in execute(held, local_workers):
                         computed.update(group_results)
                         bar.update(len(group_results))
         finally:
@@ -653,40 +380,3 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
                        [record["draw"] for record in records])
 
 
-def _claim_for_cluster(tasks: list[_GroupTask], cache: RunCache, config: TrainConfig
-                       ) -> tuple[list[_GroupTask], list[_GroupTask], list]:
-    """Claim, in this process, every run the cluster is to train (the claims live as long as the sweep, with
-    their heartbeat, like a local sweep's), and split the groups three ways: runs still missing, for the
-    cluster to train; runs another sweep finished since the lookup, for the cluster to measure only (Ray nodes
-    cannot read the cache: these groups carry their stored weights); runs another sweep holds, left to it
-    (`run_sweep` waits for them, then reads and measures them here).
-
-    Returns the cluster's groups, the groups of held runs, and the claims.
-    """
-    claims, mine, held = [], [], []
-    for task in tasks:
-        if not task.train:
-            task.stored = {run.key: _stored_run(cache, run, config) for run in task.runs}
-            mine.append(task)
-            continue
-        todo, finished, others = [], {}, []
-        for run in task.runs:
-            claim = cache.claim(run.key)
-            if claim is None:
-                others.append(run)
-                continue
-            claims.append(claim)
-            found = None if task.force else cache.read(run.key, run.lam, run.seed, config, weights=True,
-                                                       warn=False)
-            if found is None:
-                todo.append(run)
-            else:
-                finished[run.key] = found
-        if todo:
-            mine.append(dataclasses.replace(task, runs=todo))
-        if finished:
-            read = [run for run in task.runs if run.key in finished]
-            mine.append(dataclasses.replace(task, runs=read, train=False, stored=finished))
-        if others:
-            held.append(dataclasses.replace(task, runs=others))
-    return mine, held, claims
