@@ -62,13 +62,15 @@ def control_cells(optimum: pd.DataFrame, alpha: float | None = None) -> ControlC
             picked += [line.iloc[i], line.iloc[i + 1]]
             changes.append(f"{_cell_text(line.iloc[i])} between n_train {sizes[i]:,} and {sizes[i + 1]:,}")
     if changes:
-        text = f"the cells where a gain is shown at one size and not at the next: {'; '.join(changes)}"
+        text = ("These are the cells where a gain is shown at one size and not at the next: "
+                + "; ".join(changes) + ".")
     else:
-        ends = [optimum["n_train"].min(), optimum["n_train"].max()]
+        ends = sorted({optimum["n_train"].min(), optimum["n_train"].max()})
         picked = [optimum.loc[optimum.loc[optimum["n_train"] == size, "gain"].idxmax()] for size in ends]
-        text = ("no cell's gain changes from shown to not shown between two sizes, so the controls take the "
-                "cell of the largest gain at the smallest and at the largest size: "
-                + " and ".join(f"{_cell_text(row)} at n_train {row['n_train']:,}" for row in picked))
+        where = "at the smallest and at the largest size" if len(ends) > 1 else "at the one size of the map"
+        text = (f"No cell's gain changes from shown to not shown between two sizes, so the controls take the "
+                f"cell of the largest gain {where}: "
+                + " and ".join(f"{_cell_text(row)} at n_train {row['n_train']:,}" for row in picked) + ".")
     cells = pd.DataFrame(picked)[CELL_KEYS].drop_duplicates().reset_index(drop=True)
     points = (cells.groupby(["depth", "n_train"])["redundancy"].apply(lambda r: sorted(set(r)))
               .reset_index())

@@ -4,7 +4,7 @@
 - `probe_table`, `probe_summary`, `probe_changes`: linear probes of each run's test representation for
   every latent bit of the generator, grouped by what the bit is to the encoder, and the tested change of
   each group from the smallest to the largest `lam`;
-- `sensitivity_specs`, `sensitivity_table`, `sensitivity_reader`, `lam_set_overlap`: the protocol at one
+- `sensitivity_specs`, `sensitivity_table`, `lam_set_overlap`: the protocol at one
   point of the map for several InfoNCE temperatures and projection heads, one factor at a time.
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 from alignbook import analysis
 from alignbook.analysis.protocol import t_interval, t_test
 from alignbook.chapters.book import interval_columns
-from alignbook.chapters.regime_map import mde_text, protocol_options
+from alignbook.chapters.regime_map import protocol_options
 from alignbook.config import TrainConfig
 from alignbook.data import synthetic
 from alignbook.storage.memo import remembered
@@ -40,21 +40,29 @@ def probe_table(result, depth: int, seed: int = 0) -> pd.DataFrame:
     """Probe accuracy of every latent bit from the representations of each run of a sweep `result` (over
     `redundancy` and `depth` of the synthetic kind) at depth `depth`, recomputed from the runs' stored
     weights on the first `eval_max_samples` test examples of each run's own data draw; `seed` seeds the
-    probes' halves. One row per run, encoder and bit: redundancy, lam, seed, encoder, bit, role, accuracy."""
-    rows = result.spec.config().eval_max_samples
-    kept = []
-    first = result.table[(result.table["encoder"] == 1) & (result.table["depth"] == depth)]
-    for row in first.to_dict("records"):
-        index = int(row["run"])
-        if result.runs[index].ok:
-            z1, z2 = result.representations(index, rows=rows)
-            bits = synthetic.latents(result.dataset(index), "test")
-            kept.append((int(row["redundancy"]), float(row["lam"]), int(row["seed"]), z1, z2,
-                         np.concatenate([bits["xc"], bits["xu1"], bits["xu2"]], axis=1)[: len(z1)]))
-    return probe_rows(kept, seed=seed)
+    probes' halves. One row per run, encoder and bit: redundancy, lam, seed, encoder, bit, role, accuracy.
+    Stored on disk by the sweep's spec and its runs' keys (`probe_runs`), so reading it again is cheap."""
+    first = result.table[(result.table["encoder"] == 1) & (result.table["depth"] == depth)
+                         & (result.table["status"] == "ok")]
+    return probe_runs(result.spec, tuple(int(i) for i in first["run"]), tuple(first["key"]), seed=seed)
 
 
 @remembered()
+def probe_runs(spec: SweepSpec, runs: tuple[int, ...], keys: tuple[str, ...], seed: int = 0) -> pd.DataFrame:
+    """`probe_table` of the runs `runs` (indices) of the sweep `spec`, read back from the run cache; `keys`,
+    their cache keys, tie the stored result to those very runs."""
+    result = run_sweep(spec, workers=1, progress=False)
+    rows = spec.config().eval_max_samples
+    kept = []
+    for index in runs:
+        z1, z2 = result.representations(index, rows=rows)
+        bits = synthetic.latents(result.dataset(index), "test")
+        row = result.table[(result.table["run"] == index) & (result.table["encoder"] == 1)].iloc[0]
+        kept.append((int(row["redundancy"]), float(row["lam"]), int(row["seed"]), z1, z2,
+                     np.concatenate([bits["xc"], bits["xu1"], bits["xu2"]], axis=1)[: len(z1)]))
+    return probe_rows(kept, seed=seed)
+
+
 def probe_rows(runs: Sequence[tuple], seed: int = 0) -> pd.DataFrame:
     """`probe_table`'s rows of `runs`, each `(redundancy, lam, seed, z1, z2, bits)`: the two encoders'
     representations of some test examples and those examples' latent bits; `seed` seeds the probes."""
@@ -179,17 +187,6 @@ def sensitivity_table(specs: dict[tuple[float, str], SweepSpec | None], base: pd
         optimum = analysis.optimal_lam(table, by=["redundancy"], **protocol_options())
         rows.append(optimum.assign(temperature=temperature, projection=projection))
     return pd.concat(rows, ignore_index=True)
-
-
-def sensitivity_reader(rows: pd.DataFrame) -> pd.DataFrame:
-    """`sensitivity_table` for readers: per setting and encoder, lam* with its confidence set, the gain
-    with its 95 % interval, the shape, the minimum detectable effect and the share of runs at the cap."""
-    shown = interval_columns(rows, {"lam* [set]": ("lam_star", "lam_low", "lam_high")}, digits=2)
-    shown = interval_columns(shown, {"gain [95 % CI]": ("gain", "gain_low", "gain_high")}, digits=3)
-    shown["MDE"] = shown["mde"].map(mde_text)
-    shown["at cap"] = shown["cap_share"].round(2)
-    return shown.set_index(["temperature", "projection", "encoder"])[
-        ["lam* [set]", "gain [95 % CI]", "shape", "MDE", "at cap"]]
 
 
 def lam_set_overlap(rows: pd.DataFrame) -> dict:

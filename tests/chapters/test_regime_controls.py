@@ -32,12 +32,16 @@ def test_control_cells_are_both_sizes_of_every_change_of_a_shown_gain():
     assert chosen.points.to_dict("records") == [
         {"depth": 1, "n_train": 1000, "redundancy": [8]}, {"depth": 1, "n_train": 3000, "redundancy": [8]},
         {"depth": 10, "n_train": 300, "redundancy": [6]}, {"depth": 10, "n_train": 1000, "redundancy": [6]}]
+    assert chosen.text.startswith("These are the cells where a gain is shown at one size and not at the next")
     assert "d = 1, r = 8, encoder 2 between n_train 1,000 and 3,000" in chosen.text
+    one_size = regime_controls.control_cells(_optimum({(1, 8, 2): [False] * 3}).query("n_train == 300"))
+    assert len(one_size.cells) == 1 and "at the one size of the map" in one_size.text
 
 
 def test_without_a_change_the_controls_take_the_largest_gain_at_both_ends():
     chosen = regime_controls.control_cells(_optimum({(1, 8, 2): [False] * 3, (1, 8, 1): [False] * 3}))
-    assert not chosen.changing and chosen.text.startswith("no cell's gain changes")
+    assert not chosen.changing and chosen.text.startswith("No cell's gain changes")
+    assert "at the smallest and at the largest size" in chosen.text
     assert chosen.cells.to_dict("records") == [{"depth": 1, "n_train": 300, "redundancy": 8, "encoder": 2},
                                                {"depth": 1, "n_train": 3000, "redundancy": 8, "encoder": 2}]
 

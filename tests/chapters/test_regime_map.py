@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,7 +11,7 @@ from alignbook.chapters import regime_map, studies, synthetic_sweep
 from alignbook.data import synthetic
 
 DEFAULTS = dict(redundancies=[0, 2, 4, 6, 8], depths=[1, 10], n_trains=[300, 1000, 3000, 10000, 45875],
-                seeds_per_size=[5, 5, 8, 8, 3], lams=[0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0], n_samples=65536,
+                seeds_per_size=[5, 5, 6, 6, 3], lams=[0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0], n_samples=65536,
                 batch_size=256, step_scale=1.0, mechanism_size=1000, sensitivity_size=1000,
                 sensitivity_redundancy=4, temperatures=[0.05, 0.1, 0.3],
                 projections=["none", "linear", "mlp"], control_lams=[0.0, 0.5, 2.0],
@@ -21,9 +20,9 @@ DEFAULTS = dict(redundancies=[0, 2, 4, 6, 8], depths=[1, 10], n_trains=[300, 100
 
 
 def test_the_defaults_pass_and_give_seeds_and_the_training_rule_per_size():
-    p = regime_map.Parameters.from_namespace({**DEFAULTS, "seeds_per_size": "[5, 5, 8, 8, 3]"})
-    assert p.seeds_per_size == [5, 5, 8, 8, 3]  # papermill's text read back, repeated counts allowed
-    assert p.full_size == 45875 and p.seeds_at(3000) == list(range(8)) and p.seeds_at(45875) == [0, 1, 2]
+    p = regime_map.Parameters.from_namespace({**DEFAULTS, "seeds_per_size": "[5, 5, 6, 6, 3]"})
+    assert p.seeds_per_size == [5, 5, 6, 6, 3]  # papermill's text read back, repeated counts allowed
+    assert p.full_size == 45875 and p.seeds_at(3000) == list(range(6)) and p.seeds_at(45875) == [0, 1, 2]
     assert p.train_options() == studies.training_budget(256)
     small = dataclasses.replace(p, step_scale=0.05).train_options()
     assert small == {"batch_size": 256, "num_steps": round(studies.MAX_STEPS * 0.05),
@@ -34,8 +33,8 @@ def test_the_defaults_pass_and_give_seeds_and_the_training_rule_per_size():
 @pytest.mark.parametrize("change, match", [
     ({"n_trains": [1000, 300]}, "^n_trains: must be increasing"),
     ({"n_trains": [300, 50000], "seeds_per_size": [5, 5]}, r"^n_trains: must be in 4\.\.45875"),
-    ({"seeds_per_size": [5, 5, 8, 8]}, "^seeds_per_size: needs one count per size"),
-    ({"seeds_per_size": [5, 5, 8, 8, 2]}, r"^seeds_per_size: must be in 3\.\.100"),
+    ({"seeds_per_size": [5, 5, 6, 6]}, "^seeds_per_size: needs one count per size"),
+    ({"seeds_per_size": [5, 5, 6, 6, 2]}, r"^seeds_per_size: must be in 3\.\.100"),
     ({"lams": [0.0, 1.0, 2.0]}, r"^lams: must increase from 0 and hold a value in \[0.4, 0.6\]"),
     ({"lams": [0.1, 0.5, 2.0]}, "^lams: must increase from 0"),
     ({"lams": [0.0, 0.2, 0.5]}, "^lams: .* and one above it"),
@@ -164,6 +163,12 @@ def test_verdicts_per_regime_read_as_counts_boundaries_and_marks():
     assert glued["rises_shallow_enc2"] == "confirmed for n_train <= 300; not confirmed for n_train >= 45,875"
     assert glued["align_deep_pair"] == "not confirmed at every n_train (300 to 45,875)"
     assert set(regime_map.boundary_glue(verdicts, shallow=1, deep=1)) == set(glued)  # one depth: both names
+    both = "(confirmed for n_train <= 300; not confirmed for n_train >= 45,875)"
+    assert regime_map.claim_by_depth(glued, "rises", 1, 10) == (
+        f"at depth 1, encoder 1 {both} and encoder 2 {both}; "
+        f"at depth 10, encoder 1 {both} and encoder 2 {both}")
+    assert regime_map.claim_by_depth(glued, "align", 1, 1) == (
+        "at depth 1 (confirmed at every n_train (300 to 45,875))")
 
 
 def test_claims_over_the_map_and_per_regime_for_readers():
@@ -194,45 +199,7 @@ def test_cap_table_marks_the_cells_above_the_limit():
                           for n in (300, 1000) for e in (1, 2) for seed in range(10)])
     shown = regime_map.cap_table(table)
     assert shown.loc[(1, 1, 8), "300"] == "0.00"
-    assert shown.loc[(1, 2, 8), "1,000"] == f"0.20 {regime_map.CAP_MARK}"
-
-
-def _noisy_table(seed_counts: dict, effect: float = 0.0) -> pd.DataFrame:
-    """A results table of the map's layout with shared run noise: a rise of `effect` at r = 8, none else."""
-    rng = np.random.default_rng(0)
-    rows = []
-    lams = [0.0, 0.5, 2.0]
-    for n_train, n_seeds in seed_counts.items():
-        for r in (0, 8):
-            for encoder in (1, 2):
-                for seed in range(n_seeds):
-                    for lam in lams:
-                        truth = effect * (lam > 0) * (r == 8)
-                        run = rng.normal(0, 0.004)
-                        rows.append({"depth": 1, "n_train": n_train, "redundancy": r, "encoder": encoder,
-                                     "lam": lam, "seed": seed, "status": "ok", "hit_cap": False,
-                                     "acc": 0.7 + truth + run + rng.normal(0, 0.003),
-                                     "val_acc": 0.7 + truth + run + rng.normal(0, 0.003)})
-    return pd.DataFrame(rows)
-
-
-def test_calibration_runs_the_protocol_per_seed_count_with_the_measured_noise():
-    table = _noisy_table({300: 5, 3000: 3})
-    optimum = regime_map.map_optimum(table)
-    tidy = regime_map.calibration(table, optimum, [0.0, 0.5, 2.0], n_sims=400)
-    assert sorted(tidy["seeds"].unique()) == [3, 5]
-    assert set(tidy.loc[tidy["seeds"] == 3, "sizes"]) == {"3,000"}
-    rise = tidy[(tidy["truth"] == "rise") & (tidy["seeds"] == 5)]
-    assert rise["effect"].iloc[0] == pytest.approx(optimum.loc[optimum["n_train"] == 300, "mde"].median())
-    assert tidy["run_sd"].iloc[0] == pytest.approx(0.004, rel=0.5)  # the noise measured from the table
-    summary = regime_map.calibration_summary(tidy)
-    assert list(summary.index) == [3, 5] and not summary.isna().any().any()
-    glued = regime_map.calibration_glue(tidy)
-    assert glued["calib_false_level"] == "at or below" and glued["calib_symmetry"] == "less than"
-    assert glued["calib_false_confirmed"] <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 400)
-    assert glued["calib_coverage_min"] >= 0.9
-    low, _, high = glued["calib_rise_power"].partition(" to ")
-    assert 0 < float(low) <= float(high or low) < 1
+    assert shown.loc[(1, 2, 8), "1,000"] == studies.cap_text(0.2) == "0.20 (over 0.05)"
 
 
 def test_the_notebook_defaults_the_smoke_profile_and_every_combination_pass_the_first_cell():
@@ -250,3 +217,16 @@ def test_the_notebook_defaults_the_smoke_profile_and_every_combination_pass_the_
     combinations = yaml.safe_load((root / "configs" / "combinations.yaml").read_text())["04_regime_map"] or {}
     for overrides in [{}, *combinations.values()]:
         regime_map.Parameters.from_namespace({**defaults, **smoke, **overrides})
+
+
+def test_the_default_seeds_per_size_are_the_protocol_files():
+    from alignbook.analysis import load_protocol
+
+    counts = {}
+    for entry in load_protocol().seeds:
+        if entry["regime"].startswith("regime map"):  # "regime map, n_train 300 and 1,000 (...)"
+            sizes = entry["regime"].split("n_train ")[1].split(" (")[0].replace(",", "").split(" and ")
+            counts.update({int(size): entry["seeds"] for size in sizes})
+        elif entry["regime"].startswith("full training split"):
+            counts[45875] = entry["seeds"]
+    assert [counts[size] for size in DEFAULTS["n_trains"]] == DEFAULTS["seeds_per_size"]

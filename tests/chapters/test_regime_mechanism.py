@@ -77,11 +77,35 @@ def test_the_default_pair_reads_the_maps_runs_and_sets_tell_settings_apart():
             for e in (1, 2) for lam in (0.0, 0.5, 2.0) for s in range(4)]
     table = regime_mechanism.sensitivity_table({(0.1, "mlp"): None}, pd.DataFrame(rows))
     assert table["lam_star"].tolist() == [0.5, 0.5] and table["gain"].tolist() == pytest.approx([0.02, 0.02])
-    shown = regime_mechanism.sensitivity_reader(table)
-    assert shown.loc[(0.1, "mlp", 1), "lam* [set]"] == "0.50 [0.50, 0.50]" and not shown.isna().any().any()
+    assert set(table[["temperature", "projection"]].itertuples(index=False)) == {(0.1, "mlp")}
     apart = pd.DataFrame({"encoder": [1, 1, 1], "lam_star": [0.1, 0.2, 2.0], "lam_low": [0.0, 0.1, 1.0],
                           "lam_high": [0.2, 0.5, 4.0]})
     overlap = regime_mechanism.lam_set_overlap(apart)
     assert (overlap["n_pairs"], overlap["n_disjoint"]) == (3, 2)
     assert overlap["lam_min"] == 0.1 and overlap["lam_max"] == 2.0 and "moves" in overlap["reading"]
     assert "cannot tell" in regime_mechanism.lam_set_overlap(apart.head(2))["reading"]
+
+
+def test_probes_of_a_tiny_sweep_are_computed_once_from_stored_weights(tmp_path, monkeypatch):
+    from alignbook.sweep import SweepSpec, run_sweep
+
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    spec = SweepSpec.from_dict({
+        "name": "tiny", "dataset": {"kind": "synthetic", "n_samples": 2048, "n_train": 200},
+        "dataset_grid": {"redundancy": [8], "depth": [1]}, "lams": [0.0, 2.0], "seeds": [0, 1],
+        "train": {"batch_size": 128, "num_steps": 30, "check_every": 10}, "data_seed": "seed"})
+    result = run_sweep(spec, workers=1, progress=False)
+    probes = regime_mechanism.probe_table(result, depth=1, seed=0)
+    assert len(probes) == 4 * 2 * 16 and set(probes["lam"]) == {0.0, 2.0} and set(probes["seed"]) == {0, 1}
+    other = probes[probes["role"] == "other's unique"]["accuracy"]
+    assert other.between(0.3, 0.7).all()  # never seen by the encoder: about chance
+    summary = regime_mechanism.probe_summary(probes)
+    assert set(summary["role"]) == set(probes["role"]) and set(summary["encoder"]) == {1, 2}
+
+    def no_sweep(*args, **kwargs):
+        raise AssertionError("the stored probes should have been read back")
+
+    monkeypatch.setattr(regime_mechanism, "run_sweep", no_sweep)
+    again = regime_mechanism.probe_table(result, depth=1, seed=0)
+    pd.testing.assert_frame_equal(again, probes)
