@@ -1,44 +1,85 @@
-"""The real-data study: the names its first cells call, the claims it builds, its label budgets."""
+"""The real-data chapter: its parameters, its sweeps, the claims it builds and its label budgets."""
 
+import functools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FakeTrainers
+from scipy import stats
 
+from alignbook import analysis
 from alignbook.chapters import real_data as rs
-from alignbook.data import from_arrays
+from alignbook.chapters.studies import CHECK_EVERY, MAX_STEPS, PATIENCE
+from alignbook.data import from_arrays, load_mfeat
+
+SMOKE = {"mfeat_pairs": [["fou", "mor"]], "lams": [0.0, 1.0, 4.0], "seeds": [0, 1, 2],
+         "label_fractions": [0.05, 1.0], "basicmotions": True, "shared_threshold": 0.9, "patience": 0,
+         "n_sims": 200, "multibench_path": "", "multibench_modalities": ["vision", "text"],
+         "avmnist_path": "", "workers": 1, "backend": "local"}
 
 
-def _paired(n=300, seed=0, shared=True):
-    """x1 sees the label; x2 sees it too (shared) or is pure noise."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    x1 = np.eye(3)[y] * 3 + rng.normal(size=(n, 3))
-    x2 = (np.eye(3)[y] * 3 if shared else 0) + rng.normal(size=(n, 3))
-    return from_arrays(x1, x2, y, seed=seed, name="toy")
+def test_parameters_normalise_papermills_text_and_refuse_what_cannot_run():
+    p = rs.Parameters.from_namespace({**SMOKE, "mfeat_pairs": '[["fou", "mor"]]', "seeds": "[0, 1, 2]"})
+    assert p.mfeat_pairs == [("fou", "mor")] and p.seeds == [0, 1, 2] and p.label_fractions == [0.05, 1.0]
+    assert p.multibench_modalities == ("vision", "text")
+    refused = {"lams": [0.5, 1.0, 2.0], "seeds": [0, 1], "label_fractions": [0.05, 0.5],
+               "basicmotions": "yes", "n_sims": 10, "patience": -1, "mfeat_pairs": [["fou", "xyz"]],
+               "shared_threshold": 1.5, "avmnist_path": "/no/such/folder"}
+    for name, value in refused.items():
+        with pytest.raises(ValueError, match=f"^{name}: "):
+            rs.Parameters.from_namespace({**SMOKE, name: value})
+    with pytest.raises(ValueError, match="^lams: must start with 0 and hold at least 3 values"):
+        rs.Parameters.from_namespace({**SMOKE, "lams": [0.0, 1.0]})
+    with pytest.raises(ValueError, match="^backend: "):
+        rs.Parameters.from_namespace({**SMOKE, "backend": "cloud"})
 
 
-def test_the_names_chapters_05_and_06_call_validate_by_kind():
-    assert rs.check_view_pairs("mfeat_pairs", "[['fac', 'kar']]") == [("fac", "kar")]  # papermill's text
-    with pytest.raises(ValueError, match="^mfeat_pairs: "):
-        rs.check_view_pairs("mfeat_pairs", [["fac", "xyz"]])
-    assert rs.check_modality_pair("m", ["vision", "text"]) == ("vision", "text")
-    with pytest.raises(ValueError, match="^m: "):
-        rs.check_modality_pair("m", ["vision", "smell"])
-    assert rs.check_label_fractions("label_fractions", "[0.05, 1.0]") == [0.05, 1.0]
-    assert rs.check_fraction("t", 0.9) == 0.9 and rs.check_optional_path("p", "", "file") == ""
+def test_training_options_follow_the_books_rule_per_kind():
+    mfeat = rs.training_options("mfeat")
+    assert (mfeat["check_every"], mfeat["patience"], mfeat["num_steps"]) == (CHECK_EVERY, PATIENCE, MAX_STEPS)
+    motions = rs.training_options("basicmotions", patience=3)
+    every = rs.CHECK_EVERY_BY_KIND["basicmotions"]
+    # as many checkpoints to the cap as the book's rule allows
+    assert (motions["check_every"], motions["patience"]) == (every, 3)
+    assert motions["num_steps"] // every == MAX_STEPS // CHECK_EVERY
+    assert (motions["encoder"], motions["batch_size"], motions["knn_k"]) == ("transformer", 16, 5)
+    with pytest.raises(ValueError, match="^kind"):
+        rs.training_options("nope")
 
 
-def test_the_stored_information_table_is_the_proxys(tmp_path, monkeypatch):
-    from alignbook.info import proxy
+def test_sweep_specs_draw_each_seeds_data_at_the_labelled_size():
+    spec = rs.sweep_spec("mfeat", [0.0, 1.0], [0, 1], pairs=[["fac", "kar"], ["fou", "mor"]], n_train=70)
+    assert spec.data_seed == "seed" and spec.name == "realdata_mfeat_n70"
+    assert spec.dataset == {"kind": "mfeat", "n_train": 70}
+    assert spec.dataset_grid == {"views": [["fac", "kar"], ["fou", "mor"]]}
+    assert spec.config().patience == PATIENCE and spec.config().check_every == CHECK_EVERY
+    motions = rs.sweep_spec("basicmotions", [0.0, 1.0], [0, 1])
+    assert motions.name == "realdata_basicmotions" and motions.dataset["split"] == list(rs.BASICMOTIONS_SPLIT)
+    assert motions.config().encoder == "transformer" and "n_train" not in motions.dataset
+    for kind in ("nope", "multibench"):
+        with pytest.raises(ValueError, match="^kind"):
+            rs.sweep_spec(kind, [0.0], [0])
 
-    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path))
-    datasets = {"a": _paired(shared=True), "b": _paired(shared=False)}
-    table = rs.information_table(datasets)
-    pd.testing.assert_frame_equal(table, proxy.information_table(datasets))
-    assert rs.information_table.lookup(datasets)[0]  # stored: read back on re-execution
-    pd.testing.assert_frame_equal(rs.encoder_information(table, 0.9), proxy.encoder_information(table, 0.9))
+
+def test_run_study_runs_every_kind_at_every_budget(tmp_path, monkeypatch):
+    from alignbook import sweep
+
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(sweep, "run_sweep", functools.partial(sweep.run_sweep, trainer=FakeTrainers()))
+    examples = {"mfeat": load_mfeat(("fou", "mor"))}
+    study = rs.run_study(examples=examples, pairs=[["fou", "mor"]], fractions=[0.05, 1.0], lams=[0.0, 1.0],
+                         seeds=[0, 1], workers=1)
+    table = study.table
+    assert len(table) == 2 * 2 * 2 * 2 and set(table["dataset"]) == {"fou-mor"}
+    assert (table["data_seed"] == table["seed"]).all() and set(table["kind"]) == {"mfeat"}
+    sizes = table.groupby("label_fraction")["n_train"].unique().map(list).to_dict()
+    assert sizes == {0.05: [70], 1.0: [1400]}
+    assert study.sweeps[["label_fraction", "n_train", "full", "runs", "trained"]].values.tolist() == [
+        [0.05, 70, 1400, 4, 4], [1.0, 1400, 1400, 4, 4]]
+    assert set(table["spec"]) == {"realdata_mfeat_n70", "realdata_mfeat"}
 
 
 def test_benchmark_name_from_file_names():
@@ -48,150 +89,155 @@ def test_benchmark_name_from_file_names():
     assert rs.benchmark_name("other.pkl") == "other"
 
 
-# one-sided p-values of a rise, a fall and an interior optimum that make each shape (protocol.shapes)
-SHAPE_P = {"rises": (0.001, 0.9, 0.5), "falls": (0.9, 0.001, 0.9), "interior optimum": (0.001, 0.9, 0.001),
-           "flat": (0.5, 0.5, 0.5)}
+def test_the_stored_information_table_is_the_proxys(tmp_path, monkeypatch):
+    from alignbook.info import proxy
+
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    datasets = {name: from_arrays(np.eye(3)[y] * 3 + rng.normal(size=(300, 3)),
+                                  np.eye(3)[y] * scale + rng.normal(size=(300, 3)), y, name=name)
+                for name, scale in (("a", 3), ("b", 0))}
+    table = rs.information_table(datasets)
+    pd.testing.assert_frame_equal(table, proxy.information_table(datasets))
+    assert rs.information_table.lookup(datasets)[0]  # stored: read back on re-execution
 
 
-def _optimum(rows):
-    base = {"lam_star": 0.5, "lam_low": 0.25, "lam_high": 1.0, "gain": 0.01, "gain_low": 0.0,
-            "gain_high": 0.02, "lam_p": {0.25: 0.5, 0.5: 1.0, 1.0: 0.5}, "p_no_gain": 0.5,
-            "p_no_loss": 0.5, "sd": 0.01, "sd_diff": 0.01, "mde": 0.014, "n_seeds": 5}
-    frame = pd.DataFrame([{**base, **row} for row in rows])
-    for i, column in enumerate(("p_rise", "p_fall", "p_interior")):
-        frame[column] = [SHAPE_P[shape][i] for shape in frame["shape"]]
-    return frame
+# ------------------------------------------------------------------------------ claims with every label
+
+LAMS = (0.0, 1.0, 2.0, 4.0)
 
 
-def test_paper_claims_are_not_testable_without_the_benchmarks_and_tested_with_them():
-    ours = _optimum([{"dataset": "fac-kar", "modality": "fac", "encoder": 1, "shape": "falls"}])
-    rows = rs.paper_claim_rows(ours)
-    assert [r["verdict"] for r in rows] == ["not testable here"] * len(rs.PAPER_REAL_CLAIMS)
-    mosei = _optimum([
-        {"dataset": "CMU-MOSEI", "modality": "vision", "encoder": 1, "shape": "rises"},
-        {"dataset": "CMU-MOSEI", "modality": "text", "encoder": 2, "shape": "interior optimum",
-         "lam_star": 0.75, "lam_low": 0.5, "lam_high": 1.0, "lam_p": {0.25: 0.01, 0.75: 1.0, 1.5: 0.01}},
-    ])
-    verdicts = [r["verdict"] for r in rs.paper_claim_rows(mosei)]
-    assert verdicts == ["confirmed", "confirmed", "not testable here", "not testable here"]
-
-
-def test_sharing_claims_split_encoders_and_correlate():
-    encoders = pd.DataFrame({
-        "dataset": ["p", "p", "q", "q"], "encoder": [1, 2, 1, 2], "modality": ["a", "b", "c", "d"],
-        "probe_acc": 0.9, "I": [2.0, 1.0, 2.0, 1.5], "shared_own": [0.5, 1.0, 0.75, 1.0],
-        "information": ["much unique", "mostly shared", "much unique", "mostly shared"],
-        "role": ["stronger", "weaker", "stronger", "weaker"]})
-    optimum = _optimum([
-        {"dataset": "p", "modality": "a", "encoder": 1, "shape": "falls", "gain": 0.0},
-        {"dataset": "p", "modality": "b", "encoder": 2, "shape": "rises", "gain": 0.03},
-        {"dataset": "q", "modality": "c", "encoder": 1, "shape": "flat", "gain": 0.01},
-        {"dataset": "q", "modality": "d", "encoder": 2, "shape": "flat", "gain": 0.02},
-    ])
-    cases = rs.sharing_cases(optimum, encoders)
-    assert list(cases["case"]) == ["p/a", "p/b", "q/c", "q/d"]
-    # five seeds per encoder whose cross-fitted gains scatter a little around the encoder's gain
-    gains = pd.DataFrame([{"dataset": row["dataset"], "encoder": row["encoder"], "seed": s,
-                           "d_up": row["gain"] + 0.001 * (s - 2)} for _, row in optimum.iterrows()
-                          for s in range(5)])
-    helps, hurts, trend = rs.sharing_claim_rows(cases, gains, n_bootstrap=200)
-    assert (helps["agree"], helps["cases"], helps["verdict"]) == (1, 2, "partly confirmed")
-    assert (hurts["agree"], hurts["cases"], hurts["verdict"]) == (1, 2, "partly confirmed")
-    assert (helps["key"], hurts["key"], trend["key"]) == ("shared_gain", "unique_loss", "sharing_trend")
-    assert trend["claim"] == rs.SHARING_GAIN_CLAIM and trend["rho"] > 0 and trend["cases"] == 1
-    few = rs.sharing_claim_rows(cases.iloc[:2], gains, n_bootstrap=50)[2]
-    assert few["verdict"] == "not testable here" and math.isnan(few["rho"])
-
-
-def test_study_spec_uses_the_settings_of_its_kind():
-    spec = rs.study_spec("basicmotions", [0.0, 1.0], [0, 1], num_epochs=3)
-    config = spec.config()
-    assert config.encoder == "transformer" and config.num_epochs == 3 and config.knn_k == 5
-    assert spec.name == "realdata_basicmotions" and spec.lams == (0.0, 1.0)
-    with pytest.raises(ValueError, match="^kind"):
-        rs.study_spec("nope", [0.0], [0], 1)
-
-
-# ------------------------------------------------------------------------------------------ scarce labels
-
-
-def test_budget_spec_gives_a_scarce_set_the_full_splits_steps():
-    mfeat = rs.budget_spec("mfeat", [0.0, 1.0], [0, 1], 70, 1400, 20, 16)
-    config = mfeat.config()
-    # 1400 // 256 = 5 steps per epoch of the full split, 20 epochs
-    assert (config.num_steps, config.num_checkpoints, config.batch_size) == (100, 16, 256)
-    assert mfeat.name == "realdata_mfeat_n70" and config.encoder == "mlp"
-    motions = rs.budget_spec("basicmotions", [0.0], [0], 4, 40, 20, 16).config()
-    assert (motions.num_steps, motions.encoder, motions.knn_k) == (40, "transformer", 5)  # 40 // 16 = 2
-    full = rs.budget_spec("mfeat", [0.0, 1.0], [0, 1], 1400, 1400, 20, 16)
-    assert full.to_dict() == rs.study_spec("mfeat", [0.0, 1.0], [0, 1], 20).to_dict()
-    with pytest.raises(ValueError, match="^kind"):
-        rs.budget_options("nope", 4, 40, 20, 16)
-
-
-def _budget_optimum():
+def _runs(effects: dict, seeds=range(6), noise=0.002) -> pd.DataFrame:
+    """A runs table: `effects` maps (kind, dataset, encoder, modality) to the accuracy change at the largest
+    lam (linear in lam); alignment rises with lam; seed noise is shared by validation and test."""
+    rng = np.random.default_rng(0)
     rows = []
-    # (dataset, fraction, shape, gain, low, high) of the weaker encoder 2
-    for dataset, fraction, shape, gain, low, high in [
-            ("p", 0.05, "rises", 0.05, 0.03, 0.07), ("p", 1.0, "flat", 0.005, 0.0, 0.01),
-            ("q", 0.05, "flat", 0.01, -0.01, 0.02), ("q", 1.0, "interior optimum", 0.02, 0.01, 0.03),
-            ("r", 0.05, "falls", 0.0, 0.0, 0.0), ("r", 1.0, "rises", 0.03, 0.02, 0.04)]:
-        n_train = 70 if fraction < 1 else 1400
-        base = {"dataset": dataset, "label_fraction": fraction, "n_train": n_train, "lam_star": 1.0,
-                "lam_low": 0.5, "lam_high": 2.0}
-        rows.append({**base, "encoder": 2, "role": "weaker", "shape": shape, "gain": gain, "gain_low": low,
-                     "gain_high": high})
-        rows.append({**base, "encoder": 1, "role": "stronger", "shape": "rises", "gain": 0.1,
-                     "gain_low": 0.08, "gain_high": 0.12})
-    return _optimum(rows)
+    for (kind, dataset, encoder, modality), effect in effects.items():
+        for lam in LAMS:
+            for seed in seeds:
+                shared = rng.normal(0, noise)
+                rows.append({"kind": kind, "dataset": dataset, "label_fraction": 1.0, "n_train": 100,
+                             "modality": modality, "encoder": encoder, "lam": lam, "seed": seed,
+                             "acc": 0.8 + effect * lam / 4 + shared + rng.normal(0, noise),
+                             "val_acc": 0.8 + effect * lam / 4 + shared + rng.normal(0, noise),
+                             "align_cka": 0.1 * lam + 0.01 * seed, "status": "ok", "hit_cap": False})
+    return pd.DataFrame(rows)
+
+
+def test_real_claims_judge_the_measured_pairs_and_the_benchmarks():
+    runs = _runs({("mfeat", "p", 1, "a"): -0.04, ("mfeat", "p", 2, "b"): 0.04,
+                  ("mfeat", "q", 1, "c"): -0.04, ("mfeat", "q", 2, "d"): 0.02,
+                  ("multibench", "CMU-MOSEI", 1, "vision"): 0.04,
+                  ("multibench", "CMU-MOSEI", 2, "text"): 0.0})
+    encoders = pd.DataFrame({
+        "dataset": ["p", "p", "q", "q"], "encoder": [1, 2, 1, 2], "role": ["stronger", "weaker"] * 2,
+        "information": ["much unique", "mostly shared"] * 2, "shared_own": [0.5, 1.0, 0.75, 0.9]})
+    optimum = rs.study_optimum(runs, encoders)
+    assert optimum["margin"].eq(analysis.load_protocol().margins["real_accuracy"].value).all()
+    assert optimum.set_index(["dataset", "encoder"])["role"].isna().loc["CMU-MOSEI"].all()
+    trend = analysis.alignment_trend(runs[runs["encoder"] == 1], by=["dataset"], metric="align_cka")
+    table = rs.real_claims(optimum, runs, trend)
+    claims = table.reset_index().set_index("key")
+    counts = claims[["agree", "cases", "opposed", "verdict"]].T.to_dict("list")
+    assert counts["mosei_vision"] == [1, 1, 0, "confirmed"]
+    assert counts["avmnist_image"] == [0, 0, 0, "not testable here"]
+    # the benchmark is not a measured pair: the general claim counts p and q only
+    assert counts["shared_gain"] == [2, 2, 0, "confirmed"] and counts["unique_loss"] == [2, 2, 0, "confirmed"]
+    assert counts["align_real"] == [2, 2, 0, "confirmed"]
+    # the correlation of the encoders' shared fractions with their cross-fitted gains (means of d_up)
+    measured = optimum.dropna(subset=["shared_own"])
+    expected = stats.spearmanr(measured["shared_own"], measured["gain"]).statistic
+    assert claims.loc["sharing_trend", "rho"] == pytest.approx(expected) and expected > 0.5
+    assert claims.loc["sharing_trend", "claim"] == rs.SHARING_GAIN_CLAIM
+    assert rs.gain_summary(optimum) == pytest.approx(
+        {"gain_shared_mean": optimum.query("information == 'mostly shared'")["gain"].mean(),
+         "gain_unique_mean": optimum.query("information == 'much unique'")["gain"].mean()})
+    shown = rs.readable_claims(table)
+    assert shown.loc[rs.SHARING_GAIN_CLAIM, "holds in"] == f"{claims.loc['sharing_trend', 'agree']} of 1"
+    assert shown["could detect"].str.fullmatch(r"\d\.\d{3}|–").all()
+
+
+def test_fewer_than_three_measured_encoders_leave_the_correlation_untestable():
+    cases = pd.DataFrame({"dataset": ["p", "p"], "modality": ["a", "b"], "encoder": [1, 2],
+                          "information": ["much unique", "mostly shared"], "shared_own": [0.5, 1.0]})
+    row = rs.sharing_claim_rows(cases.assign(**_CELL, gain=0.01), pd.DataFrame())[2]
+    assert row["verdict"] == "not testable here" and math.isnan(row["rho"]) and row["key"] == "sharing_trend"
+
+
+# ------------------------------------------------------------------------------------------ label budgets
+
+_CELL = {"lam_star": 1.0, "lam_low": 0.0, "lam_high": 4.0, "lam_p": {0.0: 0.5, 1.0: 1.0, 4.0: 0.5},
+         "p_interior": 0.9, "p_no_gain": 0.5, "p_no_loss": 0.5, "sd": 0.01, "sd_diff": 0.01, "mde": 0.014,
+         "n_seeds": 5, "n_lams": 3, "gain_low": 0.0, "gain_high": 0.0, "p_rise": 0.5, "p_fall": 0.5}
+
+
+def _budget_optimum() -> pd.DataFrame:
+    """Weaker encoders (2) of three pairs at two budgets with given gains and one-sided p-values, and their
+    stronger partners (1), which gain 0.1 everywhere."""
+    rows = []
+    for dataset, fraction, gain, p_rise, p_fall, cap in [
+            ("p", 0.05, 0.05, 0.001, 0.9, 0.0), ("p", 1.0, 0.005, 0.3, 0.6, 0.0),
+            ("q", 0.05, 0.01, 0.2, 0.7, 0.1), ("q", 1.0, 0.02, 0.01, 0.9, 0.0),
+            ("r", 0.05, 0.0, 0.9, 0.004, 0.0), ("r", 1.0, 0.03, 0.002, 0.9, 0.0)]:
+        base = {**_CELL, "kind": "mfeat", "dataset": dataset, "label_fraction": fraction,
+                "n_train": 70 if fraction < 1 else 1400, "cap_share": cap}
+        rows.append({**base, "encoder": 2, "modality": "w", "role": "weaker", "gain": gain,
+                     "gain_low": gain - 0.02, "gain_high": gain + 0.02, "p_rise": p_rise, "p_fall": p_fall})
+        rows.append({**base, "encoder": 1, "modality": "s", "role": "stronger", "gain": 0.1, "p_rise": 0.001,
+                     "p_fall": 0.9})
+    return pd.DataFrame(rows)
 
 
 def test_budget_claims_judge_the_weaker_views_per_budget():
     optimum = _budget_optimum()
-    gain, regimes, shrink = rs.budget_claims(optimum)
-    row = gain.loc[rs.WEAK_GAIN_CLAIM]
-    assert (row["agree"], row["cases"], row["verdict"]) == (3, 6, "partly confirmed")
-    assert list(regimes) == ["5 % of the labels", "all labels"]
-    scarce, full = (regimes[k].loc[rs.WEAK_GAIN_CLAIM] for k in regimes)
-    assert (scarce["agree"], scarce["cases"]) == (1, 3) and (full["agree"], full["cases"]) == (2, 3)
+    found = rs.budget_claims(optimum)
+    gain = found.gain.set_index("key").loc["weak_gain"]
+    # Holm over 6 cells: 0.001, 0.002 and 0.01 survive (0.001 * 6, 0.002 * 5, 0.01 * 4 <= 0.05)
+    assert (gain["agree"], gain["cases"], gain["verdict"]) == (3, 6, "partly confirmed")
+    assert list(found.by_budget) == ["5 % of the labels", "all labels"]
+    scarce, full = (found.by_budget[k].iloc[0] for k in found.by_budget)
+    assert (scarce["agree"], scarce["cases"], scarce["opposed"]) == (1, 3, 1)
+    assert (full["agree"], full["cases"], full["verdict"]) == (2, 3, "partly confirmed")
+    assert found.boundary == "partly confirmed at every label_fraction (0.05 to 1)"
+    assert rs.budget_answer(found) == ("partly confirmed with 5 % of the labels and partly confirmed with "
+                                       "all labels")
     # Welch's t on gains with sd 0.01 over 5 seeds: p larger at the scarce budget, q undecided, r smaller
-    row = shrink.loc[rs.WEAK_SHRINK_CLAIM]
-    assert (row["agree"], row["cases"], row["opposed"], row["verdict"]) == (1, 3, 1, "partly confirmed")
-    assert ("p encoder=2: gain +0.0500 [+0.0300, +0.0700] at label_fraction 0.05, +0.0050 [+0.0000, "
-            in row["ours"])
-    assert rs.budget_claims(optimum[optimum["dataset"] == "p"])[2]["verdict"].iloc[0] == "confirmed"
+    shrink = found.shrink.iloc[0]
+    assert (shrink["agree"], shrink["cases"], shrink["opposed"]) == (1, 3, 1)
+    table = rs.budget_table(found, optimum)
+    assert table.loc["5 % of the labels"].to_dict() == {
+        "labelled examples": "70", "holds in": "1 of 3", "opposite in": "1 of 3",
+        "could detect": f"{analysis.mde(0.01, 5, 0.05 / 3):.3f}",
+        "verdict": "partly confirmed", "mean gain": "+0.020", "at cap": "0.10 (over 0.05)"}
+    single = rs.budget_claims(optimum[optimum["label_fraction"] == 1])
+    assert single.shrink.iloc[0]["verdict"] == "not testable here"
+    assert list(single.by_budget) == ["all labels"]
 
 
-def test_budget_summary_counts_one_role_at_one_budget():
+def test_budget_summary_describes_one_role_at_one_budget():
     optimum = _budget_optimum()
-    found = rs.budget_summary(optimum, 0.05, "weaker")
-    assert found == {"n": 3, "n_gain": 1, "n_sure": 1, "gain_mean": pytest.approx(0.02), "gain_max": 0.05,
-                     "n_train_min": 70, "n_train_max": 70}
-    assert rs.budget_summary(optimum, 1.0, "stronger")["n_sure"] == 3
+    assert rs.budget_summary(optimum, 0.05, "weaker") == {
+        "n": 3, "gain_mean": pytest.approx(0.02), "gain_max": 0.05, "sizes": "70"}
+    assert rs.budget_summary(optimum, 1.0, "stronger")["gain_mean"] == pytest.approx(0.1)
     assert rs.budget_label(0.05) == "5 % of the labels" and rs.budget_label(1.0) == "all labels"
+    assert list(rs.by_panel(optimum.iloc[:2])["dataset"]) == ["p, 5 % of the labels"] * 2
     with pytest.raises(ValueError, match="^fraction"):
         rs.budget_summary(optimum, 0.2)
 
 
-def test_run_budgets_reuses_the_full_split_and_trains_the_scarce_one(tmp_path, monkeypatch):
-    from alignbook.sweep import run_sweep
+@pytest.mark.slow
+def test_the_estimated_decomposition_is_the_package_estimators_point(tmp_path, monkeypatch):
+    from alignbook.info import estimate_pid
 
-    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    study_data = {"mfeat": rs.mfeat_datasets([["fou", "mor"]])}
-    full = run_sweep(rs.study_spec("mfeat", [0.0, 1.0], [0], 1), data=study_data["mfeat"],
-                     progress=False).table
-    table, budgets = rs.run_budgets(study_data, [0.05, 1.0], [0.0, 1.0], [0], 1, 3, full, progress=False)
-    assert len(table) == 8 and set(table["kind"]) == {"mfeat"}
-    by_fraction = table.groupby("label_fraction")["n_train"].unique()
-    assert by_fraction.loc[0.05].tolist() == [70] and by_fraction.loc[1.0].tolist() == [1400]
-    pd.testing.assert_frame_equal(table[table["label_fraction"] == 1].drop(
-        columns=["kind", "label_fraction", "n_train"]).reset_index(drop=True), full)
-    assert budgets[["n_train", "steps", "num_steps", "num_checkpoints"]].values.tolist() == [
-        [70, 5, 5, 3], [1400, 5, 0, 0]]
-    scarce = table[table["label_fraction"] < 1]
-    assert scarce["best_step"].max() <= 5 and (scarce["status"] == "ok").all()
-    convergence = rs.budget_convergence(table, budgets)
-    assert convergence["steps"].tolist() == [5, 5, 5, 5] and convergence["runs"].tolist() == [2, 2, 2, 2]
-
-
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 2000)
+    dataset = from_arrays(np.eye(3)[y] * 3 + rng.normal(size=(2000, 3)), np.eye(3)[y] * 3
+                          + rng.normal(size=(2000, 3)), y, name="toy")
+    table = rs.estimated_decomposition({"toy": dataset})
+    rows = [np.concatenate([getattr(s, a) for s in (dataset.train, dataset.valid, dataset.test)])
+            for a in ("x1", "x2", "y")]
+    point = estimate_pid(*rows).point
+    assert table.loc["toy", "R"] == pytest.approx(point["redundancy"])
+    assert table.loc["toy", "redundancy_fraction"] == pytest.approx(point["redundancy"] / point["mi_x1x2_y"])
