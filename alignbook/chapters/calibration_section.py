@@ -20,6 +20,7 @@ import pandas as pd
 
 from alignbook.analysis import Design, NoiseModel, calibration_table, load_protocol, noise_model
 from alignbook.checks import check_positive_int
+from alignbook.storage.memo import remembered
 
 TRUTHS = ("none", "rise", "fall", "interior")
 # the columns of `calibration_rates`: a name for readers -> the outcomes of `calibration_table` it sums
@@ -47,13 +48,15 @@ class Calibration:
     table: pd.DataFrame
 
 
+@remembered()
 def verdict_calibration(table: pd.DataFrame, *, by: Sequence[str], n_cells: int, margin: float, n_sims: int,
                         seed: int = 0) -> Calibration:
     """The protocol on `n_sims` simulated families of `n_cells` cells with the design of `table` (its `lam`
     grid, its number of seeds), the protocol file's alpha and level, `margin` for the equivalence tests, an
     interior optimum anywhere inside the grid (`lam_range` from the second to the second-to-last `lam`), and
     the noise of `table`'s cells (`analysis.noise_model` by `by`); effects of one and two `margin`s. The
-    grid needs at least 3 values of `lam`, the table 2 seeds."""
+    grid needs at least 3 values of `lam`, the table 2 seeds. Stored on disk (`storage.memo.remembered`):
+    it takes seconds at the book's size."""
     plan = load_protocol()
     lams = sorted(set(table["lam"]))
     design = Design(lams=tuple(lams), n_seeds=len(set(table["seed"])), n_cells=check_positive_int(
