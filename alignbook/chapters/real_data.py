@@ -355,6 +355,18 @@ def readable_claims(claims: pd.DataFrame) -> pd.DataFrame:
         "verdict": claims["verdict"]})
 
 
+def general_reading(claims: pd.DataFrame) -> str:
+    """The general claim's two halves (protocol keys shared_gain and unique_loss of a `real_claims` table)
+    read together: "reproduced" (both confirmed), "contradicted in part" (either contradicted), "reproduced
+    in part" (either at least partly confirmed) or "not reproduced" (neither shown either way)."""
+    verdicts = set(claims.set_index("key").loc[["shared_gain", "unique_loss"], "verdict"])
+    if verdicts == {"confirmed"}:
+        return "reproduced"
+    if "contradicted" in verdicts:
+        return "contradicted in part"
+    return "reproduced in part" if verdicts & {"confirmed", "partly confirmed"} else "not reproduced"
+
+
 def gain_summary(optimum: pd.DataFrame) -> dict:
     """Mean cross-fitted gain of the measured encoders with every label, by class of information: mostly
     shared (`gain_shared_mean`) and much unique (`gain_unique_mean`; NaN when no encoder is in a class)."""
@@ -393,8 +405,10 @@ def budget_claims(optimum: pd.DataFrame) -> BudgetClaims:
                              "verdict": [t["verdict"].iloc[0] for t in by_budget.values()]})
     shrink = difference_claim(plan.claim("weak_shrink"), weak, axis="label_fraction", reference=1.0,
                               keys=["dataset"])
+    axis = "share of labels"  # the boundary in words: "confirmed for share of labels <= 0.05; ..."
+    boundary = regime_boundaries(verdicts.rename(columns={"label_fraction": axis}), axis=axis)["summary"]
     return BudgetClaims(gain=gain(weak), by_budget=by_budget, shrink=claims_table([shrink]),
-                        boundary=regime_boundaries(verdicts, axis="label_fraction")["summary"].iloc[0])
+                        boundary=boundary.iloc[0])
 
 
 def budget_answer(claims: BudgetClaims) -> str:

@@ -153,6 +153,12 @@ def test_real_claims_judge_the_measured_pairs_and_the_benchmarks():
     assert rs.gain_summary(optimum) == pytest.approx(
         {"gain_shared_mean": optimum.query("information == 'mostly shared'")["gain"].mean(),
          "gain_unique_mean": optimum.query("information == 'much unique'")["gain"].mean()})
+    assert rs.general_reading(table) == "reproduced"
+    for verdicts, reading in ((["confirmed", "contradicted"], "contradicted in part"),
+                              (["partly confirmed", "not confirmed"], "reproduced in part"),
+                              (["not confirmed", "not testable here"], "not reproduced")):
+        halves = pd.DataFrame({"key": ["shared_gain", "unique_loss"], "verdict": verdicts})
+        assert rs.general_reading(halves) == reading
     shown = rs.readable_claims(table)
     assert shown.loc[rs.SHARING_GAIN_CLAIM, "holds in"] == f"{claims.loc['sharing_trend', 'agree']} of 1"
     assert shown["could detect"].str.fullmatch(r"\d\.\d{3}|–").all()
@@ -199,7 +205,7 @@ def test_budget_claims_judge_the_weaker_views_per_budget():
     scarce, full = (found.by_budget[k].iloc[0] for k in found.by_budget)
     assert (scarce["agree"], scarce["cases"], scarce["opposed"]) == (1, 3, 1)
     assert (full["agree"], full["cases"], full["verdict"]) == (2, 3, "partly confirmed")
-    assert found.boundary == "partly confirmed at every label_fraction (0.05 to 1)"
+    assert found.boundary == "partly confirmed at every share of labels (0.05 to 1)"
     assert rs.budget_answer(found) == ("partly confirmed with 5 % of the labels and partly confirmed with "
                                        "all labels")
     # Welch's t on gains with sd 0.01 over 5 seeds: p larger at the scarce budget, q undecided, r smaller
