@@ -1,8 +1,8 @@
 """The regime map's two controls, in the cells where the verdict changes along the labelled-set size.
 
 A gain of alignment at scarce labels could be plain regularisation, and a verdict could depend on judging
-every label budget on the whole validation split. So, in the cells where a gain is shown at one size and not
-at the next (`control_cells`):
+every label budget on the whole validation split. So, in the cells where a verdict changes along the
+labelled-set size (`control_cells`):
 
 - `decay_specs`, `decay_control`: independent training (`lam = 0`) with its weight decay tuned on validation
   from a small grid, against alignment's cross-fitted gain, paired by seed;
@@ -24,7 +24,15 @@ import pandas as pd
 from alignbook import analysis
 from alignbook.analysis.protocol import cross_fit, t_interval, t_test
 from alignbook.chapters.book import interval_columns
-from alignbook.chapters.regime_map import MAP_KEYS, SPLIT, full_train_size, mde_text, protocol_options
+from alignbook.chapters.regime_map import (
+    CLAIM_LABELS,
+    CLAIM_LEVELS,
+    MAP_KEYS,
+    SPLIT,
+    full_train_size,
+    mde_text,
+    protocol_options,
+)
 from alignbook.config import TrainConfig
 from alignbook.data import split_sizes, synthetic
 from alignbook.sweep import SweepSpec, run_sweep
@@ -44,34 +52,35 @@ class ControlCells:
     text: str
 
 
-def _cell_text(row) -> str:
-    return f"d = {row['depth']}, r = {row['redundancy']}, encoder {row['encoder']}"
-
-
-def control_cells(optimum: pd.DataFrame, alpha: float | None = None) -> ControlCells:
-    """The cells where a gain is shown (the cell's one-sided test of a rise below `alpha`) at one
-    labelled-set size and not at the next, or the other way round, at fixed depth, redundancy and encoder:
-    both sizes of each such change. Where no cell changes, the cell of the largest gain at the smallest and
-    at the largest size, and `text` says so."""
-    alpha = protocol_options()["alpha"] if alpha is None else alpha
-    shown = optimum.assign(shown=optimum["p_rise"].fillna(1.0) < alpha).sort_values(CELL_KEYS)
+def control_cells(regimes: pd.DataFrame, optimum: pd.DataFrame) -> ControlCells:
+    """The cells where a verdict changes along `n_train`: for each shape claim of `regimes`
+    (`regime_map.regime_verdicts`), depth and encoder whose verdict holds (in at least one cell) at one
+    labelled-set size and not at the next, or the other way round, the claim's levels
+    (`regime_map.CLAIM_LEVELS`) for that encoder at both sizes. Where no verdict changes, the cell of the
+    largest gain (`optimum`) at the smallest and at the largest size, and `text` says so."""
+    levels = set(optimum["redundancy"])
     picked, changes = [], []
-    for _, line in shown.groupby(["depth", "redundancy", "encoder"], sort=True):
-        flags, sizes = line["shown"].to_numpy(), line["n_train"].to_numpy()
-        for i in np.flatnonzero(flags[1:] != flags[:-1]):
-            picked += [line.iloc[i], line.iloc[i + 1]]
-            changes.append(f"{_cell_text(line.iloc[i])} between n_train {sizes[i]:,} and {sizes[i + 1]:,}")
+    shapes = regimes[regimes["key"].isin(list(CLAIM_LEVELS))].sort_values("n_train")
+    for (key, depth, encoder), line in shapes.groupby(["key", "depth", "encoder"], sort=False):
+        holds, sizes = (line["agree"] > 0).to_numpy(), line["n_train"].to_numpy()
+        for i in np.flatnonzero(holds[1:] != holds[:-1]):
+            picked += [{"depth": depth, "n_train": int(n), "redundancy": r, "encoder": encoder}
+                       for n in sizes[i:i + 2] for r in CLAIM_LEVELS[key] if r in levels]
+            changes.append(f"{CLAIM_LABELS[key]} for encoder {encoder} at d = {depth}, between n_train "
+                           f"{sizes[i]:,} and {sizes[i + 1]:,}")
     if changes:
-        text = ("These are the cells where a gain is shown at one size and not at the next: "
-                + "; ".join(changes) + ".")
+        text = "These are the cells of the verdicts that change: " + "; ".join(changes) + "."
     else:
         ends = sorted({optimum["n_train"].min(), optimum["n_train"].max()})
-        picked = [optimum.loc[optimum.loc[optimum["n_train"] == size, "gain"].idxmax()] for size in ends]
+        picked = [optimum.loc[optimum.loc[optimum["n_train"] == size, "gain"].idxmax(), CELL_KEYS].to_dict()
+                  for size in ends]
         where = "at the smallest and at the largest size" if len(ends) > 1 else "at the one size of the map"
-        text = (f"No cell's gain changes from shown to not shown between two sizes, so the controls take the "
-                f"cell of the largest gain {where}: "
-                + " and ".join(f"{_cell_text(row)} at n_train {row['n_train']:,}" for row in picked) + ".")
-    cells = pd.DataFrame(picked)[CELL_KEYS].drop_duplicates().reset_index(drop=True)
+        named = [f"d = {c['depth']}, r = {c['redundancy']}, encoder {c['encoder']} at n_train "
+                 f"{c['n_train']:,}" for c in picked]
+        text = ("No verdict changes between two sizes, so the controls take the cell of the largest gain "
+                f"{where}: " + " and ".join(named) + ".")
+    cells = pd.DataFrame(picked, columns=CELL_KEYS).drop_duplicates().sort_values(CELL_KEYS)
+    cells = cells.reset_index(drop=True)
     points = (cells.groupby(["depth", "n_train"])["redundancy"].apply(lambda r: sorted(set(r)))
               .reset_index())
     return ControlCells(cells, points, bool(changes), text)

@@ -273,6 +273,8 @@ def gap_gain_test(cells: pd.DataFrame, alpha: float | None = None, seed: int = 0
 CLAIM_KEYS = ("rises", "falls", "invu", "align")
 CLAIM_LABELS = {"rises": "rises at r = 6, 8", "falls": "falls at r = 0, 2", "invu": "inverted U at r = 4",
                 "align": "alignment rises"}
+# the levels of each shape claim's cells (the `where` of `synthetic_sweep.synthetic_claims`; a test checks)
+CLAIM_LEVELS = {"rises": (6, 8), "falls": (0, 2), "invu": (4,)}
 
 
 def map_trends(table: pd.DataFrame) -> pd.DataFrame:

@@ -10,40 +10,46 @@ from alignbook.chapters import regime_controls, studies
 from alignbook.config import TrainConfig
 
 
-def _optimum(shown: dict) -> pd.DataFrame:
-    """Cells whose p_rise is below alpha where `shown[(depth, r, encoder)]` is True, per size 300, 1000,
-    3000."""
-    return pd.DataFrame([{"depth": d, "n_train": n, "redundancy": r, "encoder": e,
-                          "p_rise": 0.001 if flag else 0.5, "gain": 0.01 * (i + 1) + 0.001 * e}
-                         for (d, r, e), flags in shown.items()
-                         for i, (n, flag) in enumerate(zip((300, 1000, 3000), flags, strict=True))])
+def _optimum() -> pd.DataFrame:
+    """Cells at depth 1, sizes 300, 1000, 3000, levels 0, 4, 8, both encoders; two large gains."""
+    return pd.DataFrame([{"depth": 1, "n_train": n, "redundancy": r, "encoder": e,
+                          "gain": 0.05 if (n, r, e) in ((300, 8, 2), (3000, 4, 1)) else 0.001}
+                         for n in (300, 1000, 3000) for r in (0, 4, 8) for e in (1, 2)])
 
 
-def test_control_cells_are_both_sizes_of_every_change_of_a_shown_gain():
-    optimum = _optimum({(1, 8, 2): [True, True, False], (1, 8, 1): [False, False, False],
-                        (10, 6, 2): [False, True, True]})
-    chosen = regime_controls.control_cells(optimum)
+def _regimes(agree: dict) -> pd.DataFrame:
+    """Verdict rows per claim key, depth 1, encoder and size 300, 1000, 3000: `agree[(key, encoder)]`."""
+    return pd.DataFrame([{"key": key, "depth": 1, "encoder": e, "n_train": n, "agree": a}
+                         for (key, e), counts in agree.items() for n, a in zip((300, 1000, 3000), counts,
+                                                                               strict=True)])
+
+
+def test_control_cells_are_the_claims_cells_on_both_sides_of_a_changing_verdict():
+    regimes = _regimes({("rises", 2): [1, 1, 0], ("rises", 1): [0, 0, 0], ("invu", 1): [0, 1, 1],
+                        ("align", "pair"): [1, 0, 1]})
+    chosen = regime_controls.control_cells(regimes, _optimum())
     assert chosen.changing
-    assert chosen.cells.to_dict("records") == [
+    assert chosen.cells.to_dict("records") == [  # r = 6 is not in the map: only its level 8
+        {"depth": 1, "n_train": 300, "redundancy": 4, "encoder": 1},
+        {"depth": 1, "n_train": 1000, "redundancy": 4, "encoder": 1},
         {"depth": 1, "n_train": 1000, "redundancy": 8, "encoder": 2},
-        {"depth": 1, "n_train": 3000, "redundancy": 8, "encoder": 2},
-        {"depth": 10, "n_train": 300, "redundancy": 6, "encoder": 2},
-        {"depth": 10, "n_train": 1000, "redundancy": 6, "encoder": 2}]
-    assert chosen.points.to_dict("records") == [
-        {"depth": 1, "n_train": 1000, "redundancy": [8]}, {"depth": 1, "n_train": 3000, "redundancy": [8]},
-        {"depth": 10, "n_train": 300, "redundancy": [6]}, {"depth": 10, "n_train": 1000, "redundancy": [6]}]
-    assert chosen.text.startswith("These are the cells where a gain is shown at one size and not at the next")
-    assert "d = 1, r = 8, encoder 2 between n_train 1,000 and 3,000" in chosen.text
-    one_size = regime_controls.control_cells(_optimum({(1, 8, 2): [False] * 3}).query("n_train == 300"))
-    assert len(one_size.cells) == 1 and "at the one size of the map" in one_size.text
+        {"depth": 1, "n_train": 3000, "redundancy": 8, "encoder": 2}]
+    assert chosen.points.to_dict("records") == [{"depth": 1, "n_train": 300, "redundancy": [4]},
+                                                {"depth": 1, "n_train": 1000, "redundancy": [4, 8]},
+                                                {"depth": 1, "n_train": 3000, "redundancy": [8]}]
+    assert chosen.text.startswith("These are the cells of the verdicts that change")
+    assert "rises at r = 6, 8 for encoder 2 at d = 1, between n_train 1,000 and 3,000" in chosen.text
 
 
 def test_without_a_change_the_controls_take_the_largest_gain_at_both_ends():
-    chosen = regime_controls.control_cells(_optimum({(1, 8, 2): [False] * 3, (1, 8, 1): [False] * 3}))
-    assert not chosen.changing and chosen.text.startswith("No cell's gain changes")
+    chosen = regime_controls.control_cells(_regimes({("rises", 2): [0, 0, 0]}), _optimum())
+    assert not chosen.changing and chosen.text.startswith("No verdict changes")
     assert "at the smallest and at the largest size" in chosen.text
     assert chosen.cells.to_dict("records") == [{"depth": 1, "n_train": 300, "redundancy": 8, "encoder": 2},
-                                               {"depth": 1, "n_train": 3000, "redundancy": 8, "encoder": 2}]
+                                               {"depth": 1, "n_train": 3000, "redundancy": 4, "encoder": 1}]
+    one_size = regime_controls.control_cells(_regimes({("rises", 2): [0, 0, 0]}).query("n_train == 300"),
+                                             _optimum().query("n_train == 300"))
+    assert len(one_size.cells) == 1 and "at the one size of the map" in one_size.text
 
 
 def test_control_specs_reuse_the_maps_seeds_draws_and_rule():

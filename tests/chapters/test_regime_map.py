@@ -230,3 +230,12 @@ def test_the_default_seeds_per_size_are_the_protocol_files():
         elif entry["regime"].startswith("full training split"):
             counts[45875] = entry["seeds"]
     assert [counts[size] for size in DEFAULTS["n_trains"]] == DEFAULTS["seeds_per_size"]
+
+
+def test_claim_levels_are_the_levels_of_chapter_03s_claims():
+    optimum, trend = _optimum_and_trend()
+    cells = optimum[(optimum["depth"] == 1) & (optimum["n_train"] == 300) & (optimum["encoder"] == 1)]
+    claims = synthetic_sweep.synthetic_claims(cells, trend.head(0), ["redundancy"]).set_index("key")
+    for key, levels in regime_map.CLAIM_LEVELS.items():
+        named = {r for r in range(9) if f"redundancy={r} " in claims.loc[key, "ours"]}
+        assert named == set(levels), key
