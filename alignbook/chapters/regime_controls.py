@@ -23,6 +23,7 @@ import pandas as pd
 
 from alignbook import analysis
 from alignbook.analysis.protocol import cross_fit, t_interval, t_test
+from alignbook.chapters import studies
 from alignbook.chapters.book import interval_columns
 from alignbook.chapters.regime_map import (
     CLAIM_LABELS,
@@ -170,7 +171,8 @@ def decay_control(map_table: pd.DataFrame, decays: pd.DataFrame, cells: pd.DataF
     is their mean paired difference over seeds with its t interval; `p_above`, `p_below` its one-sided tests,
     Holm over the cells per direction at `alpha`; `mde` the difference the test detects with the protocol's
     power;
-    `decay_star` the decay of the best seed-mean validation accuracy; `verdict` in words.
+    `decay_star` the decay of the best seed-mean validation accuracy; `cap_share` the share of the decay
+    runs stopped by the step cap; `verdict` in words.
     """
     options = protocol_options()
     alpha = options["alpha"] if alpha is None else alpha
@@ -192,7 +194,8 @@ def decay_control(map_table: pd.DataFrame, decays: pd.DataFrame, cells: pd.DataF
                      "decay_star": values[int(np.nanargmax(np.nanmean(valid, axis=0)))],
                      "difference": float(mean), "low": float(low), "high": float(high),
                      "p_above": float(p_above), "p_below": float(t_test(diff, "less")[3]),
-                     "mde": analysis.mde(float(sd), int(n), alpha, options["power"]), "n_seeds": int(n)})
+                     "mde": analysis.mde(float(sd), int(n), alpha, options["power"]), "n_seeds": int(n),
+                     "cap_share": float(_cell_rows(runs, cell)["hit_cap"].mean())})
     out = pd.DataFrame(rows)
     above, below = (analysis.holm(out[c].to_numpy(float)) <= alpha for c in ("p_above", "p_below"))
     out["verdict"] = np.select([above, below], ["alignment above tuned decay", "alignment below tuned decay"],
@@ -209,15 +212,16 @@ def sized_valid_control(map_table: pd.DataFrame, sized: pd.DataFrame, cells: pd.
                         control_lams: Sequence[float]) -> pd.DataFrame:
     """Each control cell's answer on the control `lam`s with the whole validation split (the map's runs)
     and with a validation set sized to its label budget: the cross-fitted gain with its interval, the
-    shape, and the direction shown (`gain`, `loss`, both or neither at the protocol's alpha); `agrees` says
-    whether the directions agree."""
+    shape, the direction shown (`gain`, `loss`, both or neither at the protocol's alpha), the minimum
+    detectable effect and the share of runs at the step cap; `agrees` says whether the directions agree."""
     options = protocol_options()
     ok = map_table[map_table["lam"].isin(control_lams)]
     parts = {}
     for name, table in (("whole", ok), ("sized", sized)):
         optimum = analysis.optimal_lam(table, by=MAP_KEYS, **options).merge(cells, on=CELL_KEYS)
         optimum["direction"] = optimum.apply(_direction, axis=1, alpha=options["alpha"])
-        parts[name] = optimum.set_index(CELL_KEYS)[["gain", "gain_low", "gain_high", "shape", "direction"]]
+        kept = ["gain", "gain_low", "gain_high", "shape", "direction", "mde", "cap_share"]
+        parts[name] = optimum.set_index(CELL_KEYS)[kept]
     out = parts["whole"].join(parts["sized"], lsuffix="_whole", rsuffix="_sized").reset_index()
     n_valid = sized.groupby(["depth", "n_train"])["n_valid"].first().rename("n_valid").reset_index()
     out = out.merge(n_valid, on=["depth", "n_train"], how="left")
@@ -227,21 +231,23 @@ def sized_valid_control(map_table: pd.DataFrame, sized: pd.DataFrame, cells: pd.
 
 def decay_reader(control: pd.DataFrame) -> pd.DataFrame:
     """`decay_control` for readers: per cell, both gains, the tuned decay, the difference with its 95 %
-    interval, the minimum detectable difference and the verdict."""
+    interval, the minimum detectable difference, the decay runs' share at the step cap and the verdict."""
     shown = interval_columns(control, {"alignment minus decay [95 % CI]": ("difference", "low", "high")},
                              digits=3)
     shown = shown.assign(**{"alignment gain": control["gain"].round(3),
                             "decay gain": control["decay_gain"].round(3),
                             "best decay": control["decay_star"].map("{:g}".format),
-                            "MDE": control["mde"].map(mde_text)})
+                            "MDE": control["mde"].map(mde_text),
+                            "at cap": control["cap_share"].map(studies.cap_text)})
     columns = ["alignment gain", "decay gain", "best decay", "alignment minus decay [95 % CI]", "MDE",
-               "verdict"]
+               "at cap", "verdict"]
     return shown.set_index(CELL_KEYS)[columns]
 
 
 def sized_valid_reader(control: pd.DataFrame) -> pd.DataFrame:
-    """`sized_valid_control` for readers: per cell, the validation examples, and the gain with its 95 %
-    interval and the direction shown with the whole validation split and with the sized one."""
+    """`sized_valid_control` for readers: per cell, the validation examples, the gain with its 95 %
+    interval and the direction shown with the whole validation split and with the sized one, and the sized
+    runs' minimum detectable effect and share at the step cap."""
     shown = interval_columns(control, {"gain, whole validation": ("gain_whole", "gain_low_whole",
                                                                   "gain_high_whole"),
                                        "gain, sized validation": ("gain_sized", "gain_low_sized",
@@ -249,6 +255,8 @@ def sized_valid_reader(control: pd.DataFrame) -> pd.DataFrame:
     shown["validation examples"] = [f"{int(n):,}" if np.isfinite(n) else "whole split"
                                     for n in control["n_valid"]]
     shown = shown.rename(columns={"direction_whole": "shown, whole", "direction_sized": "shown, sized"})
+    shown["MDE, sized"] = control["mde_sized"].map(mde_text)
+    shown["at cap, sized"] = control["cap_share_sized"].map(studies.cap_text)
     columns = ["validation examples", "gain, whole validation", "shown, whole", "gain, sized validation",
-               "shown, sized"]
+               "shown, sized", "MDE, sized", "at cap, sized"]
     return shown.set_index(CELL_KEYS)[columns]

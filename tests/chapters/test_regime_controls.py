@@ -78,7 +78,7 @@ def _rows(cell: dict, column: str, values: dict, seeds=range(4)) -> list[dict]:
     """Runs of one cell: `values[v]` = (test gain, validation gain) over a base of 0.7 at `column` = v."""
     noise = {s: 0.001 * ((-1) ** s) * (s + 1) for s in seeds}
     return [{**cell, "lam": 0.0, "weight_decay": TrainConfig().weight_decay, column: v, "seed": s,
-             "acc": 0.7 + t + noise[s], "val_acc": 0.7 + val + noise[s], "status": "ok"}
+             "acc": 0.7 + t + noise[s], "val_acc": 0.7 + val + noise[s], "status": "ok", "hit_cap": s == 0}
             for v, (t, val) in values.items() for s in seeds]
 
 
@@ -97,6 +97,7 @@ def test_alignment_is_compared_with_the_tuned_decay_paired_by_seed():
     shown = regime_controls.decay_reader(control)
     assert shown.iloc[0]["alignment minus decay [95 % CI]"].startswith("0.020 [")
     assert shown.iloc[0]["best decay"] == "0.01" and not shown.isna().any().any()
+    assert shown.iloc[0]["at cap"] == "0.25 (over 0.05)"  # one seed of four at the cap
 
 
 def test_the_sized_validation_control_compares_directions_on_the_same_lams():
@@ -110,3 +111,4 @@ def test_the_sized_validation_control_compares_directions_on_the_same_lams():
     assert not control["agrees"] and control["n_valid"] == 75
     shown = regime_controls.sized_valid_reader(pd.DataFrame([{**control.to_dict(), "n_valid": np.nan}]))
     assert shown.iloc[0]["validation examples"] == "whole split"
+    assert shown.iloc[0]["at cap, sized"] == "0.25 (over 0.05)" and not shown.isna().any().any()
