@@ -109,7 +109,7 @@ def test_fractions_shares_and_lists():
 def test_chapter_06s_validation_lists_refuse_a_value_twice_and_sizes_the_generator_cannot_split():
     from alignbook.chapters import pid_validation
 
-    assert pid_validation.validation_cells("[500]", [1], [0, 8], [8]) == [(500, 1, 0), (500, 1, 8)]
+    assert pid_validation.validation_cells("[500]", [1], [0, 8], [8]) == [(500, 1, 0, 0), (500, 1, 8, 0)]
     for args, param in ((([500, 500], [1], [0], [0]), "validation_sizes"),
                         (([500], [1, 1], [0], [0]), "validation_depths"),
                         (([500], [1], [0], [8, 8]), "largest_size_redundancies")):

@@ -1,80 +1,180 @@
-"""The analysis chapter's validation of the PID estimators against the synthetic data's exact decomposition.
+"""The analysis chapter's measured decompositions: exact and estimated, the validation of the estimators
+against the synthetic data's exact decomposition, and intervals calibrated to hold their level.
 
-Each cell is one synthetic dataset (sample size, depth of modality 2's map, redundancy level), decomposed
-by every estimator: the k-means baseline (`info.estimate_pid(method="kmeans")`) and the learned variants
-(`info.learned`), which share one set of cross-fitted classifiers per cell. A cell's rows hold, per
-estimator and quantity, the estimate, its interval, the exact value, the error, whether the interval
-covers the exact value, and the estimator's wall time.
+- `exact_pid_table`, `exact_info_table`: the exact decomposition of each synthetic level;
+- `estimate_table`, `sensitivity_table`: an estimator (`info.estimate_pid`) on given inputs, beside the
+  exact values where they are known;
+- `validation_cells`, `validation_table`: every estimator on synthetic datasets (sample size, depth of
+  modality 2's map, redundancy level, data draw), one cached cell per dataset; `validation_summary`,
+  `choose_estimator`: their errors and the estimator the chapter uses;
+- `calibrate`, `coverage_table`: each estimate's interval calibrated on the errors the same estimator made on
+  the other draws at the same size and depth (`info.intervals`), and the measured coverage of those intervals
+  beside the coverage of the estimator's own intervals;
+- `calibrated_pid`, `calibrated_pid_table`: the decomposition of data whose truth is unknown, with intervals
+  calibrated on synthetic draws of the same size (cached cells of the validation);
+- `coverage_claim`: the verdict on "redundancy can be estimated", from coverage (protocol file).
 
-Cells are stored as they finish (`storage.memo.remembered`: keyed by the cell's configuration and the code
-of every module `validation_cell` reaches), so an interrupted table resumes and changed estimator code never
+Cells are stored as they finish (`storage.memo.remembered`, keyed by the cell's configuration and the code of
+every module `validation_cell` reaches), so an interrupted table resumes and changed estimator code never
 serves a stale cell.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from alignbook import info
-from alignbook.chapters.choosing_lam import QUANTITIES, all_rows
+from alignbook.analysis import holm, verdict
+from alignbook.analysis.claims import CORRECTION_TEXT
+from alignbook.analysis.plan import ClaimSpec
 from alignbook.chapters.studies import map_in_processes
 from alignbook.checks import (
     check_depth,
-    check_int_range,
     check_list,
     check_redundancy,
     check_sample_size,
+    check_seed,
     fail,
 )
-from alignbook.data import synthetic
+from alignbook.data import PairedDataset, synthetic
 from alignbook.info.estimate import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD
+from alignbook.info.intervals import calibrated_intervals, check_ci, error_bounds
 from alignbook.info.learned import ClassifierSettings, Variant, learned_pids
 from alignbook.storage.memo import remembered
 
+QUANTITIES = ("R", "U1", "U2", "S", "I12")  # the decomposition and its total, in tables
+PARTS = QUANTITIES[:4]
 NAMES = {"R": "redundancy", "U1": "unique1", "U2": "unique2", "S": "synergy", "I12": "mi_x1x2_y"}
 BASELINE = "kmeans"
 DEFAULT_VARIANTS = (Variant("codes", "none"), Variant("codes", "miller-madow"), Variant("codes", "split"),
                     Variant("batch"))
+CALIBRATION_KEYS = ["estimator", "n_samples", "depth", "quantity"]  # errors comparable with each other
+
+# --------------------------------------------------------------------------------------------------------
+# exact and estimated decompositions
 
 
-def check_estimator_parameters(reference_size, validation_sizes, validation_bootstrap, n_folds, n_codes,
-                               n_joint_codes, classifier_steps) -> None:
-    """Validate the chapter's estimator-validation settings; each error names its parameter."""
-    check_int_range("validation_bootstrap", validation_bootstrap, 1, 100_000)
-    if reference_size not in validation_sizes:
-        fail("reference_size", f"must be one of validation_sizes {validation_sizes}, got {reference_size!r}")
-    check_int_range("n_folds", n_folds, 2, 100)
-    check_int_range("n_codes", n_codes, 2, 4096)
-    check_int_range("n_joint_codes", n_joint_codes, 2, 4096)
-    check_int_range("classifier_steps", classifier_steps, 1, 10**7)
+@remembered()
+def exact_info_table(redundancies: Sequence[int]) -> pd.DataFrame:
+    """`synthetic.exact_info` of each level, one row per level (index: the levels), one column per key;
+    stored on disk: the exact decomposition takes seconds per level."""
+    return pd.DataFrame({int(r): synthetic.exact_info(r) for r in redundancies}).T
 
 
-def check_validation_lists(sizes, depths, redundancies, largest_size_redundancies) -> dict[str, list[int]]:
-    """The validation's four lists checked (`checks.check_list`: never empty, no value twice), each error
-    naming its parameter, and returned under the chapter's parameter names; a list that papermill passed as
-    text is read back."""
-    return {name: check_list(name, values, check)
-            for name, values, check in (("validation_sizes", sizes, check_sample_size),
-                                        ("validation_depths", depths, check_depth),
-                                        ("validation_redundancies", redundancies, check_redundancy),
-                                        ("largest_size_redundancies", largest_size_redundancies,
-                                         check_redundancy))}
+def exact_values(redundancy: int) -> dict:
+    """The exact R, U1, U2, S and I12 (nats) of a synthetic level."""
+    values = synthetic.exact_info(redundancy)
+    return {q: float(values["mi_x1x2_y" if q == "I12" else f"pid_{NAMES[q]}"]) for q in QUANTITIES}
+
+
+@remembered()
+def exact_pid_table(redundancies: Sequence[int]) -> pd.DataFrame:
+    """Exact PID (nats) of each synthetic level beside its feature counts, indexed by `redundancy`.
+
+    Columns: `u1`, `u2` (label-relevant unique bits), `R`, `U1`, `U2`, `S`, `I12` (= their sum),
+    `shared_bits` (r / 8, the construction's fraction of shared label bits) and `redundancy_fraction`
+    (R / I12, the measured one).
+    """
+    rows = []
+    for r in redundancies:
+        values = synthetic.exact_info(r)
+        row = {"redundancy": int(r), "u1": values["u1"], "u2": values["u2"], **exact_values(r)}
+        row["shared_bits"] = int(r) / synthetic.NUM_RELEVANT
+        row["redundancy_fraction"] = row["R"] / row["I12"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("redundancy")
+
+
+def all_rows(dataset: PairedDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test rows of a dataset stacked: `(x1, x2, y)` for estimating its PID."""
+    splits = (dataset.train, dataset.valid, dataset.test)
+    return tuple(np.concatenate([getattr(s, a) for s in splits]) for a in ("x1", "x2", "y"))
+
+
+@remembered(ignore=("workers",))
+def estimate_table(samples: Mapping, exact: pd.DataFrame | None = None, source: str = "raw", *,
+                   workers: int | str = 1, **estimate_options) -> pd.DataFrame:
+    """`info.estimate_pid` of each case's samples, one row per (case, quantity), beside the exact value.
+
+    `samples` maps a case `(level, draw)` to `(x1, x2, y)`; `exact` (optional) is `exact_pid_table`'s frame
+    indexed by the levels. Columns: `level`, `draw`, `source`, `quantity` (R, U1, U2, S, I12), `estimate`,
+    `low`, `high` (the estimator's own interval: bootstrap or fold spread, at no proven level) and, with
+    `exact`, `exact`, `error` (estimate - exact) and `covered` (exact inside that interval).
+    `estimate_options` go to `info.estimate_pid`; cases run in `workers` processes.
+    """
+    if not isinstance(samples, Mapping) or not samples:
+        fail("samples", "must be a non-empty mapping (level, draw) -> (x1, x2, y)")
+    estimates = map_in_processes(functools.partial(info.estimate_pid, **estimate_options),
+                                 [tuple(inputs) for inputs in samples.values()], workers)
+    rows = []
+    for (level, draw), estimate in zip(samples, estimates, strict=True):
+        for quantity in QUANTITIES:
+            name = NAMES[quantity]
+            low, high = estimate.interval[name]
+            row = {"level": level, "draw": draw, "source": source, "quantity": quantity,
+                   "estimate": estimate.point[name], "low": low, "high": high}
+            if exact is not None:
+                truth = float(exact.loc[level, quantity])
+                row.update(exact=truth, error=estimate.point[name] - truth,
+                           covered=bool(low <= truth <= high))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@remembered()
+def sensitivity_table(x1, x2, y, cluster_grid: Sequence[int], exact: Mapping | None = None,
+                      **options) -> pd.DataFrame:
+    """`info.pid_sensitivity` as a table: one row per (number of clusters, quantity), with the exact value
+    (`exact` maps R, U1, U2, S, I12 to numbers) when known. `options` go to `info.pid_sensitivity`."""
+    estimates = info.pid_sensitivity(x1, x2, y, cluster_grid, **options)
+    rows = []
+    for k, estimate in zip(cluster_grid, estimates, strict=True):
+        for quantity in QUANTITIES:
+            row = {"n_clusters": int(k), "quantity": quantity, "estimate": estimate.point[NAMES[quantity]]}
+            if exact is not None:
+                row["exact"] = float(exact[quantity])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------------
+# the validation
+
+
+def estimator_settings(n_clusters: int = 16, n_components: int = 4, n_bootstrap: int = 20, n_folds: int = 5,
+                       n_codes: int = 32, n_joint_codes: int = 64, classifier_steps: int = 1000,
+                       seed: int = 0) -> tuple[dict, dict]:
+    """The options of the baseline (`info.estimate_pid(method="kmeans")`) and of the learned estimators
+    (`learned.learned_pids`) in the validation; the defaults are the analysis chapter's, so that
+    `calibrated_pid` called without settings reads the chapter's cached cells."""
+    kmeans = dict(n_clusters=n_clusters, n_components=n_components, n_bootstrap=n_bootstrap, seed=seed)
+    return kmeans, dict(n_folds=n_folds, n_codes=n_codes, n_joint_codes=n_joint_codes, seed=seed,
+                        classifier=ClassifierSettings(max_steps=classifier_steps))
+
 
 
 def validation_cells(sizes: Sequence[int], depths: Sequence[int], redundancies: Sequence[int],
-                     largest_size_redundancies: Sequence[int]) -> list[tuple[int, int, int]]:
-    """The cells `(n_samples, depth, redundancy)` of the validation: every level in `redundancies` at every
-    size but the largest, which (costing most) gets the levels in `largest_size_redundancies`; each
-    list is validated here (`check_validation_lists`), naming the parameter at fault."""
-    checked = check_validation_lists(sizes, depths, redundancies, largest_size_redundancies)
-    sizes = checked["validation_sizes"]
-    largest = max(checked["validation_sizes"])
-    return [(n, d, r) for n in sorted(set(checked["validation_sizes"])) for d in checked["validation_depths"]
-            for r in (checked["largest_size_redundancies"] if n == largest and len(set(sizes)) > 1
-                      else checked["validation_redundancies"])]
+                     largest_size_redundancies: Sequence[int], draws: Sequence[int] = (0,)
+                     ) -> list[tuple[int, int, int, int]]:
+    """The cells `(n_samples, depth, redundancy, data_seed)` of the validation: every level in
+    `redundancies` at every size but the largest, which (costing most) gets the levels in
+    `largest_size_redundancies`, each drawn once per data seed in `draws`. Each list is checked
+    (`checks.check_list`: never empty, no value twice), an error naming its parameter."""
+    sizes = check_list("validation_sizes", sizes, check_sample_size)
+    depths = check_list("validation_depths", depths, check_depth)
+    redundancies = check_list("validation_redundancies", redundancies, check_redundancy)
+    largest_levels = check_list("largest_size_redundancies", largest_size_redundancies, check_redundancy)
+    draws = check_list("validation_draws", draws, check_seed)
+    largest = max(sizes) if len(sizes) > 1 else None
+    return [(n, d, r, s) for n in sorted(sizes) for d in depths
+            for r in (largest_levels if n == largest else redundancies) for s in draws]
 
 
 @remembered()
@@ -82,15 +182,13 @@ def validation_cell(n_samples: int, depth: int, redundancy: int, data_seed: int 
                     kmeans_options: dict | None = None, learned_options: dict | None = None,
                     variants: Sequence[Variant] = DEFAULT_VARIANTS) -> list[dict]:
     """Rows of one cell: every estimator on `synthetic.make_dataset(redundancy, depth, n_samples,
-    data_seed)` (all its rows), one row per (estimator, quantity) with `estimate`, `low`, `high`, `exact`,
-    `error`, `covered` and `cpu_seconds` (the estimator's processor time on one thread; learned variants
-    include the classifiers they share). `kmeans_options` go to `info.estimate_pid`, `learned_options`
-    to `learned.learned_pids`."""
+    data_seed)` (all its rows), one row per (estimator, quantity) with `estimate`, `low`, `high` (the
+    estimator's own interval), `exact`, `error`, `covered` and `cpu_seconds` (the estimator's processor time
+    on one thread; learned variants include the classifiers they share). `kmeans_options` go to
+    `info.estimate_pid`, `learned_options` to `learned.learned_pids`."""
     dataset = synthetic.make_dataset(redundancy, depth=depth, n_samples=n_samples, seed=data_seed)
     x1, x2, y = all_rows(dataset)
-    exact = synthetic.exact_info(redundancy)
-    truth = {"R": exact["pid_redundancy"], "U1": exact["pid_unique1"], "U2": exact["pid_unique2"],
-             "S": exact["pid_synergy"], "I12": exact["mi_x1x2_y"]}
+    truth = exact_values(redundancy)
     started = time.process_time()
     baseline = info.estimate_pid(x1, x2, y, method=BASELINE, **(kmeans_options or {}))
     estimates = {BASELINE: (baseline.point, baseline.interval, time.process_time() - started)}
@@ -102,31 +200,32 @@ def validation_cell(n_samples: int, depth: int, redundancy: int, data_seed: int 
             name = NAMES[quantity]
             low, high = interval[name]
             rows.append({"n_samples": n_samples, "depth": depth, "redundancy": redundancy,
-                         "estimator": estimator, "quantity": quantity, "estimate": point[name], "low": low,
-                         "high": high, "exact": truth[quantity], "error": point[name] - truth[quantity],
+                         "data_seed": data_seed, "estimator": estimator, "quantity": quantity,
+                         "estimate": point[name], "low": low, "high": high, "exact": truth[quantity],
+                         "error": point[name] - truth[quantity],
                          "covered": bool(low <= truth[quantity] <= high), "cpu_seconds": seconds})
     return rows
 
 
-def validation_table(cells: Sequence[tuple[int, int, int]], data_seed: int = 0,
-                     kmeans_options: dict | None = None, learned_options: dict | None = None,
-                     variants: Sequence[Variant] = DEFAULT_VARIANTS, use_cache: bool = True,
-                     workers: int = 1, progress: bool = True) -> tuple[pd.DataFrame, dict]:
-    """`validation_cell` of each `(n_samples, depth, redundancy)` in `cells`, read from or written to the
-    cache, computed in `workers` processes (one thread each); returns the rows of all cells, in the order
-    of `cells`, and `{"computed": k, "cached": m, "seconds": t}`. Each cell is written to the cache as soon
+def validation_table(cells: Sequence[tuple[int, int, int, int]], kmeans_options: dict | None = None,
+                     learned_options: dict | None = None, variants: Sequence[Variant] = DEFAULT_VARIANTS,
+                     use_cache: bool = True, workers: int | str = 1, progress: bool = True
+                     ) -> tuple[pd.DataFrame, dict]:
+    """`validation_cell` of each `(n_samples, depth, redundancy, data_seed)` in `cells`, read from or
+    written to the cache, computed in `workers` processes (one thread each); returns the rows of all cells,
+    in the order of `cells`, and `{"computed": k, "cached": m, "seconds": t}`. Each cell is stored as soon
     as it is done, so an interrupted table resumes."""
     if not cells:
-        fail("cells", "must list at least one (n_samples, depth, redundancy)")
-    for n_samples, depth, redundancy in cells:
+        fail("cells", "must list at least one (n_samples, depth, redundancy, data_seed)")
+    for n_samples, depth, redundancy, data_seed in cells:
         check_sample_size("n_samples", n_samples)
         check_depth("depth", depth)
         check_redundancy("redundancy", redundancy)
-    workers = check_int_range("workers", workers, 1, 1024)
+        check_seed("data_seed", data_seed)
     learned_options = dict(learned_options or {})
     learned_options["classifier"] = learned_options.get("classifier") or ClassifierSettings()
     started = time.perf_counter()
-    arguments = {tuple(cell): (*cell, data_seed, kmeans_options, learned_options, variants) for cell in cells}
+    arguments = {tuple(cell): (*cell, kmeans_options, learned_options, tuple(variants)) for cell in cells}
     done = {}
     if use_cache:
         for cell, args in arguments.items():
@@ -135,34 +234,38 @@ def validation_table(cells: Sequence[tuple[int, int, int]], data_seed: int = 0,
                 done[cell] = rows
     todo = [cell for cell in arguments if cell not in done]
     function = validation_cell if use_cache else validation_cell.compute
-    bar = None
-    if progress:
-        from tqdm import tqdm  # only when asked
+    from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), desc="PID validation", unit="cell")
-    computed = map_in_processes(function, [arguments[cell] for cell in todo], workers)
-    for cell, rows in zip(todo, computed, strict=True):
-        done[cell] = rows
-        if bar is not None:
+    with tqdm(total=len(todo), desc="PID validation", unit="cell", disable=not progress) as bar:
+        for cell, rows in zip(todo, map_in_processes(function, [arguments[c] for c in todo], workers),
+                              strict=True):
+            done[cell] = rows
             bar.update()
-    if bar is not None:
-        bar.close()
     counts = {"computed": len(todo), "cached": len(arguments) - len(todo),
               "seconds": time.perf_counter() - started}
     return pd.DataFrame([row for cell in arguments for row in done[cell]]), counts
 
 
 def validation_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per estimator and sample size (and depth): mean absolute error of each quantity, coverage of the
-    four parts R, U1, U2, S (share of intervals holding the exact value), mean processor seconds per cell
-    (`cpu_seconds`), cells."""
+    """Per estimator, sample size and depth: the mean absolute error of each quantity (`mae_R`, ...), the
+    share of the estimator's own intervals of R, U1, U2 and S that hold the exact value (`fold_coverage`),
+    with `calibrate`'s columns also the share of calibrated intervals that do (`coverage`, over the
+    calibrated ones) and their mean width (`width`, nats); the mean processor seconds per dataset
+    (`cpu_seconds`) and the datasets (`cells`)."""
     by = ["estimator", "n_samples", "depth"]
     absolute = table.assign(error=table["error"].abs())
     errors = absolute.pivot_table(index=by, columns="quantity", values="error")
-    errors = errors[list(QUANTITIES)].add_prefix("mae_")
-    parts = table[table["quantity"].isin(["R", "U1", "U2", "S"])]
-    summary = errors.join(parts.groupby(by)["covered"].mean().rename("coverage"))
-    per_cell = table.drop_duplicates(["estimator", "n_samples", "depth", "redundancy"])
+    summary = errors[list(QUANTITIES)].add_prefix("mae_")
+    parts = table[table["quantity"].isin(PARTS)]
+    summary = summary.join(parts.groupby(by)["covered"].mean().rename("fold_coverage"))
+    if "cal_covered" in parts.columns:
+        calibrated = parts[np.isfinite(parts["cal_low"])]
+        grouped = calibrated.groupby(by)
+        summary = summary.join(grouped["cal_covered"].mean().rename("coverage"))
+        summary = summary.join((calibrated["cal_high"] - calibrated["cal_low"]).groupby(
+            [calibrated[k] for k in by]).mean().rename("width"))
+    dataset = [c for c in ("n_samples", "depth", "redundancy", "data_seed", "estimator") if c in table]
+    per_cell = table.drop_duplicates(dataset)
     summary = summary.join(per_cell.groupby(by)["cpu_seconds"].mean())
     summary = summary.join(per_cell.groupby(by).size().rename("cells"))
     return summary.reset_index()
@@ -170,15 +273,16 @@ def validation_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 def choose_estimator(summary: pd.DataFrame, n_samples: int) -> tuple[str, pd.DataFrame]:
     """The estimator with the smallest mean absolute error over R, U1, U2 and S at `n_samples` (all
-    depths and levels of the summary alike), and the ranking it was chosen from: per estimator the mean
-    of each `mae_*` column, `mae_parts` (the criterion), `coverage` and `cpu_seconds`, best first."""
+    depths alike), and the ranking it was chosen from: per estimator the mean of each `mae_*` column,
+    `mae_parts` (the criterion), the coverage columns and `cpu_seconds`, best first."""
     at_size = summary[summary["n_samples"] == n_samples]
     if at_size.empty:
         fail("n_samples", f"{n_samples} is not a sample size of the summary ({sorted(summary['n_samples'])})")
-    columns = [f"mae_{q}" for q in QUANTITIES] + ["coverage", "cpu_seconds"]
+    columns = [c for c in summary.columns if c.startswith("mae_")]
+    columns += [c for c in ("fold_coverage", "coverage", "width", "cpu_seconds") if c in summary.columns]
     ranking = at_size.groupby("estimator")[columns].mean()
-    ranking.insert(0, "mae_parts", ranking[["mae_R", "mae_U1", "mae_U2", "mae_S"]].mean(axis=1))
-    ranking = ranking.sort_values("mae_parts")
+    ranking.insert(0, "mae_parts", ranking[[f"mae_{q}" for q in PARTS]].mean(axis=1))
+    ranking = ranking.sort_values("mae_parts", kind="stable")
     return str(ranking.index[0]), ranking
 
 
@@ -193,18 +297,162 @@ def estimator_options(name: str, kmeans_options: dict | None = None, learned_opt
     return {"method": variant.method, **named, **(learned_options or {})}
 
 
-def estimated_pid_table(estimates: pd.DataFrame, source: str) -> pd.DataFrame:
-    """`chapters.analysis.estimate_table` rows of one `source` as a decomposition table like
-    `exact_pid_table`'s: one row per level (column `redundancy`), columns R, U1, U2, S, I12 (estimates)."""
-    rows = estimates[estimates["source"] == source]
-    if rows.empty:
-        fail("source", f"no estimates from {source!r}; sources are {sorted(estimates['source'].unique())}")
-    table = rows.pivot(index="level", columns="quantity", values="estimate")[list(QUANTITIES)]
-    return table.rename_axis("redundancy").reset_index().rename_axis(None, axis=1)
-
-
 def package_default() -> str:
     """The validation-table name of the estimator `info.estimate_pid` runs when no method is given."""
     if DEFAULT_METHOD == BASELINE:
         return BASELINE
     return Variant(DEFAULT_METHOD, DEFAULT_BIAS_CORRECTION if DEFAULT_METHOD == "codes" else "none").name
+
+
+# --------------------------------------------------------------------------------------------------------
+# intervals calibrated on other draws
+
+
+def calibrate(validation: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+    """`validation_table` rows with `cal_low`, `cal_high`, `cal_covered` and `references`: each estimate's
+    interval at level `ci` calibrated on the errors of the same estimator, size, depth and quantity on the
+    other data draws (`info.intervals.calibrated_intervals`); NaN with fewer than 3 such errors."""
+    return calibrated_intervals(validation, CALIBRATION_KEYS, "data_seed", ci)
+
+
+def calibrate_inputs(estimates: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+    """`estimate_table` rows of several draws with each estimate's interval calibrated on the errors of the
+    same source and quantity in the other draws (`info.intervals.calibrated_intervals`)."""
+    return calibrated_intervals(estimates, ["source", "quantity"], "draw", ci)
+
+
+def coverage_table(calibrated: pd.DataFrame, by: Sequence[str], quantities: Sequence[str] = ("R",),
+                   target: float = 0.9) -> pd.DataFrame:
+    """The coverage of calibrated intervals per group of `by` (rows of `quantities`, those with a calibrated
+    interval): `cases`, `held` and `coverage` (calibrated intervals), `own_coverage` (the estimator's own
+    intervals on the same cases), `p_below` (one-sided binomial p-value of a coverage below `target`),
+    `mae` (mean absolute error, nats) and `width` (mean width of the calibrated intervals, nats)."""
+    from scipy import stats
+
+    rows = calibrated[calibrated["quantity"].isin(quantities) & np.isfinite(calibrated["cal_low"])]
+    if rows.empty:
+        fail("calibrated", "has no calibrated interval: give each (size, depth) at least two data draws")
+    out = []
+    for key, part in rows.groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        held, cases = int(part["cal_covered"].sum()), len(part)
+        out.append({**dict(zip(by, key, strict=True)), "cases": cases, "held": held, "coverage": held / cases,
+                    "own_coverage": float(part["covered"].mean()),
+                    "p_below": float(stats.binomtest(held, cases, target, alternative="less").pvalue),
+                    "mae": float((part["estimate"] - part["exact"]).abs().mean()),
+                    "width": float((part["cal_high"] - part["cal_low"]).mean())})
+    return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class CalibratedPID:
+    """A decomposition (nats) with intervals calibrated on synthetic draws of the same size.
+
+    `point[q]` and `interval[q]` for q in R, U1, U2, S, I12 (`interval` at level `ci`); `own_interval[q]` the
+    estimator's own interval (fold spread or bootstrap: at no proven level); `coverage[q]` the measured share
+    of calibrated intervals that held the exact value on the reference draws, each draw's interval
+    calibrated on the others; `references` the errors each interval is calibrated on; `settings` how.
+    """
+
+    point: dict
+    interval: dict
+    own_interval: dict
+    coverage: dict
+    references: int
+    settings: dict
+
+
+@remembered(ignore=("workers",))
+def calibrated_pid(x1, x2, y, estimator: str | None = None, *, kmeans_options: dict | None = None,
+                   learned_options: dict | None = None, depths: Sequence[int] = (1, 3),
+                   redundancies: Sequence[int] = (0, 2, 4, 6, 8), draws: Sequence[int] = (0, 1, 2),
+                   ci: float = 0.95, workers: int | str = 1) -> CalibratedPID:
+    """The PID of paired samples by `estimator` (a validation-table name; default `package_default()`),
+    with intervals calibrated on its errors on synthetic data of the same number of rows.
+
+    The references are the validation's cells at `n_samples = len(y)`, every depth in `depths`, level in
+    `redundancies` and data seed in `draws`, with the estimators' options (default `estimator_settings()`;
+    cached: with the chapter's settings they are the chapter's own cells), pooled over depths and levels
+    because the data's own depth and redundancy are unknown. That the data's error is drawn like the
+    synthetic errors is an assumption, which whoever quotes the interval states; the coverage is measured on
+    the synthetic draws (`CalibratedPID`). Stored on disk.
+    """
+    estimator = estimator or package_default()
+    defaults = estimator_settings()
+    kmeans_options = defaults[0] if kmeans_options is None else kmeans_options
+    learned_options = defaults[1] if learned_options is None else learned_options
+    level = check_ci(ci)
+    options = estimator_options(estimator, kmeans_options, learned_options)
+    estimate = info.estimate_pid(x1, x2, y, ci=level, **options)
+    n = check_sample_size("y", len(np.asarray(y)))
+    cells = validation_cells([n], depths, redundancies, redundancies, draws)
+    variants = DEFAULT_VARIANTS if estimator in [v.name for v in DEFAULT_VARIANTS] + [BASELINE] else (
+        Variant(*estimator.split("/")),)
+    reference, _ = validation_table(cells, kmeans_options, learned_options, variants, workers=workers,
+                                    progress=False)
+    reference = reference[reference["estimator"] == estimator]
+    pooled = calibrated_intervals(reference, ["quantity"], "data_seed", level)
+    point = {q: float(estimate.point[NAMES[q]]) for q in QUANTITIES}
+    interval, cover = {}, {}
+    for q in QUANTITIES:
+        low, high = error_bounds(reference.loc[reference["quantity"] == q, "error"], level)
+        interval[q] = (point[q] - high, point[q] - low)
+        rows = pooled[(pooled["quantity"] == q) & np.isfinite(pooled["cal_low"])]
+        cover[q] = float(rows["cal_covered"].mean()) if len(rows) else math.nan
+    return CalibratedPID(point=point, interval=interval,
+                         own_interval={q: tuple(estimate.interval[NAMES[q]]) for q in QUANTITIES},
+                         coverage=cover, references=int((reference["quantity"] == "R").sum()),
+                         settings={"estimator": estimator, "n_samples": n, "depths": list(depths),
+                                   "redundancies": list(redundancies), "draws": list(draws), "ci": level})
+
+
+def calibrated_pid_table(datasets: Mapping[str, PairedDataset], estimator: str | None = None,
+                         **options) -> pd.DataFrame:
+    """`calibrated_pid` of each dataset's rows (`all_rows`), one row per dataset: R, U1, U2, S, I12,
+    `redundancy_fraction` (R / I12), the calibrated interval of R (`R_low`, `R_high`), its measured coverage
+    on the synthetic references (`R_coverage`) and the number of references. `options` go to
+    `calibrated_pid`."""
+    rows = {}
+    for name, dataset in datasets.items():
+        found = calibrated_pid(*all_rows(dataset), estimator, **options)
+        rows[name] = {**found.point, "redundancy_fraction": found.point["R"] / found.point["I12"],
+                      "R_low": found.interval["R"][0], "R_high": found.interval["R"][1],
+                      "R_coverage": found.coverage["R"], "references": found.references}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset")
+
+
+# --------------------------------------------------------------------------------------------------------
+# the verdict
+
+
+def coverage_claim(spec: ClaimSpec, coverage: pd.DataFrame, keys: Sequence[str], ci: float) -> dict:
+    """The verdict on a claim that intervals at level `ci` hold their target (`spec.direction` "coverage"),
+    one case per row of `coverage_table`: it holds in a case whose measured coverage is at least
+    `ci - spec.margin` (the protocol's tolerance), its opposite where a one-sided binomial test rejects that
+    coverage at `spec.alpha` (Holm across the cases when the claim says so). `keys` label the cases."""
+    if spec.direction != "coverage":
+        fail("spec", f"claim {spec.key!r} has direction {spec.direction!r}, not 'coverage'")
+    target = check_ci(ci) - spec.margin
+    p = coverage["p_below"].to_numpy(dtype=float)
+    opposed = (holm(p) if spec.correction == "holm" else p) <= spec.alpha
+    holds = coverage["coverage"].to_numpy(dtype=float) >= target
+    cases = [" ".join(f"{k}={row[k]:,}" if isinstance(row[k], (int, np.integer)) else f"{k}={row[k]}"
+                      for k in keys)
+             + f": {row['held']} of {row['cases']} intervals hold R ({row['coverage']:.2f}, the "
+             f"estimator's own {row['own_coverage']:.2f}), mean absolute error {row['mae']:.3f} nats, mean "
+             f"width {row['width']:.3f} nats" for row in coverage.to_dict("records")]
+    u, v, n = int(holds.sum()), int(opposed.sum()), len(coverage)
+    return counted_claim(spec, f"calibrated {ci:.0%} intervals hold the exact R in at least {target:.2f} "
+                               f"of cases; opposite: a binomial test at alpha {spec.alpha:g} rejects that "
+                               "coverage",
+                         "; ".join([f"holds in {u} of {n} cases, the opposite in {v}", *cases]),
+                         agree=u, opposed=v, cases=n)
+
+
+def counted_claim(spec: ClaimSpec, expected: str, ours: str, *, agree: int, opposed: int, cases: int) -> dict:
+    """A claim's row from counts decided by the caller's test (a coverage, a permutation test, a comparison
+    of predictors): the columns of `analysis.claims_table`'s rows, the verdict from `analysis.verdict`."""
+    return {"key": spec.key, "claim": spec.wording, "source": spec.source, "expected": expected, "ours": ours,
+            "agree": int(agree), "cases": int(cases), "opposed": int(opposed), "untestable": 0,
+            "verdict": verdict(int(agree), int(opposed), int(cases)), "alpha": spec.alpha,
+            "correction": CORRECTION_TEXT[spec.correction], "margin": spec.margin, "mde": math.nan}

@@ -1,247 +1,186 @@
-"""The analysis chapter's helpers, on cases whose answers are known."""
+"""The analysis chapter's parameters, inputs and verdicts on `lam*`, on cases whose answers are known."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+
+import jupytext
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from alignbook import analysis
-from alignbook.analysis import claims
-from alignbook.chapters import choosing_lam, synthetic_sweep
+from alignbook.chapters import choosing_lam, pid_validation, regime_map
 from alignbook.data import synthetic
-from alignbook.training.results import FitResult
-from alignbook.training.threads import limited_threads
+from alignbook.sweep import SweepSpec
 
-# --------------------------------------------------------------------------------------------- decompositions
-
-
-def test_exact_pid_table_matches_exact_info_and_adds_fractions():
-    table = choosing_lam.exact_pid_table([0, 8])
-    assert list(table.index) == [0, 8]
-    exact = synthetic.exact_info(0)
-    assert table.loc[0, "R"] == pytest.approx(exact["pid_redundancy"])
-    assert table.loc[0, "S"] == pytest.approx(exact["pid_synergy"])
-    parts = table[["R", "U1", "U2", "S"]].sum(axis=1)
-    np.testing.assert_allclose(parts, table["I12"], atol=1e-4)  # the parts add up to the total
-    assert table.loc[8, "redundancy_fraction"] == pytest.approx(1.0, abs=1e-4)
-    assert table.loc[0, "shared_bits"] == 0 and table.loc[8, "shared_bits"] == 1
-    assert (table.loc[0, "u1"], table.loc[0, "u2"]) == (4, 4)
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def copy_samples(n=4000, seed=0):
-    """x2 a noisy copy of x1 and y = x1 (four classes): all information is redundant."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    x1 = np.eye(4)[y] + rng.normal(0, 0.05, (n, 4))
-    x2 = np.eye(4)[y] + rng.normal(0, 0.05, (n, 4))
-    return x1, x2, y
+def defaults() -> dict:
+    """The chapter's parameters cell, as the notebook declares it."""
+    notebook = jupytext.read(ROOT / "notebooks" / "06_analysis.md")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    values: dict = {}
+    exec(cell.source, {}, values)
+    return values
 
 
-def test_estimate_table_recovers_pure_redundancy_and_flags_coverage():
-    x1, x2, y = copy_samples()
-    exact = pd.DataFrame({"R": [np.log(4)], "U1": [0.0], "U2": [0.0], "S": [0.0], "I12": [np.log(4)]},
-                         index=[7])
-    table = choosing_lam.estimate_table({7: (x1, x2, y)}, exact, "raw", method="kmeans", n_clusters=4,
-                                          n_bootstrap=20)
-    assert set(table["quantity"]) == {"R", "U1", "U2", "S", "I12"}
-    row = table.set_index("quantity").loc["R"]
-    assert row["estimate"] == pytest.approx(np.log(4), abs=0.02)
-    assert abs(row["error"]) < 0.02
-    assert row["low"] <= row["estimate"] <= row["high"]
-    assert table["covered"].dtype == bool
-    assert (table["source"] == "raw").all() and (table["level"] == 7).all()
+# ----------------------------------------------------------------------------------------------- parameters
 
 
-def test_estimate_table_without_exact_has_no_error_columns():
-    x1, x2, y = copy_samples(500)
-    table = choosing_lam.estimate_table({0: (x1, x2, y)}, method="kmeans", n_clusters=4, n_bootstrap=0)
-    assert "error" not in table.columns and len(table) == 5
+def test_the_parameters_cell_declares_exactly_the_fields_and_passes_its_checks():
+    values = defaults()
+    assert set(values) == {f.name for f in dataclasses.fields(choosing_lam.Parameters)}
+    p = choosing_lam.Parameters(**values)
+    assert len(p.validation_cells()) == (2 * 2 * 5 + 2 * 3) * 3  # two sizes x 5 levels, the largest 3
+    assert p.map_seeds_per_size == [5, 5, 8, 8, 3]
 
 
-def test_sensitivity_table_has_one_row_per_cluster_count_and_quantity():
-    x1, x2, y = copy_samples(600)
-    exact = {"R": 1.0, "U1": 0.0, "U2": 0.0, "S": 0.0, "I12": 1.0}
-    table = choosing_lam.sensitivity_table(x1, x2, y, [2, 4], exact, n_bootstrap=0)
-    assert len(table) == 10
-    assert sorted(set(table["n_clusters"])) == [2, 4]
-    assert (table["exact"] == table["quantity"].map(exact)).all()
+@pytest.mark.parametrize("name, value", [
+    ("redundancies", [0, 8]),  # a line fitted on the other levels needs 3
+    ("seeds", [0]),
+    ("validation_draws", [0]),  # no other draw to calibrate on
+    ("reference_size", 999),
+    ("validation_sizes", [300, 2000]),  # too few rows for 5 folds of the learned estimators
+    ("n_samples", 1000),  # 150 test rows to decompose
+    ("map_seeds_per_size", [5, 5]),
+    ("map_seeds_per_size", [2, 5, 8, 8, 3]),
+    ("n_trains", [300, 100]),
+    ("cluster_grid", [4, 0]),
+    ("mfeat_pairs", [["fou", "fou"]]),
+    ("map_step_scale", 0.0),
+    ("n_permutations", 5),
+])
+def test_a_bad_parameter_is_refused_by_name(name, value):
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        choosing_lam.Parameters(**{**defaults(), name: value})
 
 
-def test_pid_row_and_dataset_pids():
-    x1, x2, y = copy_samples(800)
-    dataset = synthetic.make_dataset(8, depth=0, n_samples=400)
-    frame = choosing_lam.dataset_pids({"a": dataset}, method="kmeans", n_clusters=4, n_bootstrap=5)
-    assert list(frame.index) == ["a"]
-    row = frame.loc["a"]
-    assert row["R_low"] <= row["R_high"]
-    assert row["redundancy_fraction"] == pytest.approx(row["R"] / row["I12"])
-    rows = choosing_lam.all_rows(dataset)
-    assert len(rows[0]) == 400 and len(rows[2]) == 400
+def test_the_map_trains_as_chapter_04_scales_the_book_rule():
+    for batch, scale in ((256, 1.0), (128, 0.05)):
+        p = choosing_lam.Parameters(**{**defaults(), "map_batch_size": batch, "map_step_scale": scale})
+        chapter_04 = regime_map.Parameters.train_options(SimpleNamespace(batch_size=batch, step_scale=scale))
+        assert p.map_train() == chapter_04
 
 
-def test_representation_spec_keeps_representations_of_one_lam_seed_and_depth():
-    spec = synthetic_sweep.synthetic_sweep_spec([0, 8], [1, 3], [0.0, 1.0], [0, 1], n_samples=512,
-                                                num_epochs=1)
-    rep = choosing_lam.representation_spec(spec, depth=3, seed=1)
-    assert rep.keep_representations
+# ------------------------------------------------------------------------------------------------- inputs
+
+
+def small_spec(**changes) -> SweepSpec:
+    values = {"name": "small", "dataset": {"kind": "synthetic", "n_samples": 256},
+              "dataset_grid": {"redundancy": [0, 8], "depth": [1, 3]}, "lams": [0.0, 1.0], "seeds": [0, 1],
+              "data_seed": "seed", "train": {"num_epochs": 1, "batch_size": 64}}
+    return SweepSpec.from_dict({**values, **changes})
+
+
+def test_representation_spec_keeps_one_lam_and_depth_and_the_seeds():
+    spec = small_spec()
+    rep = choosing_lam.representation_spec(spec, depth=3, seeds=[1])
     assert rep.lams == (0.0,) and rep.seeds == (1,)
     assert rep.dataset_grid == {"redundancy": [0, 8], "depth": [3]}
-    assert rep.config() == spec.config()  # trained as the grid trains
+    assert rep.config() == spec.config() and rep.data_seed == spec.data_seed  # the same runs
     assert rep.name != spec.name
 
 
-def test_lam0_representations_and_raw_inputs_share_rows(tmp_path, monkeypatch):
+def test_lam0_inputs_are_one_data_draw_per_seed_and_share_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
-    spec = synthetic_sweep.synthetic_sweep_spec([0, 8], [1], [0.0], [0], n_samples=256, num_epochs=1,
-                                                batch_size=64)
-    reps, raw = choosing_lam.lam0_representations(spec, depth=1, seed=0)
-    assert sorted(reps) == sorted(raw) == [0, 8]
-    z1, z2, y = reps[8]
+    reps, raw = choosing_lam.lam0_inputs(small_spec(), depth=1, seeds=[0, 1])
+    assert sorted(reps) == sorted(raw) == [(0, 0), (0, 1), (8, 0), (8, 1)]
+    z1, z2, y = reps[(8, 1)]
     assert z1.shape[0] == z2.shape[0] == len(y)
-    test = synthetic.make_dataset(8, depth=1, n_samples=256, seed=spec.data_seed).test
-    for array, expected in zip(raw[8], (test.x1, test.x2, test.y), strict=True):  # the same test rows
+    test = synthetic.make_dataset(8, depth=1, n_samples=256, seed=1).test  # seed 1 draws its own data
+    for array, expected in zip(raw[(8, 1)], (test.x1, test.x2, test.y), strict=True):
         np.testing.assert_array_equal(array, expected[: len(y)])
+    assert not np.array_equal(raw[(8, 0)][0], raw[(8, 1)][0])
 
 
-def test_limited_threads_restores_the_setting():
-    before = torch.get_num_threads()
-    with limited_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-
-
-# --------------------------------------------------------------------------------------------- lam* points
+# ------------------------------------------------------------------------------------------ lam* and claims
 
 
 def test_lam_star_points_attach_fractions_and_fail_on_a_missing_level():
     optimum = pd.DataFrame({"redundancy": [0, 8], "encoder": [1, 1], "lam_star": [0.0, 1.0]})
     points = choosing_lam.lam_star_points(optimum, pd.Series({0: 0.2, 8: 1.0}), on="redundancy")
-    assert list(points["redundancy_fraction"]) == [0.2, 1.0]
-    assert (points["kind"] == "synthetic").all()
+    assert list(points["redundancy_fraction"]) == [0.2, 1.0] and (points["kind"] == "synthetic").all()
     with pytest.raises(ValueError, match="fractions.*redundancy = \\[8\\]"):
         choosing_lam.lam_star_points(optimum, {0: 0.2}, on="redundancy")
 
 
-def test_mean_baseline_loo():
-    assert choosing_lam.mean_baseline_loo([1.0, 1.0, 1.0]) == 0.0
-    # each value predicted by the mean of the other two: errors 1.5, 0, 1.5
-    assert choosing_lam.mean_baseline_loo([0.0, 1.0, 2.0]) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="values"):
-        choosing_lam.mean_baseline_loo([1.0])
+@pytest.mark.parametrize("p_positive, p_negative, verdict", [
+    (0.01, 0.99, "confirmed"), (0.99, 0.01, "contradicted"), (0.3, 0.7, "not confirmed")])
+def test_redundancy_claim_reads_both_permutation_tests(p_positive, p_negative, verdict):
+    row = choosing_lam.redundancy_claim(0.5, p_positive, p_negative, n_points=20, n_levels=5)
+    assert row["key"] == "lam_redundancy" and row["verdict"] == verdict
+    assert "20 points of 5 levels" in row["ours"]
 
 
-# --------------------------------------------------------------------------------------------------- search
+def comparison(model, median, mode):
+    table = pd.DataFrame({"mae": [model, median, mode]}, index=["redundancy_fraction", "median", "mode"])
+    return table.assign(excess_mae=table["mae"] - model)
 
 
-def fake_results(lams, seeds, config):
-    """Validation accuracy 1 - (lam - 1)^2 for encoder 1 and 1 - lam^2 / 10 for encoder 2."""
-    return [FitResult(lam=lam, seed=s, config=config, val_acc1=1 - (lam - 1) ** 2, val_acc2=1 - lam**2 / 10)
-            for lam, s in zip(lams, seeds, strict=True)]
+@pytest.mark.parametrize("maes, p_value, verdict", [
+    ((0.2, 0.5, 0.6), 0.01, "confirmed"),  # better than both baselines, and the permutation test agrees
+    ((0.2, 0.5, 0.6), 0.30, "not confirmed"),  # better, but a permuted fraction does as well
+    ((0.7, 0.5, 0.6), 0.60, "contradicted"),  # a baseline predicts better and the test finds nothing
+])
+def test_predictor_claim_follows_the_comparison(maes, p_value, verdict):
+    row = choosing_lam.predictor_claim(comparison(*maes), p_value)
+    assert row["key"] == "pid_predicts" and row["verdict"] == verdict
 
 
-def test_search_evaluator_shares_runs_between_encoders(monkeypatch):
-    calls = []
-
-    def fit_many(dataset, lams, seeds, config, *, threads):
-        assert threads == 1  # the default of every trainer
-        calls.append((tuple(lams), config.num_epochs, config.eval_max_samples))
-        return fake_results(lams, seeds, config)
-
-    monkeypatch.setattr("alignbook.training.vectorized.fit_many", fit_many)
-    evaluator = choosing_lam.SearchEvaluator(dataset=None, config=synthetic_sweep.synthetic_sweep_spec(
-        [0], [1], [0.0], [0]).config())
-    found = {e: analysis.search_lam(evaluator.for_encoder(e), (0.0, 2.0), budget=3, method="halving",
-                                    n_grid=9, eta=3) for e in (1, 2)}
-    assert found[1].lam_star == pytest.approx(1.0)
-    assert found[2].lam_star == pytest.approx(0.0)
-    first_round = [c for c in calls if c[1] == 1]
-    assert len(first_round) == 1  # encoder 2's first round came from memory
-    assert all(c[2] == choosing_lam.SEARCH_EVAL_SAMPLES for c in calls)
-    assert evaluator.runs_trained == sum(len(c[0]) for c in calls)
-    assert evaluator.epochs_trained == sum(len(c[0]) * c[1] for c in calls)
+@pytest.mark.parametrize("predicted, verdict", [
+    ([0.5, 0.5], "partly confirmed"),  # all inside: membership is no test, so at most partly confirmed
+    ([0.5, 3.0], "partly confirmed"), ([3.0, 3.0], "contradicted")])
+def test_real_prediction_claim_counts_memberships(predicted, verdict):
+    real_check = pd.DataFrame({"dataset": ["a", "a"], "encoder": [1, 2], "predicted": predicted,
+                               "lam_low": [0.0, 0.0], "lam_high": [1.0, 1.0]})
+    row = choosing_lam.real_prediction_claim(real_check)
+    assert row["verdict"] == verdict and row["cases"] == 2
+    assert row["agree"] == sum(v <= 1.0 for v in predicted)
 
 
-def test_search_evaluator_scores_a_failed_run_zero(monkeypatch):
-    def fit_many(dataset, lams, seeds, config, *, threads):
-        results = fake_results(lams, seeds, config)
-        results[0].status = "failed"
-        return results
-
-    monkeypatch.setattr("alignbook.training.vectorized.fit_many", fit_many)
-    config = synthetic_sweep.synthetic_sweep_spec([0], [1], [0.0], [0]).config()
-    evaluator = choosing_lam.SearchEvaluator(None, config)
-    # runs are trained in increasing lam order, so the failed first run is lam = 0.5
-    assert evaluator.for_encoder(1)([1.0, 0.5], 1, 0) == [1.0, 0.0]
-    with pytest.raises(ValueError, match="encoder"):
-        evaluator.for_encoder(3)
+# --------------------------------------------------------------------------------------------- the map
 
 
-def grid_frames():
-    lams = [0.0, 1.0, 2.0]
-    summary = pd.DataFrame({"redundancy": 4, "encoder": 1, "lam": lams, "mean": [0.70, 0.80, 0.60],
-                            "ci_low": [0.69, 0.79, 0.59], "ci_high": [0.71, 0.81, 0.61]})
-    optimum = pd.DataFrame({"redundancy": [4], "encoder": [1], "lam_star": [1.0], "lam_low": [1.0],
-                            "lam_high": [1.0]})
-    return summary, optimum
+def map_points(lam_star, seed=0):
+    """A constructed map: 3 levels x 2 depths x 3 sizes x 2 encoders, `lam_star(row)` per point."""
+    rng = np.random.default_rng(seed)
+    optimum = pd.DataFrame([{"depth": d, "n_train": n, "redundancy": r, "encoder": e, "gap": rng.uniform()}
+                            for d in (1, 3) for n in (100, 1000, 10000) for r in (0, 4, 8) for e in (1, 2)])
+    points = choosing_lam.regime_points(optimum, pid_validation.exact_pid_table([0, 4, 8]))
+    return points.assign(lam_star=[lam_star(row, rng) for _, row in points.iterrows()])
 
 
-def test_search_table_interpolates_the_grid_curve():
-    summary, optimum = grid_frames()
-    result = analysis.LamSearchResult(lam_star=0.5, value=0.9, method="halving", runs_spent=4,
-                                      resource_spent=6)
-    table = choosing_lam.search_table({(4, 1): result}, summary, optimum, "redundancy", 9, 90)
-    row = table.iloc[0]
-    assert row["lam_distance"] == pytest.approx(0.5)
-    assert row["acc_search"] == pytest.approx(0.75)  # halfway between 0.70 and 0.80
-    assert row["acc_lost"] == pytest.approx(0.05)
-    assert not row["within_noise"]
-    assert (row["search_epochs"], row["grid_epochs"]) == (6, 90)
-    on_target = analysis.LamSearchResult(1.0, 0.9, "halving", 1, 1)
-    assert choosing_lam.search_table({(4, 1): on_target}, summary, optimum, "redundancy", 9, 90).iloc[0][
-        "within_noise"]
-    with pytest.raises(ValueError, match="no grid result"):
-        choosing_lam.search_table({(6, 1): result}, summary, optimum, "redundancy", 9, 90)
+def test_loo_mae_is_fit_lam_stars():
+    points = map_points(lambda row, rng: row["redundancy_fraction"] + rng.normal(0, 0.3))
+    points["constant"] = 2.0  # a feature that never varies: its coefficient is 0
+    points["single"] = (np.arange(len(points)) == 5).astype(float)  # leaving point 5 out drops the rank
+    for features in (["redundancy_fraction"], ["redundancy_fraction", "gap"],
+                     ["redundancy_fraction", "constant"], ["gap", "single"]):
+        fit = analysis.fit_lam_star(points, features)
+        x = points[features].to_numpy(dtype=float)
+        assert choosing_lam.loo_mae(x, points["lam_star"].to_numpy()) == pytest.approx(fit.loo_mae, abs=1e-10)
 
 
-# ------------------------------------------------------------------------------------------------- verdicts
+def test_a_feature_that_decides_lam_star_beyond_the_fraction_is_found():
+    points = map_points(lambda row, rng: 2 * row["log10_n_train"] + rng.normal(0, 0.1))
+    table = choosing_lam.feature_comparison.compute(points, n_permutations=199, seed=0)
+    assert list(table.index) == list(choosing_lam.MAP_PREDICTORS)
+    size, gap = table.loc["R / I12 + log10 n_train"], table.loc["R / I12 + Bayes gap"]
+    assert size["improvement"] > 0.5 and size["p_better"] == pytest.approx(1 / 200)  # no permutation as good
+    assert gap["p_better"] > 0.05  # a gap drawn at random says nothing
+    verdicts = {row["key"]: row["verdict"] for row in choosing_lam.feature_claims(table)}
+    assert verdicts == {"size_feature": "confirmed", "gap_feature": "not confirmed"}
 
 
-@pytest.mark.parametrize("low, high, expected", [
-    (0.1, 0.9, "confirmed"), (-0.9, -0.1, "contradicted"), (-0.2, 0.5, "not confirmed"),
-    (float("nan"), float("nan"), "not confirmed")])
-def test_interval_verdict(low, high, expected):
-    assert claims.interval_verdict(low, high) == expected
-
-
-def test_within_interval_verdict():
-    assert choosing_lam.within_interval_verdict([1, 2], [0, 0], [3, 3]) == "confirmed"
-    assert choosing_lam.within_interval_verdict([1, 5], [0, 0], [3, 3]) == "partly confirmed"
-    assert choosing_lam.within_interval_verdict([], [], []) == "not testable here"
-
-
-@pytest.mark.parametrize("name, value", [("n_clusters", 1), ("cluster_grid", [4, 0]), ("cluster_grid", 8),
-                                         ("n_bootstrap", 0), ("search_grid", 2), ("search_eta", 1),
-                                         ("real_search_budget", -1)])
-def test_check_study_parameters_names_the_bad_one(name, value):
-    values = dict(n_clusters=16, n_components=4, cluster_grid=[4, 8], n_bootstrap=10, search_grid=9,
-                  search_eta=3, search_budget=3, real_search_budget=9)
-    choosing_lam.check_study_parameters(**values)
-    with pytest.raises(ValueError, match=f"^{name}:"):
-        choosing_lam.check_study_parameters(**{**values, name: value})
-
-
-@pytest.mark.slow
-def test_decompositions_do_not_depend_on_the_number_of_worker_processes():
-    datasets = {f"r{r}": synthetic.make_dataset(r, depth=0, n_samples=400) for r in (0, 8)}
-    options = dict(method="kmeans", n_clusters=4, n_bootstrap=5)
-    alone = choosing_lam.dataset_pids.compute(datasets, workers=1, **options)
-    spread = choosing_lam.dataset_pids.compute(datasets, workers=2, **options)
-    pd.testing.assert_frame_equal(alone, spread, check_exact=True)
-    assert list(alone.index) == ["r0", "r8"] and alone.loc["r8", "R"] > alone.loc["r0", "R"]
-    # estimate_table spreads its levels the same way (`studies.map_in_processes`); one process here
-    samples = {r: choosing_lam.all_rows(d) for r, d in zip((0, 8), datasets.values(), strict=True)}
-    table = choosing_lam.estimate_table.compute(samples, workers=1, **options)
-    assert table[table["quantity"] == "R"]["estimate"].tolist() == alone["R"].tolist()
+def test_features_that_say_nothing_are_not_found_more_often_than_alpha():
+    rejections = 0
+    for seed in range(40):
+        points = map_points(lambda row, rng: row["redundancy_fraction"] + rng.normal(0, 0.5), seed=seed)
+        table = choosing_lam.feature_comparison.compute(points, n_permutations=99, seed=seed)
+        rejections += int(table.loc["R / I12 + Bayes gap", "p_better"] < 0.05)
+    assert rejections <= 6  # 40 tests at level 0.05: 2 expected, 6 or more has probability 0.05

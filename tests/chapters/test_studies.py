@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from alignbook.chapters import book, choosing_lam, real_data, studies
+from alignbook.chapters import book, real_data, studies
 
 
 def test_with_interval_is_one_short_cell():
@@ -160,60 +159,4 @@ def test_gain_summary_of_the_real_data_chapter():
     assert real_data.gain_summary(cases, summary) == pytest.approx(
         {"gain_shared_mean": 0.03, "gain_unique_mean": -0.01, "max_drop": 0.1, "n_weak": 2,
          "n_weak_gain": 1, "n_strong": 1, "n_strong_fall": 1})
-
-
-def test_analysis_claims_one_row_per_claim():
-    real_check = pd.DataFrame({"predicted": [0.5, 3.0], "lam_low": [0.0, 0.0], "lam_high": [1.0, 1.0]})
-    estimates = pd.DataFrame({"source": ["raw", "raw", "representation"], "quantity": ["R", "S", "R"],
-                              "covered": [False, True, True]})
-    searched = pd.DataFrame({"within_noise": [True, True, False]})
-    table = choosing_lam.analysis_claims((0.6, 0.2, 0.9), 12, 0.3, 0.5, real_check, estimates, searched)
-    assert list(table["verdict"]) == ["confirmed", "confirmed", "partly confirmed", "contradicted",
-                                      "confirmed", "partly confirmed"]
-    assert table.loc["lam* rises with redundancy", "ours"] == "rho = 0.60 [0.20, 0.90] over 12 points"
-    assert table.loc["the decomposition predicts lam* (real pairs)", "ours"] == "1 of 2 inside"
-    assert np.array_equal(table["source"], ["[A]", "[A, S]", "[A, S]", "ours", "ours", "[S] limitation"])
-
-
-def test_analysis_claims_add_one_claim_per_extra_feature():
-    real_check = pd.DataFrame({"predicted": [0.5], "lam_low": [0.0], "lam_high": [1.0]})
-    estimates = pd.DataFrame({"source": ["raw", "representation"], "quantity": ["R", "R"],
-                              "covered": [True, True]})
-    searched = pd.DataFrame({"within_noise": [True]})
-    features = pd.DataFrame({"loo_mae": [0.5, 0.3, 0.6], "improvement": [0.0, 0.2, -0.1],
-                             "improvement_low": [0.0, 0.05, -0.3], "improvement_high": [0.0, 0.35, 0.1]},
-                            index=["R / I12", "R / I12 + log10 n_train", "R / I12 + Bayes gap"])
-    table = choosing_lam.analysis_claims((0.6, 0.2, 0.9), 12, 0.3, 0.5, real_check, estimates, searched,
-                                             features=features)
-    assert len(table) == 8
-    size = table.loc["log10 n_train beside R / I12 predicts lam* better (regime map, leave-one-out)"]
-    assert size["verdict"] == "confirmed"
-    assert size["ours"] == "MAE 0.300 vs 0.500, reduction 0.200 [0.050, 0.350]"
-    gap = table.loc["Bayes gap beside R / I12 predicts lam* better (regime map, leave-one-out)"]
-    assert gap["verdict"] == "not confirmed" and gap["source"] == "ours"
-
-
-def test_feature_comparison_on_a_constructed_map():
-    # lam* = 2 * log10(n_train) at every level: the labelled-set size predicts it, the redundancy does not
-    optimum = pd.DataFrame([{"depth": 1, "n_train": n, "redundancy": r, "encoder": e,
-                             "lam_star": 2.0 * np.log10(n), "gap": 0.1}
-                            for n in (10, 100, 1000) for r in (0, 8) for e in (1, 2)])
-    pid_table = choosing_lam.exact_pid_table([0, 8])
-    points = choosing_lam.regime_points(optimum, pid_table)
-    assert points["log10_n_train"].tolist() == pytest.approx([1.0] * 4 + [2.0] * 4 + [3.0] * 4)
-    assert points["redundancy_fraction"].iloc[2] == pytest.approx(pid_table.loc[8, "redundancy_fraction"])
-    table, errors = choosing_lam.feature_comparison(points, seed=0)
-    assert list(table.index) == list(choosing_lam.MAP_PREDICTORS)
-    # the fraction alone predicts a left-out point by the mean of the five others of its level, lam* of
-    # 2, 2, 4, 4, 6, 6 less itself: off by 2.4 at the smallest and largest size, by 0 in between
-    fraction = table.loc["R / I12"]
-    assert errors["error_R / I12"].abs().tolist() == pytest.approx([2.4] * 4 + [0.0] * 4 + [2.4] * 4)
-    assert fraction["loo_mae"] == pytest.approx(1.6) and fraction["improvement"] == 0.0
-    size = table.loc["R / I12 + log10 n_train"]
-    assert size["loo_mae"] == pytest.approx(0.0, abs=1e-9) and size["improvement"] == pytest.approx(1.6)
-    assert size["improvement_low"] > 0
-    # a constant gap adds nothing: its coefficient is 0 and every error is the fraction's
-    assert table.loc["R / I12 + Bayes gap", "improvement"] == pytest.approx(0.0, abs=1e-12)
-    assert list(errors.columns[:5]) == ["depth", "n_train", "redundancy", "encoder", "lam_star"]
-    assert errors["error_R / I12 + log10 n_train"].abs().max() < 1e-9
 

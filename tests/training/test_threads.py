@@ -83,7 +83,7 @@ def test_trainer_uses_its_threads_and_restores_the_callers(name, threads, caller
 
 
 def test_search_evaluator_uses_one_thread_and_restores_the_callers(caller, seen):
-    from alignbook.chapters.choosing_lam import SearchEvaluator
+    from alignbook.chapters.lam_search import SearchEvaluator
 
     evaluate = SearchEvaluator(tiny_dataset(), CONFIG).for_encoder(1)
     assert len(evaluate([0.0, 1.0], 1, 0)) == 2
