@@ -1,0 +1,68 @@
+"""`python -m alignbook advise`: bad data is one line and exit code 2; on synthetic pairs whose answer is
+known, the command gives it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from alignbook.advise import DEFAULT_BUDGET
+from alignbook.cli import USAGE_ERROR, main
+from alignbook.data import synthetic
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    return tmp_path
+
+
+def test_help_states_the_default_budget(capsys):
+    assert main(["advise", "--help"]) == 0
+    assert f"DEFAULT_BUDGET, {DEFAULT_BUDGET})" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("problem, name", [("nan", "x1"), ("one class", "y"), ("3-D", "x2")])
+def test_bad_data_is_one_line_naming_the_array_and_exit_code_2(results, capsys, problem, name):
+    rng = np.random.default_rng(0)
+    x1, x2, y = rng.normal(size=(300, 4)), rng.normal(size=(300, 3)), np.arange(300) % 3
+    if problem == "nan":
+        x1[5, 2] = np.nan
+    elif problem == "one class":
+        y = np.zeros(300, dtype=int)
+    else:
+        x2 = x2.reshape(300, 3, 1, 1)
+    path = results / "pairs.npz"
+    np.savez(path, x1=x1, x2=x2, y=y)
+    assert main(["advise", str(path), "--out", str(results / "out")]) == USAGE_ERROR
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"alignbook advise: {name}: "), err
+    assert not (results / "out" / "report.html").exists()
+
+
+def synthetic_pairs(folder, redundancy: int, depth: int, n: int = 8192):
+    """The book's synthetic data of one level, all splits pooled into an .npz file (the command draws
+    its own split per seed)."""
+    dataset = synthetic.make_dataset(redundancy=redundancy, depth=depth, n_samples=n, seed=0)
+    parts = list(dataset.splits.values())
+    path = folder / f"r{redundancy}.npz"
+    np.savez(path, **{k: np.concatenate([getattr(s, k) for s in parts]) for k in ("x1", "x2", "y")})
+    return path
+
+
+def advice_of(folder, path, *options) -> dict:
+    out = folder / f"{path.stem}-advice"
+    assert main(["advise", str(path), "--out", str(out), "--quiet", *options]) == 0
+    assert (out / "report.html").is_file()
+    return {e["encoder"]: e for e in json.loads((out / "advice.json").read_text())["encoders"]}
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_redundancy_8_with_scarce_labels_alignment_helps_the_transformed_modality(results):
+    encoders = advice_of(results, synthetic_pairs(results, 8, 4), "--labels", "300", "--budget", "30")
+    assert encoders[2]["verdict"] == "helps", encoders[2]
+    assert encoders[2]["lam_star"] > 0 and encoders[2]["gain_low"] > 0
+    assert encoders[2]["n_seeds"] == 5 and encoders[2]["n_train"] == 300
