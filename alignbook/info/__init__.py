@@ -32,7 +32,7 @@ from alignbook.info.exact import (
     mutual_information,
     pid,
 )
-from alignbook.info.intervals import calibrated_interval, calibrated_intervals, coverage, error_bounds
+from alignbook.info.intervals import calibrated_interval, calibrated_intervals, error_bounds
 from alignbook.info.proxy import (
     encoder_information,
     information_table,
@@ -45,7 +45,7 @@ from alignbook.info.proxy import (
 __all__ = [
     "DEFAULT_METHOD", "ESTIMATE_KEYS", "JOINT_TOLERANCE", "PID_METHODS", "BrojaSolution",
     "PIDConvergenceError", "PIDEstimate", "bayes_accuracy", "broja_optimum", "calibrated_interval",
-    "calibrated_intervals", "check_joint", "coverage", "discretize", "encoder_information", "entropy",
+    "calibrated_intervals", "check_joint", "discretize", "encoder_information", "entropy",
     "error_bounds", "estimate_pid", "information_table", "kmeans", "kmeans_pid",
     "linear_probe", "mmi_decomposition", "mutual_information", "pid", "pid_sensitivity", "probe_features",
     "probe_information",

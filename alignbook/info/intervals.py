@@ -18,9 +18,9 @@ generator at the same size that holds by construction, for other data it is an a
 quotes such an interval says so.
 
 Its coverage is measured, never assumed: `calibrated_intervals` gives every case of a table an interval
-calibrated on the errors of the other draws only (the case's own draw left out), and `coverage` counts
-how many of those intervals hold the exact value. The pooled errors mix levels whose bias differs, so the
-normal form is an approximation; the measured coverage says whether it is good enough.
+calibrated on the errors of the other draws only (the case's own draw left out) and says whether it holds
+the exact value. Errors pooled over levels whose bias differs are not normal, so the interval is an
+approximation; the measured coverage says whether it is good enough.
 """
 
 from __future__ import annotations
@@ -99,9 +99,3 @@ def calibrated_intervals(table: pd.DataFrame, by: Sequence[str], group: str,
     out["references"] = references
     return out
 
-
-def coverage(covered) -> tuple[int, int, float]:
-    """`(held, cases, share)`: how many intervals hold their target, of how many, and the share (NaN of
-    none)."""
-    held = np.asarray(covered, dtype=bool)
-    return int(held.sum()), len(held), float(held.mean()) if len(held) else math.nan

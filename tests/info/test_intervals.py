@@ -81,8 +81,3 @@ def test_calibrated_intervals_hold_at_least_ninety_percent_over_levels_of_differ
     coverage = simulated_coverage([0.04, -0.01, -0.05, -0.27], 0.02, n_refs=10, n_sims=4000, seed=1)
     assert coverage >= 0.9  # the book's rule for an interval called 95 %
 
-
-def test_coverage_counts():
-    assert intervals.coverage([True, False, True, True]) == (3, 4, 0.75)
-    held, cases_, share = intervals.coverage([])
-    assert (held, cases_) == (0, 0) and math.isnan(share)
