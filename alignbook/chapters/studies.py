@@ -18,6 +18,9 @@ import pandas as pd
 
 from alignbook import analysis
 from alignbook.chapters.book import interval_columns, with_interval
+
+# the book's training rule lives in `config` (the package's studies train by it too): chapters read it here
+from alignbook.config import CAP_SHARE_LIMIT, CHECK_EVERY, MAX_STEPS, PATIENCE, training_budget  # noqa: F401
 from alignbook.storage.memo import remembered
 from alignbook.sweep import resolve_workers
 
@@ -49,28 +52,7 @@ def _one_thread(function: Callable, arguments: tuple):
 
 
 # --------------------------------------------------------------------------------------------------------
-# How long a run trains, the same rule at every labelled-set size, and whether runs converged
-
-# Validate every CHECK_EVERY optimiser steps; stop once neither encoder's validation accuracy has improved for
-# PATIENCE checkpoints (each encoder keeps its best); stop anyway at MAX_STEPS, the cap, whose share of runs
-# is reported per cell. The same for every size, the full training split included. Chosen on a pilot of the
-# deciding cells (depths 1 and 10, 3,000 to 45,875 labels, r = 4 and 8, lams 0 to 2, 3 seeds, patience 10):
-# no run came near the cap (the longest stopped at 10,700 steps), and stopping after 8 checkpoints without
-# improvement instead of 10 would have saved 200 to 700 steps per run at depth 1 and about 1,200 at depth
-# 10, where it costs the slowly improving encoder of the transformed modality 0.004 to 0.007 in validation
-# accuracy (5 checkpoints: 0.01 to 0.02). 8 keeps the book within its build budget.
-CHECK_EVERY = 100
-PATIENCE = 8
-MAX_STEPS = 20_000
-
-
-def training_budget(batch_size: int = 256, check_every: int = CHECK_EVERY, patience: int = PATIENCE,
-                    max_steps: int = MAX_STEPS) -> dict:
-    """Training options (`TrainConfig` fields) of the book's rule: early stopping on validation with a cap
-    (module constants). Chapters whose subject is the training curve or a fixed search budget do not use it,
-    and say so."""
-    return {"batch_size": int(batch_size), "num_steps": int(max_steps), "check_every": int(check_every),
-            "patience": int(patience)}
+# Whether runs converged under the book's training rule (`config.training_budget`)
 
 
 def convergence_summary(table: pd.DataFrame, keys: Sequence[str] = ("depth", "n_train")) -> pd.DataFrame:
@@ -84,8 +66,6 @@ def convergence_summary(table: pd.DataFrame, keys: Sequence[str] = ("depth", "n_
     return pd.DataFrame({"steps": grouped["steps"].median(), "best_share": grouped["best_share"].median(),
                          "cap_share": grouped["hit_cap"].mean(), "runs": grouped.size()}).reset_index()
 
-
-CAP_SHARE_LIMIT = 0.05  # the most runs of a cell that may reach the cap (the protocol's rule)
 
 
 def over_cap(convergence: pd.DataFrame, limit: float = CAP_SHARE_LIMIT) -> str:
