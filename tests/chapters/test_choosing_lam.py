@@ -10,6 +10,7 @@ import jupytext
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from alignbook import analysis
 from alignbook.chapters import choosing_lam, pid_validation, regime_map
@@ -206,3 +207,18 @@ def test_the_map_and_the_real_pairs_are_declared_as_chapters_04_and_05_declare_t
     assert mine["mfeat_pairs"] == real_chapter["mfeat_pairs"]
     assert (mine["real_lams"], mine["real_seeds"], mine["real_patience"]) == (
         real_chapter["lams"], real_chapter["seeds"], real_chapter["patience"])
+
+
+def test_the_smoke_profile_reads_the_smoke_runs_of_chapters_03_04_and_05():
+    smoke = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    mine = smoke["06_analysis"]
+    pairs = [("03_synthetic_sweep", name, name) for name in ("redundancies", "depths", "lams", "seeds",
+                                                            "n_samples", "batch_size")]
+    pairs += [("04_regime_map", name, f"map_{name}") for name in ("redundancies", "depths", "lams",
+                                                                  "n_samples", "batch_size", "step_scale")]
+    pairs += [("04_regime_map", "n_trains", "n_trains"),
+              ("04_regime_map", "seeds_per_size", "map_seeds_per_size")]
+    pairs += [("05_real_data", "mfeat_pairs", "mfeat_pairs"), ("05_real_data", "lams", "real_lams"),
+              ("05_real_data", "seeds", "real_seeds"), ("05_real_data", "patience", "real_patience")]
+    for chapter, theirs, ours in pairs:
+        assert mine.get(ours) == smoke[chapter].get(theirs), (chapter, theirs)
