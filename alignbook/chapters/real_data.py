@@ -282,11 +282,13 @@ CELL_KEYS = ["kind", "dataset", "label_fraction", "n_train", "modality"]  # a ce
 def study_optimum(table: pd.DataFrame, encoders: pd.DataFrame) -> pd.DataFrame:
     """`analysis.optimal_lam` of test accuracy (`lam` chosen on validation accuracy, the protocol's margin
     `real_accuracy`) per cell (`CELL_KEYS` and encoder), with the encoder's `role`, `information` and
-    `shared_own` (`encoder_information`, measured with every label) where the dataset has them."""
+    `shared_own` (`encoder_information`, measured with every label) where the dataset has them; sorted by
+    kind, dataset, label fraction and encoder."""
     margin = load_protocol().margins["real_accuracy"].value
     optimum = optimal_lam(table, by=CELL_KEYS, metric="acc", select="val_acc", margin=margin)
     measured = encoders[["dataset", "encoder", "role", "information", "shared_own"]]
-    return optimum.merge(measured, on=["dataset", "encoder"], how="left")
+    optimum = optimum.merge(measured, on=["dataset", "encoder"], how="left")
+    return optimum.sort_values(["kind", "dataset", "label_fraction", "encoder"], ignore_index=True)
 
 
 def measured(frame: pd.DataFrame, role: str | None = None, fraction: float | None = None):
