@@ -34,12 +34,14 @@ from alignbook.chapters.regime_map import MAX_SEEDS_PER_SIZE, SPLIT, full_train_
 from alignbook.chapters.studies import CHECK_EVERY, MAX_STEPS, training_budget
 from alignbook.checks import (
     NotebookParameters,
+    check_depth,
     check_fraction,
     check_int_range,
     check_list,
     check_name_pairs,
-    check_positive_int,
+    check_redundancy,
     check_sample_size,
+    check_seed,
     fail,
     literal_list,
 )
@@ -96,39 +98,38 @@ class Parameters(NotebookParameters):
     seed: int
 
     def check(self) -> None:
+        """Numbers first, then lists, then the rules between them (each error names its parameter)."""
+        for name, low, high in (("n_clusters", 2, 4096), ("n_components", 1, 4096),
+                                ("n_bootstrap", 1, 100_000), ("validation_bootstrap", 1, 100_000),
+                                ("n_folds", 2, 100), ("n_codes", 2, 4096), ("n_joint_codes", 2, 4096),
+                                ("classifier_steps", 1, 10**7), ("search_grid", 3, 1000),
+                                ("search_eta", 2, 1000), ("search_budget", 1, 1000),
+                                ("map_batch_size", 1, 10**6), ("real_patience", 0, 10_000),
+                                ("n_permutations", 19, 10**6)):
+            check_int_range(name, getattr(self, name), low, high)
+        self.set("map_step_scale", check_fraction("map_step_scale", self.map_step_scale, zero=False))
+        self.set("cluster_grid", check_list("cluster_grid", self.cluster_grid,
+                                            lambda p, k: check_int_range(p, k, 2, 4096)))
+        for name, rule in (("validation_sizes", check_sample_size), ("validation_depths", check_depth),
+                           ("validation_redundancies", check_redundancy),
+                           ("largest_size_redundancies", check_redundancy), ("validation_draws", check_seed)):
+            self.set(name, check_list(name, getattr(self, name), rule))
+        self.set("mfeat_pairs", check_name_pairs("mfeat_pairs", self.mfeat_pairs, tuple(MFEAT_VIEWS)))
+        self.check_map()
         if len(self.redundancies) < 3:
             fail("redundancies", f"needs at least 3 levels to predict lam* on a level left out from the "
                                  f"others, got {self.redundancies}")
         if len(self.seeds) < 2 or (len(self.seeds) - 1) * len(self.redundancies) < 3:
             fail("seeds", "needs at least 2 seeds (data draws), and 3 errors from the other draws to "
                           f"calibrate each interval, got {self.seeds}")
-        check_int_range("n_clusters", self.n_clusters, 2, 4096)
-        check_positive_int("n_components", self.n_components)
-        self.set("cluster_grid", check_list("cluster_grid", self.cluster_grid,
-                                            lambda p, k: check_int_range(p, k, 2, 4096)))
-        check_positive_int("n_bootstrap", self.n_bootstrap)
-        for name in ("validation_sizes", "validation_depths", "validation_redundancies",
-                     "largest_size_redundancies", "validation_draws"):
-            self.set(name, literal_list(name, getattr(self, name)))
         cells = pd.DataFrame(self.validation_cells(), columns=["n", "depth", "level", "draw"])
-        levels = cells.groupby("n")["level"].nunique().min()
-        if (len(self.validation_draws) - 1) * levels < 3:
+        if (len(self.validation_draws) - 1) * cells.groupby("n")["level"].nunique().min() < 3:
             fail("validation_draws", "needs enough data draws that every size has 3 errors from other draws "
                                      f"to calibrate an interval on, got {self.validation_draws}")
-        self.check_folds()
         if self.reference_size not in self.validation_sizes:
             fail("reference_size", f"must be one of validation_sizes {self.validation_sizes}, got "
                                    f"{self.reference_size!r}")
-        for name, low, high in (("validation_bootstrap", 1, 100_000), ("n_folds", 2, 100),
-                                ("n_codes", 2, 4096), ("n_joint_codes", 2, 4096),
-                                ("classifier_steps", 1, 10**7), ("search_grid", 3, 1000),
-                                ("search_eta", 2, 1000), ("n_permutations", 19, 10**6)):
-            check_int_range(name, getattr(self, name), low, high)
-        for name in ("search_budget", "map_batch_size"):
-            check_positive_int(name, getattr(self, name))
-        check_int_range("real_patience", self.real_patience, 0, 10_000)
-        self.set("mfeat_pairs", check_name_pairs("mfeat_pairs", self.mfeat_pairs, tuple(MFEAT_VIEWS)))
-        self.check_map()
+        self.check_folds()
 
     def check_folds(self) -> None:
         """Every learned estimator must run on each fold of the smallest data it decomposes: the chapter's
@@ -146,7 +147,6 @@ class Parameters(NotebookParameters):
 
     def check_map(self) -> None:
         """The regime map's parameters: chapter 04's rules, so that the same runs are read."""
-        check_sample_size("map_n_samples", self.map_n_samples)
         full = full_train_size(self.map_n_samples)
         self.set("n_trains", check_list("n_trains", self.n_trains,
                                         lambda p, v: check_int_range(p, v, synthetic.NUM_CLASSES, full),

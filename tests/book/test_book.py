@@ -137,9 +137,8 @@ def test_the_analysis_chapter_reads_the_regime_map_that_chapter_04_runs():
         return {name: ast.literal_eval(p["default"]) for name, p in found.items()} | overrides
 
     same = {"map_redundancies": "redundancies", "map_depths": "depths", "map_lams": "lams",
-            "map_seeds": "seeds", **{name: name for name in (
-                "n_trains", "full_seeds", "min_steps", "num_checkpoints", "mechanism_size", "n_samples",
-                "num_epochs", "batch_size")}}
+            "map_seeds_per_size": "seeds_per_size", "n_trains": "n_trains", "map_n_samples": "n_samples",
+            "map_batch_size": "batch_size", "map_step_scale": "step_scale"}
     for profile in ({}, smoke_parameters()):
         analysis = values("06_analysis", profile.get("06_analysis", {}))
         regime = values("04_regime_map", profile.get("04_regime_map", {}))
