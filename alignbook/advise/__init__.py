@@ -30,6 +30,7 @@ from alignbook.advise.study import (
     train_settings,
 )
 from alignbook.advise.verdict import (
+    VERDICT_COLUMNS,
     VERDICTS,
     advice,
     recommendation,
@@ -40,9 +41,9 @@ from alignbook.advise.verdict import (
 )
 
 __all__ = [
-    "DEFAULT_BUDGET", "DEFAULT_LAMS", "VERDICTS", "Decomposition", "Findings", "Prediction", "Study",
-    "TimeEstimate", "advice", "advise", "book_predictor", "book_table", "curve_figure", "decomposition",
-    "estimate_time", "figure_uri", "information_extra", "plan_study", "predicted_lam", "rates_for",
-    "recommendation", "render", "run_study", "train_settings", "verdict_of", "verdict_rates", "verdicts",
-    "with_n_train", "write_report",
+    "DEFAULT_BUDGET", "DEFAULT_LAMS", "VERDICTS", "VERDICT_COLUMNS", "Decomposition", "Findings",
+    "Prediction", "Study", "TimeEstimate", "advice", "advise", "book_predictor", "book_table", "curve_figure",
+    "decomposition", "estimate_time", "figure_uri", "information_extra", "plan_study", "predicted_lam",
+    "rates_for", "recommendation", "render", "run_study", "train_settings", "verdict_of", "verdict_rates",
+    "verdicts", "with_n_train", "write_report",
 ]

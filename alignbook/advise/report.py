@@ -36,6 +36,10 @@ img { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
   td::before { content: attr(data-label) ": "; font-weight: 600; }
 }
 """
+INTERVALS = ("The intervals of the gain and the loss are the two-sided counterparts of the verdict's "
+             "one-sided tests: 'helps' holds exactly when the gain's interval lies above 0 (and lam* > 0), "
+             "'hurts' when the loss's lies below 0. The set of lam* holds every lam not significantly worse "
+             "than the best on validation (95 %).")
 VERDICT_CLASS = {"helps": "helps", "hurts": "hurts", "no detectable effect": "none"}
 
 
@@ -67,24 +71,29 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def verdict_rows(entries: list[dict]) -> list[list[str]]:
-    """Cells of the verdict table: encoder, verdict, lam* (its confidence set), gain (its interval), the
-    smallest detectable effect, seeds, labelled examples, share of runs at the step cap."""
+    """Cells of the verdict table: encoder, verdict, lam* (its confidence set), the gain at lam* and the
+    loss at the worst lam (their intervals), the smallest detectable effect, seeds, labelled examples, share
+    of runs at the step cap."""
     rows = []
     for e in entries:
         verdict = f"<span class='{VERDICT_CLASS[e['verdict']]}'>{_text(e['verdict'])}</span>"
         if e.get("caution"):
             verdict += " (only near lam*)"
         lam = f"{_number(e['lam_star'], 2)} [{_number(e['lam_low'], 2)}, {_number(e['lam_high'], 2)}]"
-        gain = (f"{_number(e['gain'], 3, True)} [{_number(e['gain_low'], 3, True)}, "
-                f"{_number(e['gain_high'], 3, True)}]")
-        rows.append([_text(f"{e['encoder']}: {e['modality']}"), verdict, lam, gain,
+        gain, loss = (f"{_number(e[k], 3, True)} [{_number(e[k + '_low'], 3, True)}, "
+                      f"{_number(e[k + '_high'], 3, True)}]" for k in ("gain", "loss"))
+        rows.append([_text(f"{e['encoder']}: {e['modality']}"), verdict, lam, gain, loss,
                      _number(e["min_detectable_effect"]), str(e["n_seeds"]), f"{e['n_train']:,}",
                      _number(e.get("runs_at_cap"), 2)])
     return rows
 
 
-VERDICT_HEADER = ["encoder", "verdict", "lam* [set]", "test gain [95 % interval]", "smallest detectable",
-                  "seeds", "labels", "runs at cap"]
+def verdict_table(entries: list[dict]) -> str:
+    """The verdict table of `entries` (advice-file entries), its intervals' level in the header."""
+    level = f"{100 * entries[0]['interval_level']:g} %" if entries else ""
+    header = ["encoder", "verdict", "lam* [set]", f"gain at lam* [{level}]", f"loss at worst lam [{level}]",
+              "smallest detectable", "seeds", "labels", "runs at cap"]
+    return _table(header, verdict_rows(entries))
 
 
 def render(advice: dict, figures: dict[str, str]) -> str:
@@ -92,12 +101,12 @@ def render(advice: dict, figures: dict[str, str]) -> str:
     data = advice["data"]
     parts = [f"<h1>Should I align? {_text(data['name'])}</h1>", "<section class='answer' id='answer'>",
              "<h2 style='margin-top:0'>The answer</h2>",
-             _table(VERDICT_HEADER, verdict_rows(advice["encoders"]))]
+             verdict_table(advice["encoders"])]
     parts += [f"<p>{_text(line)}</p>" for line in advice["recommendation"]]
-    parts += ["</section>", f"<p class='note'>{_text(advice['evidence'])}</p>"]
+    parts += ["</section>", f"<p class='note'>{_text(advice['evidence'])} {_text(INTERVALS)}</p>"]
     if advice["scarce_labels"]:
         parts += ["<h2>With scarcer labels</h2>",
-                  _table(VERDICT_HEADER, verdict_rows(advice["scarce_labels"]))]
+                  verdict_table(advice["scarce_labels"])]
     parts.append("<h2>The evidence</h2>")
     for caption, uri in figures.items():
         parts.append(f"<figure><img src='{uri}' alt='{html.escape(caption)}'><figcaption class='note'>"

@@ -28,7 +28,7 @@ from alignbook.analysis import optimal_lam
 from alignbook.analysis.calibration import Design, NoiseModel, simulate, truth_curve
 from alignbook.analysis.curves import argmax_smallest
 from alignbook.analysis.plan import load_protocol
-from alignbook.analysis.protocol import cell_tests
+from alignbook.analysis.protocol import cell_tests, seed_gains, t_interval, t_test
 from alignbook.checks import check_positive_int
 from alignbook.config import CAP_SHARE_LIMIT
 
@@ -36,6 +36,21 @@ VERDICTS = ("helps", "hurts", "no detectable effect")
 TRUTHS = {"none": "no effect", "rise": "a rise", "fall": "an equal fall", "interior": "an interior optimum"}
 ADVICE_FIELDS = ("verdict", "lam_star", "gain", "gain_low", "gain_high", "min_detectable_effect", "n_seeds",
                  "n_train")
+# What the columns `verdicts` adds to, or reads differently from, `analysis.OPTIMUM_COLUMNS` mean
+VERDICT_COLUMNS = {
+    "level": "level of the intervals of the gain and the loss: 1 - 2 alpha, the two-sided counterpart of "
+             "the verdict's one-sided tests",
+    "gain_low": "lower end of the gain's t interval over seeds at `level`",
+    "gain_high": "upper end of the gain's t interval over seeds at `level`",
+    "loss": "cross-fitted change of test accuracy against lam = 0 at the lam other seeds' validation scores "
+            "choose as worst (mean of d_down)",
+    "loss_low": "lower end of the loss's t interval over seeds at `level`",
+    "loss_high": "upper end of the loss's t interval over seeds at `level`",
+    "lam_worst": "lam of the lowest seed-mean validation score",
+    "verdict": "helps (lam* > 0 and p_rise < alpha), hurts (else p_fall < alpha) or no detectable effect",
+    "caution": "helps at lam* yet loses at the worst lam",
+    "over_cap": "more of the cell's runs than the protocol allows reached the step cap",
+}
 MARGIN = "real_accuracy"  # the protocol file's margin of the equivalence tests on real data
 
 
@@ -60,13 +75,35 @@ def with_n_train(table: pd.DataFrame, label_sizes: dict) -> pd.DataFrame:
     return table.assign(n_train=[int(label_sizes.get(v, v)) for v in table["labels"]])
 
 
+def interval_level(alpha: float) -> float:
+    """The level of the intervals shown beside a verdict, `1 - 2 alpha`: the two-sided counterpart of the
+    one-sided tests at `alpha`, so that "helps" (with `lam* > 0`) holds exactly when the gain's interval
+    lies above 0, and "hurts" exactly when the loss's interval lies below 0."""
+    return 1 - 2 * alpha
+
+
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """One row per label budget (`n_train`, `with_n_train`) and encoder: `optimal_lam`'s columns at the
-    protocol file's levels, the `verdict`, `caution` (an encoder that helps at `lam*` yet loses at the worst
-    `lam`) and `over_cap` (more than `CAP_SHARE_LIMIT` of the cell's runs reached the step cap)."""
+    protocol file's levels, with the gain's interval at `interval_level` (`level`); the cross-fitted `loss`
+    at the `lam` chosen as worst on validation (mean of `d_down`, with `loss_low`, `loss_high` at that
+    level) and `lam_worst` (the lowest seed-mean validation score); the `verdict`, `caution` (an encoder that
+    helps at `lam*` yet loses at the worst `lam`) and `over_cap` (more than `CAP_SHARE_LIMIT` of the cell's
+    runs reached the step cap)."""
     levels = protocol_levels()
+    level = interval_level(levels["alpha"])
     out = optimal_lam(table, by=["n_train"], **levels)
     out.insert(2, "modality", out["encoder"].map(table.groupby("encoder")["modality"].first()))
+    out["level"] = level
+    out["gain_low"], out["gain_high"] = t_interval(out["gain"].to_numpy(), out["sd"].to_numpy(),
+                                                   out["n_seeds"].to_numpy(), level)
+    losses = seed_gains(table, by=["n_train"]).groupby(["n_train", "encoder"])["d_down"]
+    worst = table[table["status"] == "ok"].groupby(["n_train", "encoder", "lam"])["val_acc"].mean()
+    for i, row in out.iterrows():
+        mean, sd, n, _ = t_test(losses.get_group((row["n_train"], row["encoder"])).to_numpy(), "less")
+        low, high = t_interval(mean, sd, n, level)
+        out.loc[i, ["loss", "loss_low", "loss_high"]] = [float(mean), float(low), float(high)]
+        curve = worst.loc[(row["n_train"], row["encoder"])]
+        out.loc[i, "lam_worst"] = float(curve.index[argmax_smallest(-curve.to_numpy())])
     out["verdict"] = verdict_of(out["lam_star"], out["p_rise"], out["p_fall"], levels["alpha"])
     out["caution"] = (out["verdict"] == "helps") & (out["p_fall"].fillna(1.0) < levels["alpha"])
     out["over_cap"] = out.get("cap_share", pd.Series(0.0, index=out.index)) > CAP_SHARE_LIMIT
@@ -112,16 +149,19 @@ def encoder_entry(row) -> dict:
             "lam_star": number(row["lam_star"]), "lam_low": number(row["lam_low"]),
             "lam_high": number(row["lam_high"]), "gain": number(row["gain"]),
             "gain_low": number(row["gain_low"]), "gain_high": number(row["gain_high"]),
-            "min_detectable_effect": number(row["mde"]), "n_seeds": int(row["n_seeds"]),
+            "interval_level": number(row["level"]), "lam_worst": number(row["lam_worst"]),
+            "loss": number(row["loss"]), "loss_low": number(row["loss_low"]),
+            "loss_high": number(row["loss_high"]), "min_detectable_effect": number(row["mde"]),
+            "n_seeds": int(row["n_seeds"]),
             "n_train": int(row["n_train"]), "accuracy_alone": number(row["value_base"]),
             "p_rise": number(row["p_rise"]), "p_fall": number(row["p_fall"]),
             "runs_at_cap": number(row.get("cap_share", math.nan)), "caution": bool(row["caution"])}
 
 
-def sentence(row, ci: float = 0.95) -> str:
+def sentence(row) -> str:
     """The recommendation for one encoder, in words."""
     name = f"the {row['modality']} encoder"
-    interval = f"{ci * 100:g} % interval {row['gain_low']:+.3f} to {row['gain_high']:+.3f}"
+    interval = f"{row['level'] * 100:g} % interval {row['gain_low']:+.3f} to {row['gain_high']:+.3f}"
     if row["verdict"] == "helps":
         text = (f"Align when training {name}: lam = {row['lam_star']:g} (chosen on validation) raised its "
                 f"test accuracy by {row['gain']:+.3f} over training it alone ({interval}).")
@@ -129,8 +169,9 @@ def sentence(row, ci: float = 0.95) -> str:
             text += " Larger or smaller lam lowered it: keep to the chosen strength."
         return text
     if row["verdict"] == "hurts":
-        return (f"Do not align {name}: the worst lam tried lowered its test accuracy significantly "
-                f"(p = {row['p_fall']:.3f}); train it alone (lam = 0).")
+        return (f"Do not align {name}: lam = {row['lam_worst']:g} (the worst on validation) changed its "
+                f"test accuracy by {row['loss']:+.3f} against training it alone ({row['level'] * 100:g} % "
+                f"interval {row['loss_low']:+.3f} to {row['loss_high']:+.3f}); train it alone (lam = 0).")
     if not math.isfinite(row["mde"]):
         return (f"Alignment made no detectable difference to {name}; the runs were too few to say how "
                 "large a difference they could detect.")
@@ -146,7 +187,7 @@ def recommendation(found: pd.DataFrame, study) -> dict:
     levels = protocol_levels()
     sizes = [study.label_sizes[label] for label in study.labels]
     main = found[found["n_train"] == sizes[0]].sort_values("encoder")
-    lines = [sentence(row, levels["ci"]) for row in main.to_dict("records")]
+    lines = [sentence(row) for row in main.to_dict("records")]
     helped = main[main["verdict"] == "helps"]
     if len(helped) == 1 and len(main) == 2:
         other = main[main["verdict"] != "helps"].iloc[0]

@@ -71,9 +71,21 @@ def test_constructed_rise_fall_and_flat_get_their_verdicts():
     assert (found["n_train"] == 700).all() and found["modality"].tolist() == ["m1", "m2"]
     assert found["cap_share"].tolist() == pytest.approx([1 / 30, 1 / 30])
     assert not found["over_cap"].any()
+    assert by_encoder.loc[1, "lam_worst"] > 0 and by_encoder.loc[1, "loss_high"] < 0
     flat_found = verdicts(with_n_train(table({1: flat, 2: flat}, noise=0.02), {"all": 700}))
     assert (flat_found["verdict"] == "no detectable effect").all()
     assert (flat_found["mde"] > 0).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_shown_intervals_agree_with_the_verdicts(seed):
+    """The interval at 1 - 2 alpha lies above 0 exactly when the one-sided rise is shown, below 0 exactly
+    when the fall is."""
+    effects = [rise, fall, flat][seed % 3]
+    found = verdicts(with_n_train(table({1: effects, 2: flat}, noise=0.01, seeds=4, seed=seed), {"all": 9}))
+    assert (found["level"] == 0.9).all()
+    assert ((found["gain_low"] > 0) == (found["p_rise"] < 0.05)).all()
+    assert ((found["loss_high"] < 0) == (found["p_fall"] < 0.05)).all()
 
 
 def test_mirror_images_get_mirror_verdicts():
