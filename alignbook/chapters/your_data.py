@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from alignbook.advise.study import MIN_SCARCE_PER_CLASS, SCARCE_SHARE
 from alignbook.analysis.protocol import MIN_SEEDS
 from alignbook.chapters.book import direction, with_interval
 from alignbook.checks import NotebookParameters, check_optional_path, check_positive_int, fail, literal_list
@@ -75,14 +76,17 @@ def cap_cell(share: float) -> str:
 
 def verdict_table(found: pd.DataFrame) -> pd.DataFrame:
     """The verdicts for readers, one row per label budget and encoder: the verdict, `lam*` with its
-    confidence set, the cross-fitted test gain with its 95 % interval, the smallest effect the runs could
-    detect, seeds and the share of runs at the step cap."""
+    confidence set, the cross-fitted test gain at `lam*` and loss at the worst `lam` with their intervals
+    (at `found["level"]`), the smallest effect the runs could detect, seeds and the share of runs at the
+    step cap."""
+    level = f"{100 * found['level'].iloc[0]:g} %"
     rows = []
     for row in found.sort_values(["n_train", "encoder"], ascending=[False, True]).to_dict("records"):
         rows.append({"labels": f"{int(row['n_train']):,}", "encoder": f"{row['encoder']}: {row['modality']}",
                      "verdict": row["verdict"] + (" (near lam* only)" if row["caution"] else ""),
                      "lam* [set]": with_interval(row["lam_star"], row["lam_low"], row["lam_high"], 2),
-                     "gain [95 %]": with_interval(row["gain"], row["gain_low"], row["gain_high"], 3),
+                     f"gain [{level}]": with_interval(row["gain"], row["gain_low"], row["gain_high"], 3),
+                     f"loss [{level}]": with_interval(row["loss"], row["loss_low"], row["loss_high"], 3),
                      "detectable": number(row["mde"]), "seeds": int(row["n_seeds"]),
                      "at cap": cap_cell(row.get("cap_share", math.nan))})
     return pd.DataFrame(rows).set_index(["labels", "encoder"])
@@ -90,23 +94,36 @@ def verdict_table(found: pd.DataFrame) -> pd.DataFrame:
 
 def answer_glue(found: pd.DataFrame, study) -> dict:
     """Glue of the answer: per encoder at the user's label budget `enc{k}_verdict`, `enc{k}_modality`,
-    `enc{k}_lam`, `enc{k}_gain` (with `_low`, `_high`), `enc{k}_mde` and `enc{k}_gain_word` ("above" or
-    "below" 0); at the scarcer budget `scarce_enc{k}_verdict` ("not run" without one); and the study's
-    sizes."""
+    `enc{k}_lam`, `enc{k}_gain` (with `_low`, `_high`), `enc{k}_loss` (likewise) at `enc{k}_worst`,
+    `enc{k}_mde` and `enc{k}_gain_word` ("above" or "below" 0), the intervals' `level` and the verdicts'
+    `alpha`, the cap's limit and the scarcer budget's rule (`scarce_share`, `scarce_per_class`); at the
+    scarcer budget `scarce_enc{k}_verdict` ("not run" without one) and `scarce_text`, a clause that states
+    them or says why there is no such budget; and the study's sizes."""
     sizes = [study.label_sizes[label] for label in study.labels]
-    values = {"n_train": f"{sizes[0]:,}", "n_scarce": f"{sizes[1]:,}" if len(sizes) > 1 else "none",
-              "has_scarce": "also" if len(sizes) > 1 else "not", "n_runs": study.n_runs,
+    level = float(found["level"].iloc[0])
+    values = {"level": f"{100 * level:g} %", "alpha": f"{(1 - level) / 2:g}",
+              "cap_limit": f"{CAP_SHARE_LIMIT:g}",
+              "scarce_share": f"{SCARCE_SHARE:g}", "scarce_per_class": MIN_SCARCE_PER_CLASS,
+              "n_train": f"{sizes[0]:,}",
+              "n_scarce": f"{sizes[1]:,}" if len(sizes) > 1 else "none", "n_runs": study.n_runs,
               "n_seeds": len(study.seeds), "n_lams": len(study.lams)}
     for row in found[found["n_train"] == sizes[0]].to_dict("records"):
         k = f"enc{row['encoder']}"
         values.update({f"{k}_verdict": row["verdict"], f"{k}_modality": row["modality"],
                        f"{k}_lam": row["lam_star"], f"{k}_gain": row["gain"],
                        f"{k}_gain_low": row["gain_low"], f"{k}_gain_high": row["gain_high"],
-                       f"{k}_mde": number(row["mde"]),
+                       f"{k}_mde": number(row["mde"]), f"{k}_loss": row["loss"],
+                       f"{k}_loss_low": row["loss_low"], f"{k}_loss_high": row["loss_high"],
+                       f"{k}_worst": row["lam_worst"],
                        f"{k}_gain_word": direction(row["gain"], ("above", "below", "at"))})
     for encoder in (1, 2):
         rows = found[(found["n_train"] == sizes[-1]) & (found["encoder"] == encoder)]
         values[f"scarce_enc{encoder}_verdict"] = rows["verdict"].iloc[0] if len(sizes) > 1 else "not run"
+    values["scarce_text"] = (
+        f"with {sizes[1]:,} labels they are {values['scarce_enc1_verdict']} and "
+        f"{values['scarce_enc2_verdict']}" if len(sizes) > 1 else
+        "no scarcer label budget was run (a tenth of the labels would leave too few per class, or the budget "
+        "allows no second one)")
     return values
 
 

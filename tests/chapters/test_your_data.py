@@ -78,7 +78,9 @@ def test_the_answer_glue_states_each_verdict_and_direction():
     assert values["enc2_gain_word"] == "above"
     assert values["enc1_gain_word"] == "at"  # every seed chose lam = 0 for the falling encoder
     assert values["n_train"] == "700" and values["n_scarce"] == "70" and values["n_runs"] == 24
-    assert values["scarce_enc2_verdict"] in ("no detectable effect", "helps", "hurts")
+    assert values["scarce_text"] == (f"with 70 labels they are {values['scarce_enc1_verdict']} and "
+                                     f"{values['scarce_enc2_verdict']}")
+    assert values["enc1_worst"] > 0 and values["enc1_loss_high"] < 0 and values["level"] == "90 %"
 
 
 def test_rates_glue_and_table_from_the_calibration():
@@ -95,3 +97,12 @@ def test_rates_glue_and_table_from_the_calibration():
                                  "power_fall": "0.71", "interior": "0.60", "rate_effect": "0.020"}
     assert set(rates_glue(None).values()) == {"unknown"}
     assert list(rates_table(rates).columns) == ["effect", "helps", "hurts", "no detectable effect"]
+
+
+def test_the_verdict_table_offered_for_download_says_what_every_column_means():
+    from alignbook.advise import VERDICT_COLUMNS
+    from alignbook.chapters import publish
+
+    record = publish.table_record(findings().drop(columns=["lam_p"]), "your_data_verdicts",
+                                  "one row per cell", VERDICT_COLUMNS)
+    assert record["columns"]["loss"] == VERDICT_COLUMNS["loss"]
