@@ -159,8 +159,8 @@ def plan_study(pairs: UserPairs, budget: int = DEFAULT_BUDGET, lams=DEFAULT_LAMS
 @dataclass(frozen=True)
 class TimeEstimate:
     """The expected wall time of a study: `runs` runs of about `steps` steps (the pilot run's: it trained
-    `steps` steps at `lam = 0` in `pilot_seconds`), at `step_ms` milliseconds per run and step when runs
-    train together, over `workers` processes."""
+    `steps` steps at `lam = 0` in `pilot_seconds`), at `step_ms` milliseconds per run and step (of runs
+    trained `together`, or one at a time), over `workers` processes."""
 
     seconds: float
     runs: int
@@ -168,10 +168,12 @@ class TimeEstimate:
     pilot_seconds: float
     step_ms: float
     workers: int
+    together: bool = True
 
     def text(self) -> str:
+        how = "runs trained together cost" if self.together else "runs train one at a time, at"
         return (f"about {self.seconds / 60:.1f} min for {self.runs} runs: a pilot run at lam = 0 trained "
-                f"{self.steps:,} steps ({self.pilot_seconds:.1f} s); runs trained together cost "
+                f"{self.steps:,} steps ({self.pilot_seconds:.1f} s); {how} "
                 f"{self.step_ms:.2f} ms per run and step, on {self.workers} worker process(es) with cores to "
                 f"themselves. Runs that stop later take longer; none trains more than {MAX_STEPS:,} steps")
 
@@ -193,14 +195,15 @@ def estimate_time(pairs: UserPairs, study: Study, workers: int | str = "auto",
     per_step = seconds / steps
     config = study.config()
     n_workers = resolve_workers(workers, study.n_runs)
-    if not vectorization_blocker(config):
+    together = not vectorization_blocker(config)
+    if together:
         group = min(PILOT_GROUP, max(1, math.ceil(study.n_runs / len(study.labels) / n_workers)))
         datasets = [pairs.draw(seed) for seed in range(group)]
         started = time.perf_counter()
         fit_many(datasets, [1.0] * group, list(range(group)), config, num_steps=PILOT_STEPS, patience=0)
         per_step = (time.perf_counter() - started) / (group * PILOT_STEPS)
     total = (study.n_runs - 1) * steps * per_step / n_workers
-    return TimeEstimate(total, study.n_runs, steps, seconds, 1000 * per_step, n_workers)
+    return TimeEstimate(total, study.n_runs, steps, seconds, 1000 * per_step, n_workers, together)
 
 
 def run_study(pairs: UserPairs, study: Study, *, workers: int | str = "auto", backend: str = "local",

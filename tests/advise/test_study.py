@@ -78,3 +78,20 @@ def test_sequences_get_the_sequence_encoder_and_every_study_the_books_batch():
     assert {k: settings[k] for k in SEQUENCE_SETTINGS} == SEQUENCE_SETTINGS
     assert pairs.x1.shape == (400, 1, 64) and "note 1" in words  # the table became one step
     assert settings["batch_size"] == train_settings(pairs_of())[0]["batch_size"] == BATCH_SIZE == 256
+
+
+@pytest.mark.slow
+def test_the_time_estimate_trains_a_pilot_run_the_study_then_reads_from_the_cache(tmp_path, monkeypatch):
+    from alignbook.advise.study import estimate_time, run_study
+
+    monkeypatch.setenv("ALIGNBOOK_RESULTS", str(tmp_path / "results"))
+    rng = np.random.default_rng(1)
+    y = np.arange(300) % 3
+    pairs = check_pairs(rng.normal(size=(300, 4)) + y[:, None], rng.normal(size=(300, 3)), y, name="tiny")
+    study = plan_study(pairs, budget=9, lams=[0.0, 1.0, 4.0])
+    estimate = estimate_time(pairs, study, workers=1, cache_dir=tmp_path / "cache")
+    assert estimate.runs == 9 and estimate.workers == 1 and estimate.together
+    assert estimate.steps >= CHECK_EVERY * PATIENCE and estimate.step_ms > 0
+    assert estimate.seconds == pytest.approx(8 * estimate.steps * estimate.step_ms / 1000)
+    result = run_study(pairs, study, workers=1, cache_dir=tmp_path / "cache", progress=False)
+    assert (result.n_cached, result.n_computed) == (1, 8)
