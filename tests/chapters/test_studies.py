@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from alignbook.chapters import book, real_data, studies
+from alignbook.chapters import book, studies
 
 
 def test_with_interval_is_one_short_cell():
@@ -149,14 +149,4 @@ def test_claim_glue_is_keyed_by_the_claim():
                      "x_align_verdict": "confirmed", "x_align_agree": "4 of 4", "x_align_opposed": "0 of 4",
                      "x_align_reach": "a rank test, without an effect size"}
 
-
-def test_gain_summary_of_the_real_data_chapter():
-    cases = pd.DataFrame({"information": ["mostly shared", "much unique", "mostly shared"],
-                          "gain": [0.02, -0.01, 0.04], "gain_low": [0.01, -0.02, -0.01],
-                          "role": ["weaker", "stronger", "weaker"], "shape": ["rises", "falls", "flat"]})
-    summary = pd.DataFrame({"dataset": ["a"] * 4, "encoder": [1, 1, 2, 2], "lam": [0.0, 4.0, 0.0, 4.0],
-                            "mean": [0.8, 0.7, 0.6, 0.65]})
-    assert real_data.gain_summary(cases, summary) == pytest.approx(
-        {"gain_shared_mean": 0.03, "gain_unique_mean": -0.01, "max_drop": 0.1, "n_weak": 2,
-         "n_weak_gain": 1, "n_strong": 1, "n_strong_fall": 1})
 
