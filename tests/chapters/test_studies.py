@@ -148,5 +148,3 @@ def test_claim_glue_is_keyed_by_the_claim():
                      "x_falls_opposed": "0 of 0", "x_falls_reach": "no cell of this run tests it",
                      "x_align_verdict": "confirmed", "x_align_agree": "4 of 4", "x_align_opposed": "0 of 4",
                      "x_align_reach": "a rank test, without an effect size"}
-
-
