@@ -18,7 +18,15 @@ from alignbook.advise.information import (
     predicted_lam,
 )
 from alignbook.advise.report import figure_uri, render, write_report
-from alignbook.advise.run import Findings, advise, curve_figure, information_extra, rates_for
+from alignbook.advise.run import (
+    Findings,
+    advice_content,
+    advise,
+    curve_figure,
+    information_extra,
+    rates_for,
+    write_files,
+)
 from alignbook.advise.study import (
     DEFAULT_BUDGET,
     DEFAULT_LAMS,
@@ -42,8 +50,8 @@ from alignbook.advise.verdict import (
 
 __all__ = [
     "DEFAULT_BUDGET", "DEFAULT_LAMS", "VERDICTS", "VERDICT_COLUMNS", "Decomposition", "Findings",
-    "Prediction", "Study", "TimeEstimate", "advice", "advise", "book_predictor", "book_table", "curve_figure",
-    "decomposition", "estimate_time", "figure_uri", "information_extra", "plan_study", "predicted_lam",
-    "rates_for", "recommendation", "render", "run_study", "train_settings", "verdict_of", "verdict_rates",
-    "verdicts", "with_n_train", "write_report",
+    "Prediction", "Study", "TimeEstimate", "advice", "advice_content", "advise", "book_predictor",
+    "book_table", "curve_figure", "decomposition", "estimate_time", "figure_uri", "information_extra",
+    "plan_study", "predicted_lam", "rates_for", "recommendation", "render", "run_study", "train_settings",
+    "verdict_of", "verdict_rates", "verdicts", "with_n_train", "write_files", "write_report",
 ]

@@ -98,6 +98,27 @@ def curve_figure(table: pd.DataFrame, found: pd.DataFrame):
     return plotting.plot_lam_curves(summary, by="n_train", lam_star=found, sharey=False)
 
 
+CURVE_CAPTION = ("Test accuracy against lam (mean over seeds, 95 % t interval), one panel per label budget; "
+                 "triangles mark each encoder's lam* chosen on validation.")
+
+
+def advice_content(found: pd.DataFrame, study: Study, pairs: UserPairs, *, rates: pd.DataFrame | None,
+                   rates_note: str, information: Decomposition | None, prediction: Prediction | None,
+                   predictor_found: bool, timing: str = "") -> dict:
+    """The content of `advice.json` from the findings (`verdict.advice` with the decomposition, the
+    prediction, the verdicts' error rates and the `timing`)."""
+    extra = {**information_extra(information, prediction, predictor_found), "timing": timing,
+             "verdict_rates": None if rates is None else rates.to_dict("records"),
+             "verdict_rates_note": rates_note}
+    return advice(found, study, pairs, extra)
+
+
+def write_files(out, content: dict, table: pd.DataFrame, found: pd.DataFrame):
+    """Write `report.html` (with the accuracy curves, `curve_figure`) and `advice.json` into `out`; return
+    both paths."""
+    return write_report(out, content, {CURVE_CAPTION: figure_uri(curve_figure(table, found))})
+
+
 def advise(source, out=None, *, budget: int = DEFAULT_BUDGET, labels: int | None = None, lams=DEFAULT_LAMS,
            workers: int | str = "auto", backend: str = "local", address: str | None = None, cache_dir=None,
            progress: bool = True, book_results=None, say: Callable[[str], None] = print) -> Findings:
@@ -127,15 +148,11 @@ def advise(source, out=None, *, budget: int = DEFAULT_BUDGET, labels: int | None
     timing = (f"Wall time {time.perf_counter() - started:.0f} s, processor time of this process "
               f"{time.process_time() - cpu:.0f} s ({result.n_computed} runs trained, {result.n_cached} read "
               "from the cache).")
-    extra = {**information_extra(information, prediction, predictor is not None), "timing": timing,
-             "verdict_rates": None if rates is None else rates.to_dict("records"),
-             "verdict_rates_note": rates_note}
-    content = advice(found, study, pairs, extra)
+    content = advice_content(found, study, pairs, rates=rates, rates_note=rates_note, information=information,
+                             prediction=prediction, predictor_found=predictor is not None, timing=timing)
     for line in content["recommendation"]:
         say(line)
     if out is not None:
-        caption = ("Test accuracy against lam (mean over seeds, 95 % t interval), one panel per label "
-                   "budget; triangles mark each encoder's lam* chosen on validation.")
-        report, data = write_report(out, content, {caption: figure_uri(curve_figure(table, found))})
+        report, data = write_files(out, content, table, found)
         say(f"Report: {report}\nAdvice: {data}")
     return Findings(pairs, study, table, found, rates, information, prediction, content)
