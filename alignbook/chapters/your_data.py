@@ -29,7 +29,7 @@ class Parameters(NotebookParameters):
 
     data: str | list
     budget: int
-    labels: int | None
+    labels: int
     lams: list
     book_results: str
     out: str
@@ -49,7 +49,7 @@ class Parameters(NotebookParameters):
                          f"mfeat:VIEW,VIEW), got {self.data!r}")
         self.set("data", data)
         check_positive_int("budget", self.budget)
-        if self.labels is not None:
+        if self.labels != 0:  # 0: every labelled example of the training part
             check_positive_int("labels", self.labels)
         if len(self.lams) < 3 or self.lams[0] != 0 or self.lams != sorted(self.lams):
             fail("lams", f"must be at least 3 increasing values starting with 0, got {self.lams!r}",

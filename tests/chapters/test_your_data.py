@@ -18,7 +18,7 @@ from alignbook.chapters.your_data import (
     verdict_table,
 )
 
-DEFAULTS = {"data": "mfeat:kar,mor", "budget": 60, "labels": None, "lams": [0.0, 0.5, 1.0, 4.0],
+DEFAULTS = {"data": "mfeat:kar,mor", "budget": 60, "labels": 0, "lams": [0.0, 0.5, 1.0, 4.0],
             "book_results": "", "out": "", "workers": "auto", "backend": "local"}
 
 
