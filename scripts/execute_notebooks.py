@@ -331,6 +331,12 @@ def failure_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+def cluster_lost(exc: Exception, ray_address: str | None) -> bool:
+    """Whether a notebook failed because the Ray cluster of the build stopped answering (the sweep engine's
+    ConnectionError names the address)."""
+    return bool(ray_address) and "ConnectionError" in failure_text(exc) and ray_address in failure_text(exc)
+
+
 def longest_first(sources: list[Path], manifest: dict) -> list[Path]:
     """Notebooks by decreasing last recorded wall time (never executed: first, in file order)."""
     return sorted(sources, key=lambda source: manifest.get(source.stem, {}).get("seconds", math.inf),
@@ -444,6 +450,12 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as exc:  # papermill keeps the failing notebook in its target for inspection
                     failures.append(name)
                     print(progress.ended(name, f"FAILED: {failure_text(exc)}"), flush=True)
+                    if cluster_lost(exc, args.ray_address):  # the other notebooks would fail alike: stop
+                        print(f"the Ray cluster at {args.ray_address} is gone; the build stops here "
+                              "(finished runs are cached: run it again when the cluster is back)",
+                              file=sys.stderr, flush=True)
+                        failures += [source.stem for source in pending]
+                        pending.clear()
                     continue
                 manifest[name] = {
                     "fingerprint": key, "profile": args.profile, "parameters": parameters,

@@ -248,3 +248,15 @@ def test_the_cross_processor_comparison_counts_identical_runs_and_sets_differenc
     assert row["differences"]["acc1"] == pytest.approx(1e-4)
     # seed-to-seed standard deviation: 0.2 / sqrt(2) at lam = 0, 0 at lam = 1, averaged over lam
     assert row["spread"]["acc1"] == pytest.approx(0.2 / 2 ** 0.5 / 2)
+
+
+def test_a_lost_cluster_stops_the_build_naming_its_address():
+    runner = load("execute_notebooks")
+
+    class CellError(Exception):  # papermill's error of a failed cell: ename and evalue
+        ename = "ConnectionError"
+        evalue = "the Ray cluster at 10.0.0.5:6379 stopped answering: its head 10.0.0.5:6379 has been ..."
+
+    assert runner.cluster_lost(CellError(), "10.0.0.5:6379")
+    assert not runner.cluster_lost(CellError(), None)
+    assert not runner.cluster_lost(ValueError("x"), "10.0.0.5:6379")
