@@ -11,9 +11,11 @@ of an encoder's task information the other view also carries.
 - The runs: `training_options` (the book's rule, `studies.training_budget`, per kind of data), `sweep_spec`
   (each seed draws its own split and labelled subset as well as its initialisation) and `run_study` (every
   measured kind at every label budget, and the user's benchmarks).
-- The verdicts: `study_optimum` (the protocol per cell), `real_claims` (the paper's real-data claims, the
-  general claim, alignment trends), `budget_claims` (the weaker view's gain per label budget and its shrink).
-Its calibration section uses `chapters.calibration_section` with the weaker views' claim as its family.
+- The verdicts: `study_optimum` (the protocol per cell), `measured` (the cells of the measured pairs),
+  `real_claims` (the paper's real-data claims, the general claim, alignment trends), `readable_claims`,
+  `general_reading` and `gain_summary` (the same for readers).
+The label budgets' claims live in `real_budgets`; the calibration section uses `chapters.calibration` with
+the weaker views' claim as its family.
 """
 
 from __future__ import annotations
@@ -31,10 +33,8 @@ from alignbook.analysis import (
     MIN_SEEDS,
     claims_table,
     correlation_claim,
-    difference_claim,
     load_protocol,
     optimal_lam,
-    regime_boundaries,
     seed_correlation,
     seed_gains,
     shape_claim,
@@ -44,7 +44,6 @@ from alignbook.chapters.studies import (
     CHECK_EVERY,
     MAX_STEPS,
     PATIENCE,
-    cap_text,
     map_in_processes,
     training_budget,
 )
@@ -261,18 +260,6 @@ def estimated_decomposition(datasets: Mapping[str, PairedDataset], workers: int 
     return table.assign(redundancy_fraction=table["R"] / table["I12"])
 
 
-def budget_label(fraction: float) -> str:
-    """The name of a label budget in tables and claim regimes: "5 % of the labels", "all labels"."""
-    return "all labels" if fraction == 1 else f"{100 * fraction:g} % of the labels"
-
-
-def by_panel(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with each `dataset` named with its budget ("fac-kar, 5 % of the labels"): one figure panel per
-    dataset and label budget."""
-    pairs = zip(frame["dataset"], frame["label_fraction"], strict=True)
-    return frame.assign(dataset=[f"{d}, {budget_label(f)}" for d, f in pairs])
-
-
 # --------------------------------------------------------------------------------------------------------
 # verdicts
 
@@ -375,75 +362,3 @@ def gain_summary(optimum: pd.DataFrame) -> dict:
     means = measured(optimum, fraction=1.0).groupby("information")["gain"].mean()
     return {"gain_shared_mean": float(means.get("mostly shared", math.nan)),
             "gain_unique_mean": float(means.get("much unique", math.nan))}
-
-
-@dataclass(frozen=True)
-class BudgetClaims:
-    """The weaker views' claims over the label budgets: `gain` over every budget (a claim table), `by_budget`
-    the same claim per budget (`budget_label` -> claim table, as `publish.record_claims` takes regimes),
-    `shrink` (each scarce budget against every label; not testable with a single budget), and `boundary`,
-    where the gain claim holds along the label fraction, in words."""
-
-    gain: pd.DataFrame
-    by_budget: dict
-    shrink: pd.DataFrame
-    boundary: str
-
-
-def budget_claims(optimum: pd.DataFrame) -> BudgetClaims:
-    """`BudgetClaims` on `study_optimum` rows: a weaker encoder gains when its cross-fitted gain rises
-    (protocol claim weak_gain, Holm over the cells); its gain shrinks when it is larger at a scarce budget
-    than with every label (weak_shrink: Welch's t-test, Holm over the cells)."""
-    plan = load_protocol()
-    weak = measured(optimum, role="weaker")
-
-    def gain(rows: pd.DataFrame) -> pd.DataFrame:
-        where = {"dataset": sorted(set(rows["dataset"]))}
-        keys = ["dataset", "label_fraction"]
-        return claims_table([shape_claim(plan.claim("weak_gain"), rows, where, keys=keys)])
-
-    by_budget = {budget_label(f): gain(rows) for f, rows in weak.groupby("label_fraction", sort=True)}
-    verdicts = pd.DataFrame({"label_fraction": sorted(set(weak["label_fraction"])),
-                             "verdict": [t["verdict"].iloc[0] for t in by_budget.values()]})
-    shrink = difference_claim(plan.claim("weak_shrink"), weak, axis="label_fraction", reference=1.0,
-                              keys=["dataset"])
-    axis = "share of labels"  # the boundary in words: "confirmed for share of labels <= 0.05; ..."
-    boundary = regime_boundaries(verdicts.rename(columns={"label_fraction": axis}), axis=axis)["summary"]
-    return BudgetClaims(gain=gain(weak), by_budget=by_budget, shrink=claims_table([shrink]),
-                        boundary=boundary.iloc[0])
-
-
-def budget_answer(claims: BudgetClaims) -> str:
-    """The weak_gain verdict per budget in words: "confirmed with 5 % of the labels and not confirmed with
-    all labels"."""
-    parts = [f"{table['verdict'].iloc[0]} with {label}" for label, table in claims.by_budget.items()]
-    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)
-
-
-def budget_table(claims: BudgetClaims, optimum: pd.DataFrame) -> pd.DataFrame:
-    """The weaker views' verdict per label budget, for readers: the labelled examples per dataset, the
-    verdict, the cells where the rise holds after Holm, the largest change its cells could detect at 80 %
-    power, the mean cross-fitted gain and the largest share of a cell's runs at the step cap."""
-    rows = []
-    for fraction, part in measured(optimum, role="weaker").groupby("label_fraction", sort=True):
-        verdict = readable_claims(claims.by_budget[budget_label(fraction)]).iloc[0].drop("source")
-        rows.append({"budget": budget_label(fraction), "labelled examples": size_range(part["n_train"]),
-                     **verdict, "mean gain": f"{part['gain'].mean():+.3f}",
-                     "at cap": cap_text(part["cap_share"].max())})
-    return pd.DataFrame(rows).set_index("budget")
-
-
-def budget_summary(optimum: pd.DataFrame, fraction: float, role: str = "weaker") -> dict:
-    """At one label fraction, for the measured encoders of one `role`: how many (`n`), their mean and largest
-    cross-fitted gain, and the labelled-set sizes in words (`sizes`: "70", or "4 to 70")."""
-    rows = measured(optimum, role=role, fraction=fraction)
-    if rows.empty:
-        fail("fraction", f"no {role} encoder was run at label fraction {fraction:g}")
-    return {"n": len(rows), "gain_mean": float(rows["gain"].mean()), "gain_max": float(rows["gain"].max()),
-            "sizes": size_range(rows["n_train"])}
-
-
-def size_range(sizes) -> str:
-    """Labelled-set sizes in words: "1,400" when they are one size, else "40 to 1,400"."""
-    low, high = int(min(sizes)), int(max(sizes))
-    return f"{low:,}" if low == high else f"{low:,} to {high:,}"

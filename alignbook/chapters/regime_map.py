@@ -7,15 +7,17 @@ at every size, and decides the paper's claims on the verdict protocol (`alignboo
 
 - `Parameters`: the chapter's first cell, checked (seeds per size, the training rule, the controls);
 - `regime_specs`, `run_regime_map`: the sweeps of the map, one per size, and their combined table;
+- `mde_text`: a minimum detectable effect for readers (the map's tables and its controls);
 - `map_optimum`, `bayes_gaps`: the protocol per cell (`optimal_lam`) beside each encoder's exact Bayes bound;
 - `split_gap_gain`, `gap_gain_test`: the Bayes gap and the gain measured on different seeds, and the
   permutation test of their rank correlation across cells;
-- `regime_verdicts`, `regime_claims`, `verdict_table`, `boundary_table`, `boundary_glue`: chapter 03's
-  claims at every point of the map and over the whole map, for readers;
-- `cap_table`: the share of each cell's runs that reached the step cap.
+- `map_trends`, `regime_verdicts`, `regime_claims`: chapter 03's claims at every point of the map and over
+  the whole map;
+- `map_calibrations`: the calibration of those verdicts with this chapter's design, one per seed count
+  (`chapters.calibration`).
 
-The calibration of the verdicts with this chapter's design lives in `regime_calibration`, the controls of
-the deciding cells in `regime_controls`, the probes and the sensitivity study in `regime_mechanism`.
+The map's tables for readers live in `regime_tables`, the controls of the deciding cells in
+`regime_controls`, the probes and the sensitivity study in `regime_mechanism`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from alignbook import analysis
-from alignbook.chapters import studies
+from alignbook.chapters import calibration, studies
 from alignbook.chapters.synthetic_sweep import ALIGNMENT_CLAIM, synthetic_claims
 from alignbook.checks import (
     NotebookParameters,
@@ -47,7 +49,6 @@ from alignbook.sweep import SweepSpec, run_sweep
 
 SPLIT = (0.7, 0.15, 0.15)  # the generator's default split
 MAP_KEYS = ["depth", "n_train", "redundancy"]  # what a point of the map is, besides the encoder
-CAP_MARK = "†"  # marks a cell where more than studies.CAP_SHARE_LIMIT of the runs reached the step cap
 MAX_SEEDS_PER_SIZE = 100
 
 
@@ -325,92 +326,21 @@ def regime_claims(optimum: pd.DataFrame, trend: pd.DataFrame,
     return MapClaims(overall, regimes)
 
 
-def differing_claims(overall: pd.DataFrame) -> str:
-    """The claims over the map whose verdict is not "confirmed", in words for the prose ("none" when every
-    claim is confirmed): the paper states each claim without a regime."""
-    parts = [f"{CLAIM_LABELS.get(row['key'], row['key'])} is {row['verdict']} over the map (it holds in "
-             f"{row['agree']} of {row['cases']} cells, its opposite in {row['opposed']})"
-             for row in overall.to_dict("records") if row["verdict"] != "confirmed"]
-    return "; ".join(parts) or "none"
-
-
-def _encoder_text(encoder) -> str:
-    return "both (pair)" if encoder == "pair" else f"encoder {encoder}"
-
-
-def verdict_table(regimes: pd.DataFrame) -> pd.DataFrame:
-    """`regime_verdicts` for readers: one row per claim, depth and encoder, one column per labelled-set
-    size, each entry the verdict with its count of cells ("confirmed, 2 of 2"), the minimum detectable
-    effect where nothing was confirmed, and `CAP_MARK` where a cell's runs reached the cap too often."""
-    def entry(row) -> str:
-        text = f"{row['verdict']}, {row['agree']} of {row['cases']}"
-        if row["agree"] == 0 and row["key"] != "align":
-            text += f" (MDE {mde_text(row['mde'])})"
-        return text + (f" {CAP_MARK}" if row["cap_share"] > studies.CAP_SHARE_LIMIT else "")
-
-    shown = regimes.assign(entry=regimes.apply(entry, axis=1), who=regimes["encoder"].map(_encoder_text))
-    table = shown.pivot_table(index=["label", "depth", "who"], columns="n_train", values="entry",
-                              aggfunc="first", sort=False)
-    table.index.names, table.columns.name = ["claim", "depth", "encoder"], "n_train"
-    return table.rename(columns=lambda size: f"{size:,}")
-
-
-def boundary_table(regimes: pd.DataFrame) -> pd.DataFrame:
-    """Where each claim holds along `n_train`, per depth and encoder, in words
-    (`analysis.regime_boundaries`): one row per claim (in `CLAIM_KEYS` order), depth and encoder."""
-    bounds = analysis.regime_boundaries(regimes, "n_train", ["key", "depth", "encoder"])
-    bounds = bounds.assign(order=bounds["key"].map(CLAIM_KEYS.index), claim=bounds["key"].map(CLAIM_LABELS),
-                           who=bounds["encoder"].map(_encoder_text)).sort_values(["order", "depth", "who"])
-    shown = bounds.drop(columns="encoder").rename(columns={"who": "encoder", "summary": "where it holds"})
-    return shown.set_index(["claim", "depth", "encoder"])[["where it holds"]]
-
-
-def claims_reader(overall: pd.DataFrame) -> pd.DataFrame:
-    """The claims over the map (`MapClaims.overall`) for readers: per claim, the verdict, in how many cells
-    it and its opposite hold after Holm's correction, and the largest minimum detectable effect of its
-    cells at Holm's strictest level (none for the rank test of alignment)."""
-    cases = overall["cases"]
-    return pd.DataFrame({
-        "claim": overall["key"].map(CLAIM_LABELS).to_numpy(), "verdict": overall["verdict"].to_numpy(),
-        "holds in": [f"{a} of {n} cells" for a, n in zip(overall["agree"], cases, strict=True)],
-        "opposite holds in": [f"{v} of {n}" for v, n in zip(overall["opposed"], cases, strict=True)],
-        "largest MDE": [mde_text(m) if key != "align" else "none (a rank test)"
-                        for key, m in zip(overall["key"], overall["mde"], strict=True)],
-    }).set_index("claim")
-
-
-def boundary_glue(regimes: pd.DataFrame, shallow: int, deep: int) -> dict:
-    """The boundary of each claim in words, by name for the prose: `{key}_{shallow|deep}_{enc1|enc2|pair}`
-    (with one depth, both names say the same)."""
-    bounds = analysis.regime_boundaries(regimes, "n_train", ["key", "depth", "encoder"])
-    values = {}
-    for name, depth in (("shallow", shallow), ("deep", deep)):
-        for row in bounds[bounds["depth"] == depth].to_dict("records"):
-            who = "pair" if row["encoder"] == "pair" else f"enc{row['encoder']}"
-            values[f"{row['key']}_{name}_{who}"] = row["summary"]
-    return values
-
-
-def claim_by_depth(boundaries: dict, key: str, shallow: int, deep: int) -> str:
-    """One claim's boundaries (`boundary_glue`) at both depths in one clause for the prose, "at depth 1,
-    encoder 1 (...) and encoder 2 (...); at depth 10, ..." (the pair's alone for the alignment claim; one
-    depth once)."""
-    parts = []
-    for name, depth in [("shallow", shallow)] + ([("deep", deep)] if deep != shallow else []):
-        if key == "align":
-            parts.append(f"at depth {depth} ({boundaries[f'{key}_{name}_pair']})")
-        else:
-            parts.append(f"at depth {depth}, encoder 1 ({boundaries[f'{key}_{name}_enc1']}) and encoder 2 "
-                         f"({boundaries[f'{key}_{name}_enc2']})")
-    return "; ".join(parts)
-
-
-def cap_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The share of each cell's runs that reached the step cap, for readers: one row per depth, encoder
-    and redundancy level, one column per labelled-set size, marked above `studies.CAP_SHARE_LIMIT`
-    (`studies.cap_text`)."""
-    summary = studies.convergence_summary(table, MAP_KEYS)
-    summary["entry"] = summary["cap_share"].map(studies.cap_text)
-    shown = summary.pivot_table(index=["depth", "encoder", "redundancy"], columns="n_train", values="entry",
-                                aggfunc="first")
-    return shown.rename(columns=lambda size: f"{size:,}")
+def map_calibrations(table: pd.DataFrame, optimum: pd.DataFrame, *, n_sims: int,
+                     seed: int = 0) -> dict[str, calibration.Calibration]:
+    """The chapter's calibration (`calibration.verdict_calibration`), one design per seed count of the map,
+    labelled "5 seeds (n_train 300, 1,000)": a regime's family of the rises or falls claim (2 cells), the
+    runs of the sizes with that seed count (their noise, by `MAP_KEYS`), the protocol's margin and the
+    inverted-U claim's `lam` range, and as the effect the median minimum detectable effect of those sizes'
+    cells (`optimum`: `map_optimum`), the margin where no cell has a spread to size it."""
+    options, invu = protocol_options(), analysis.load_protocol().claim("invu")
+    counts = optimum.groupby("n_train")["n_seeds"].max()
+    found = {}
+    for n_seeds, sizes in counts.groupby(counts).groups.items():
+        effect = float(optimum.loc[optimum["n_train"].isin(sizes), "mde"].median())
+        label = f"{n_seeds} seeds (n_train {', '.join(f'{s:,}' for s in sorted(sizes))})"
+        found[label] = calibration.verdict_calibration(
+            table[table["n_train"].isin(sizes)], by=MAP_KEYS, n_cells=2, margin=options["margin"],
+            n_sims=n_sims, effects=[effect if np.isfinite(effect) else options["margin"]],
+            lam_range=invu.lam_range, seed=seed)
+    return found

@@ -1,4 +1,5 @@
-"""Chapter 03, the synthetic sweep: the paper's synthetic study declared once, its claims and its calibration.
+"""Chapter 03, the synthetic sweep: the paper's synthetic study declared once, its claims and the family its
+calibration simulates.
 
 - `Parameters`: the chapter's parameters and its own rules (a `lam` grid from 0 that can test the paper's
   range of `lam*` at r = 4, enough seeds for a verdict);
@@ -8,8 +9,8 @@
 - `synthetic_claims`, `claims_by_depth`, `verdict_table`, `paper_comparison`: the paper's synthetic claims
   (keys rises, falls, invu, align of the protocol file) on the sweep's optima and alignment trends, over the
   whole sweep and per depth, the table of verdicts for readers and where they differ from the paper;
-- `calibration_design`, `calibration_summary`, `calibration_glue`: the verdict machinery run on simulated
-  curves with this chapter's design (`analysis.calibration_table`), summarised for the prose.
+- `family_size`: the cells of its largest claim family, which its calibration (`chapters.calibration`)
+  simulates.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pandas as pd
 
 from alignbook import analysis
 from alignbook.chapters.book import with_interval
-from alignbook.chapters.studies import cap_text, direction_word, training_budget
+from alignbook.chapters.studies import cap_text, training_budget
 from alignbook.checks import (
     NotebookParameters,
     check_lam,
@@ -146,85 +147,11 @@ def paper_comparison(claim_table: pd.DataFrame) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------
-# calibration: the verdict machinery on simulated curves with this chapter's design
-
-TRUTH_NAMES = {"none": "no effect", "rise": "rise", "fall": "fall", "interior": "interior optimum"}
+# the calibration's family
 
 
-def calibration_design(lams: Sequence[float], n_seeds: int, claim_table: pd.DataFrame) -> analysis.Design:
-    """The chapter's design for `analysis.calibration_table`: its `lam` grid and seeds, the largest family
-    of its shape claims (cells per claim, at least 1), and the protocol file's alpha, level, margin and the
-    `lam` range of the inverted-U claim."""
-    plan = analysis.load_protocol()
+def family_size(claim_table: pd.DataFrame) -> int:
+    """Cells in the largest family of the chapter's shape claims (at least 1): the family its calibration
+    simulates (`chapters.calibration`)."""
     shape_rows = claim_table[claim_table["key"].isin(list(CLAIM_LEVELS))]
-    families = (shape_rows["cases"] + shape_rows["untestable"]).tolist()
-    rises, invu = plan.claim("rises"), plan.claim("invu")
-    return analysis.Design(lams=tuple(lams), n_seeds=int(n_seeds), n_cells=max([1, *families]),
-                           alpha=rises.alpha, ci=plan.ci, margin=rises.margin, lam_range=invu.lam_range)
-
-
-def calibration_summary(calibration: pd.DataFrame) -> pd.DataFrame:
-    """The outcomes of `analysis.calibration_table` a reader needs, one row per outcome and truth (columns
-    `outcome`, `truth`, `rate`, `se`): per claim (rise, fall, interior) the rate of a verdict "confirmed" or
-    "partly confirmed" (its Monte-Carlo standard error over the simulated families) and of "contradicted";
-    per cell the rates of a detected rise and fall; the coverage of the gain interval and of the set of the
-    best `lam`."""
-    n_sims = calibration.attrs["n_sims"]
-    rows = []
-    for truth, part in calibration.groupby("truth", sort=False):
-        rate = dict(zip(part["quantity"], part["rate"], strict=True))
-        se = dict(zip(part["quantity"], part["se"], strict=True))
-        for claim in ("rise", "fall", "interior"):
-            found = rate[f"claim {claim}: confirmed"] + rate[f"claim {claim}: partly confirmed"]
-            rows.append((f"claim {claim}: confirmed or partly", truth, found,
-                         math.sqrt(max(found * (1 - found), 1 / n_sims) / n_sims)))
-            rows.append((f"claim {claim}: contradicted", truth, rate[f"claim {claim}: contradicted"],
-                         se[f"claim {claim}: contradicted"]))
-        for quantity in ("cell: rise detected", "cell: fall detected", "coverage: gain interval"):
-            rows.append((quantity, truth, rate[quantity], se[quantity]))
-        best = next(q for q in rate if q.startswith("coverage: set of the best lam"))
-        rows.append(("coverage: set of the best lam", truth, rate[best], se[best]))
-    out = pd.DataFrame(rows, columns=["outcome", "truth", "rate", "se"])
-    out["truth"] = out["truth"].map(TRUTH_NAMES)
-    return out
-
-
-def calibration_view(summary: pd.DataFrame) -> pd.DataFrame:
-    """`calibration_summary` for readers: one row per outcome, one column per truth, each rate with its
-    Monte-Carlo standard error, "0.045 (0.005)"."""
-    shown = summary.assign(text=[f"{r:.3f} ({s:.3f})" for r, s in zip(summary["rate"], summary["se"],
-                                                                         strict=True)])
-    view = shown.pivot(index="outcome", columns="truth", values="text")
-    return view.loc[list(dict.fromkeys(summary["outcome"])), list(dict.fromkeys(summary["truth"]))]
-
-
-def calibration_glue(summary: pd.DataFrame, alpha: float) -> dict:
-    """The calibration's numbers and words for the prose: the largest false "confirmed or partly" and
-    false "contradicted" rates under no effect and whether they stay within `alpha` (two standard errors
-    of the simulation allowed), the power of each claim under its own truth, whether a rise is found as
-    often as an equal fall (within two standard errors of their difference) and the smallest coverage of
-    each interval."""
-    def at(outcome: str, truth: str) -> pd.Series:
-        return summary[(summary["outcome"] == outcome) & (summary["truth"] == truth)].iloc[0]
-
-    none = summary[summary["truth"] == TRUTH_NAMES["none"]]
-    confirmed = none[none["outcome"].str.endswith("confirmed or partly")]
-    contradicted = none[none["outcome"].str.endswith("contradicted")]
-    false = pd.concat([confirmed, contradicted])
-    worst = float(((false["rate"] - alpha) / false["se"]).max())  # in standard errors above alpha
-    rise = at("claim rise: confirmed or partly", "rise")
-    fall = at("claim fall: confirmed or partly", "fall")
-    spread = 2 * math.hypot(rise["se"], fall["se"])
-    coverage = summary[summary["outcome"].str.startswith("coverage")].groupby("outcome")["rate"].min()
-    return {"calib_false_confirmed": float(confirmed["rate"].max()),
-            "calib_false_contradicted": float(contradicted["rate"].max()),
-            "calib_false_word": "within" if worst <= 2 else "above",
-            "calib_power_rise": float(rise["rate"]), "calib_power_fall": float(fall["rate"]),
-            "calib_power_interior": float(at("claim interior: confirmed or partly",
-                                             TRUTH_NAMES["interior"])["rate"]),
-            "calib_cell_rise": float(at("cell: rise detected", "rise")["rate"]),
-            "calib_cell_fall": float(at("cell: fall detected", "fall")["rate"]),
-            "calib_symmetry": direction_word(rise["rate"] - fall["rate"], "more often than",
-                                             "less often than", "as often as", tolerance=spread),
-            "calib_coverage_gain": float(coverage["coverage: gain interval"]),
-            "calib_coverage_set": float(coverage["coverage: set of the best lam"])}
+    return max([1, *(shape_rows["cases"] + shape_rows["untestable"]).astype(int).tolist()])

@@ -1,16 +1,12 @@
 """Chapter 03's module (`chapters.synthetic_sweep`): its parameters, its sweep, its claims and verdict table,
-and its calibration summary, on small constructed tables whose answers are known."""
+and the family its calibration simulates, on small constructed tables whose answers are known."""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
 import pytest
 
 from alignbook import analysis
-from alignbook.analysis.calibration import TRUTHS, VERDICT_NAMES
 from alignbook.chapters import studies, synthetic_sweep
 
 DEFAULTS = dict(redundancies=[0, 2, 4, 6, 8], depths=[1, 3],
@@ -144,89 +140,11 @@ def test_verdict_table_is_written_for_readers():
     assert not shown.astype(str).apply(lambda c: c.str.contains("nan|\\.\\.\\.")).any().any()
 
 
-def test_the_calibration_design_is_the_chapters():
+def test_the_calibration_family_is_the_largest_shape_claims():
     by = ["redundancy", "depth"]
     claims = synthetic_sweep.synthetic_claims(optimum(), trend(), by)
-    design = synthetic_sweep.calibration_design(lams=[0.0, 0.5, 1.0], n_seeds=3, claim_table=claims)
-    plan = analysis.load_protocol()
-    assert design.lams == (0.0, 0.5, 1.0) and design.n_seeds == 3 and design.n_cells == 4
-    assert design.lam_range == plan.claim("invu").lam_range and design.margin == plan.claim("rises").margin
-    assert (design.alpha, design.ci) == (plan.claim("rises").alpha, plan.ci)
+    assert synthetic_sweep.family_size(claims) == 4
     none = synthetic_sweep.synthetic_claims(optimum()[optimum()["redundancy"] == 4], trend(), by)
-    assert synthetic_sweep.calibration_design(lams=[0.0, 0.5, 1.0], n_seeds=4,
-                                              claim_table=none).n_cells == 4  # invu's 4 cells
+    assert synthetic_sweep.family_size(none) == 4  # invu's 4 cells
     nothing = synthetic_sweep.synthetic_claims(optimum().iloc[:0], trend(), by)
-    assert synthetic_sweep.calibration_design(lams=[0.0, 0.5, 1.0], n_seeds=3,
-                                              claim_table=nothing).n_cells == 1
-
-
-def fake_calibration(rates: dict, n_sims: int = 1000) -> pd.DataFrame:
-    """A table shaped like `analysis.calibration_table`'s, rates from `rates[(truth, quantity)]`, else 0."""
-    quantities = [f"claim {c}: {v}" for c in ("rise", "fall", "interior") for v in VERDICT_NAMES]
-    quantities += ["cell: rise detected", "cell: fall detected", "coverage: gain interval"]
-    rows = []
-    for truth in TRUTHS:
-        best = f"coverage: set of the best lam (lam = {0.5 if truth == 'interior' else 0:g})"
-        for quantity in [*quantities, best]:
-            rate = rates.get((truth, quantity.split(" (")[0]), 0.0)
-            rows.append({"truth": truth, "effect": 0.0 if truth == "none" else 0.01, "quantity": quantity,
-                         "rate": rate, "se": math.sqrt(max(rate * (1 - rate), 1 / n_sims) / n_sims)})
-    out = pd.DataFrame(rows)
-    out.attrs["n_sims"] = n_sims
-    return out
-
-
-def test_calibration_summary_adds_the_verdicts_that_hold_somewhere():
-    calibration = fake_calibration({("none", "claim rise: confirmed"): 0.01,
-                                    ("none", "claim rise: partly confirmed"): 0.03,
-                                    ("none", "claim fall: contradicted"): 0.02,
-                                    ("rise", "cell: rise detected"): 0.7,
-                                    ("interior", "coverage: set of the best lam"): 0.93})
-    summary = synthetic_sweep.calibration_summary(calibration)
-    assert list(dict.fromkeys(summary["truth"])) == ["no effect", "rise", "fall", "interior optimum"]
-    at = summary.set_index(["outcome", "truth"])
-    assert at.loc[("claim rise: confirmed or partly", "no effect"), "rate"] == pytest.approx(0.04)
-    assert at.loc[("claim rise: confirmed or partly", "no effect"), "se"] == pytest.approx(
-        math.sqrt(0.04 * 0.96 / 1000))
-    assert at.loc[("claim fall: contradicted", "no effect"), "rate"] == 0.02
-    assert at.loc[("coverage: set of the best lam", "interior optimum"), "rate"] == 0.93
-    view = synthetic_sweep.calibration_view(summary)
-    assert view.columns.tolist() == ["no effect", "rise", "fall", "interior optimum"]
-    assert view.loc["cell: rise detected", "rise"] == "0.700 (0.014)"
-    assert view.index[0] == "claim rise: confirmed or partly" and len(view) == 10
-
-
-def test_calibration_glue_words_follow_the_rates():
-    rates = {("none", "claim interior: partly confirmed"): 0.04, ("none", "claim rise: contradicted"): 0.03,
-             ("rise", "claim rise: partly confirmed"): 0.50, ("fall", "claim fall: partly confirmed"): 0.52,
-             ("interior", "claim interior: confirmed"): 0.2, ("rise", "cell: rise detected"): 0.4,
-             ("fall", "cell: fall detected"): 0.41,
-             **{(t, "coverage: gain interval"): 0.95 - 0.01 * i for i, t in enumerate(TRUTHS)},
-             **{(t, "coverage: set of the best lam"): 0.97 for t in TRUTHS}}
-    glued = synthetic_sweep.calibration_glue(synthetic_sweep.calibration_summary(fake_calibration(rates)),
-                                             alpha=0.05)
-    assert glued["calib_false_confirmed"] == 0.04 and glued["calib_false_contradicted"] == 0.03
-    assert glued["calib_false_word"] == "within"
-    powers = (glued["calib_power_rise"], glued["calib_power_fall"], glued["calib_power_interior"])
-    assert powers == (0.5, 0.52, 0.2)
-    assert glued["calib_symmetry"] == "as often as"  # 0.02 apart, within 2 standard errors (0.045)
-    assert (glued["calib_cell_rise"], glued["calib_cell_fall"]) == (0.4, 0.41)
-    assert glued["calib_coverage_gain"] == pytest.approx(0.92) and glued["calib_coverage_set"] == 0.97
-    rates.update({("fall", "claim fall: partly confirmed"): 0.8, ("none", "claim fall: confirmed"): 0.09})
-    glued = synthetic_sweep.calibration_glue(synthetic_sweep.calibration_summary(fake_calibration(rates)),
-                                             alpha=0.05)
-    assert glued["calib_symmetry"] == "less often than" and glued["calib_false_word"] == "above"
-
-
-def test_the_chapters_design_holds_its_error_rates_and_treats_both_directions_alike():
-    # the whole machinery on the default design, with noise of the size measured at the full split
-    lams = DEFAULTS["lams"]
-    design = analysis.Design(lams=tuple(lams), n_seeds=3, n_cells=8)
-    noise = analysis.NoiseModel(run_sd=0.003, test_sd=0.004, val_sd=0.004)
-    calibration = analysis.calibration_table(design, noise, effect=0.01, n_sims=1000, seed=1)
-    glued = synthetic_sweep.calibration_glue(synthetic_sweep.calibration_summary(calibration), alpha=0.05)
-    assert glued["calib_false_word"] == "within"
-    assert glued["calib_false_confirmed"] <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 1000)
-    assert glued["calib_symmetry"] == "as often as"
-    assert glued["calib_coverage_gain"] >= 0.9 and glued["calib_coverage_set"] >= 0.9
-    assert np.isfinite(glued["calib_power_interior"])
+    assert synthetic_sweep.family_size(nothing) == 1
