@@ -27,8 +27,10 @@ address in `RAY_ADDRESS`; without it, `RAY_ADDRESS` is removed from the kernels'
 test is redirected to a cluster only when asked. These resources decide where the work runs, not its
 results, and are not part of a notebook's fingerprint.
 
-The wait is known: the runner first prints how many notebooks it executes and an estimate of the time, from
-the committed reference timings (`book/reference_timings.json`) scaled by the number of cores, then one line
+The wait is known: the runner first prints how many notebooks it executes, how many of their runs are cached
+and how many it must train (counted from the run keys each notebook's sweeps logged at its last execution,
+kept in `<out>/runs/`), and an estimate of the time, from the committed reference timings
+(`book/reference_timings.json`) scaled by the number of cores, then one line
 per notebook start and end, with the time so far and the estimated time left. papermill's progress bar is
 off and the notebooks' outputs are not echoed (`log_output` stays off): a log holds those lines only, and
 each notebook's outputs are in its executed copy.
@@ -162,6 +164,8 @@ def remove_stale(out: Path, manifest: dict, names: set[str]) -> list[str]:
     removed = []
     for name in sorted(set(manifest) - names):
         (out / f"{name}.ipynb").unlink(missing_ok=True)
+        (out / RUNS / f"{name}.json").unlink(missing_ok=True)
+        run_log(out, name).unlink(missing_ok=True)
         manifest.pop(name)
         removed.append(name)
     return removed
@@ -207,14 +211,54 @@ def resources(declared: dict, parameters: dict, share: int, ray_address: str | N
     return given
 
 
-def cached_runs(source: Path, parameters: dict) -> tuple[int, int] | None:
-    """(runs already cached, runs to train) of a notebook executed with `parameters`, or None when unknown.
+RUNS = "runs"  # <out>/runs/<notebook>.json: the run keys of a notebook's last successful execution
 
-    Hook for the sweep engine: a notebook's runs are known to its sweeps only, so counting them needs an API
-    of `alignbook.sweep` that lists the runs a notebook's parameters imply and looks them up in the cache
-    without training. Until it exists, every notebook is unknown and the estimate counts it as cold.
-    """
-    return None
+
+def deciding(parameters: dict) -> dict:
+    """The parameters that decide a notebook's results (its resources left out)."""
+    return {k: v for k, v in parameters.items() if k not in RESOURCES}
+
+
+def run_log(out: Path, name: str) -> Path:
+    """The file the sweeps of notebook `name` append their run keys to while it executes."""
+    return out / RUNS / f"{name}.keys"
+
+
+def keep_run_keys(out: Path, name: str, parameters: dict) -> int:
+    """Store the run keys notebook `name` logged while it executed (`run_log`) with what decides them (its
+    parameters and the trainers' code), for the next build's count; returns how many distinct runs it used."""
+    from alignbook.sweep import training_code
+
+    log = run_log(out, name)
+    keys = sorted(set(log.read_text().split())) if log.is_file() else []
+    record = {"parameters": deciding(parameters), "training_code": training_code(), "keys": keys}
+    (out / RUNS).mkdir(exist_ok=True)
+    write_manifest(out / RUNS / f"{name}.json", record)
+    log.unlink(missing_ok=True)
+    return len(keys)
+
+
+def cached_runs(out: Path, name: str, parameters: dict, reference: dict | None, profile: str
+                ) -> tuple[int, int] | None:
+    """(runs already cached, runs to train) of notebook `name` executed with `parameters`, or None when
+    unknown. Counted from the run keys of its last execution with the same parameters and trainers' code
+    (`keep_run_keys`), looked up in the run cache; when no such execution is recorded and the cache holds no
+    run at all, every run of the reference build (full profile) is to train."""
+    from alignbook import paths
+    from alignbook.sweep import cached_keys, training_code
+
+    try:
+        record = json.loads((out / RUNS / f"{name}.json").read_text())
+        if record["parameters"] == deciding(parameters):
+            keys = record["keys"]
+            cached = cached_keys(keys) if record["training_code"] == training_code() else 0
+            return cached, len(keys) - cached
+    except (OSError, ValueError, TypeError, KeyError):  # none, or unreadable: counted as unknown
+        pass
+    runs = (reference or {}).get("runs", {}).get(name)
+    cache_runs = paths.cache_dir() / "runs"
+    empty = not cache_runs.is_dir() or not any(cache_runs.iterdir())
+    return (0, runs) if profile == "full" and isinstance(runs, int) and empty else None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -310,9 +354,16 @@ def opening(count: int, skipped: int, profile: str, reference: dict | None, esti
 # Execution
 
 
-def execute(source: Path, target: Path, parameters: dict, kernel: str) -> tuple[float, float]:
-    """Execute one notebook into `target`; returns its start and end (seconds since the epoch)."""
+def execute(source: Path, target: Path, parameters: dict, kernel: str, log: Path) -> tuple[float, float]:
+    """Execute one notebook into `target`, its sweeps logging their run keys to `log` (the kernel inherits
+    the variable); returns its start and end (seconds since the epoch)."""
     import papermill
+
+    from alignbook.sweep import RUN_LOG_VARIABLE
+
+    log.parent.mkdir(exist_ok=True)
+    log.unlink(missing_ok=True)
+    os.environ[RUN_LOG_VARIABLE] = str(log)
 
     started = time.time()
     papermill.execute_notebook(
@@ -390,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     for source in sources:
         name = source.stem
         parameters = params_by_name.get(name, {})
-        fingerprinted = {k: v for k, v in parameters.items() if k not in RESOURCES}
+        fingerprinted = deciding(parameters)
         key = hashlib.sha256(
             json.dumps([source.read_text(), fingerprinted, package, kernel], sort_keys=True).encode()
         ).hexdigest()
@@ -412,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     order = longest_first(list(todo), manifest)
     names = [source.stem for source in order]
     estimates = estimated_seconds(reference, names, cores) if reference and args.profile == "full" else None
-    counts = [cached_runs(source, todo[source][0]) for source in order]
+    counts = [cached_runs(out, source.stem, todo[source][0], reference, args.profile) for source in order]
     for line in opening(len(todo), len(sources) - len(todo), args.profile, reference, estimates, names, cores,
                         jobs, counts):
         print(line, flush=True)
@@ -438,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
                 write_manifest(manifest_path, manifest)
                 shown = " ".join(f"-p {k} {v}" for k, v in run_with.items()) or "(defaults)"
                 print(progress.started(source.stem, f"with profile {args.profile} {shown}"), flush=True)
-                future = pool.submit(execute, source, out / source.name, run_with, kernel)
+                future = pool.submit(execute, source, out / source.name, run_with, kernel,
+                                     run_log(out, source.stem))
                 running[future] = (source, parameters, key, place, given)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -449,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
                     started, ended = future.result()
                 except Exception as exc:  # papermill keeps the failing notebook in its target for inspection
                     failures.append(name)
+                    run_log(out, name).unlink(missing_ok=True)  # a part of its runs: not a count to keep
                     print(progress.ended(name, f"FAILED: {failure_text(exc)}"), flush=True)
                     if cluster_lost(exc, args.ray_address):  # the other notebooks would fail alike: stop
                         print(f"the Ray cluster at {args.ray_address} is gone; the build stops here "
@@ -459,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 manifest[name] = {
                     "fingerprint": key, "profile": args.profile, "parameters": parameters,
+                    "runs": keep_run_keys(out, name, parameters),
                     "resources": given, "seconds": round(ended - started, 2), "batch": batch,
                     "jobs": jobs, "started": round(started, 2), "ended": round(ended, 2),
                     "finished": dt.datetime.fromtimestamp(ended, dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -26,7 +26,8 @@ def executed(manifest: dict) -> dict:
 
 def reference_json(manifest: dict) -> dict:
     """The timings `execute_notebooks.py` scales: each notebook's wall time, and the whole execution's wall
-    time (first start to last end when notebooks ran side by side, else their sum) with its cores."""
+    time (first start to last end when notebooks ran side by side, else their sum) with its cores; and each
+    notebook's number of runs, which a cold build announces it must train."""
     entries = executed(manifest)
     span = execution_span(entries)
     cores = {entry.get("machine", {}).get("cores") for entry in entries.values()}
@@ -34,7 +35,8 @@ def reference_json(manifest: dict) -> dict:
         sys.exit("the reference timings need every notebook executed on one machine, with its cores recorded")
     wall = span[2] if span else sum(entry["seconds"] for entry in entries.values())
     return {"notebooks": {name: entry["seconds"] for name, entry in sorted(entries.items())},
-            "wall_seconds": round(wall, 1), "cores": cores.pop(), "jobs": span[0] if span else 1}
+            "wall_seconds": round(wall, 1), "cores": cores.pop(), "jobs": span[0] if span else 1,
+            "runs": {name: entry["runs"] for name, entry in sorted(entries.items()) if "runs" in entry}}
 
 
 def render(manifest: dict) -> str:

@@ -20,7 +20,9 @@ from alignbook.sweep.cache import MEASUREMENT_FIELDS, TRAINERS, RunCache, run_ke
 from alignbook.sweep.measure import Measurements, measure_run, measurement_key, representations
 from alignbook.sweep.run import (
     AUTO_PARALLEL_MIN_WORK,
+    RUN_LOG_VARIABLE,
     SweepResult,
+    cached_keys,
     count_cached,
     resolve_workers,
     run_steps,
@@ -31,8 +33,9 @@ from alignbook.sweep.table import table_columns
 from alignbook.sweep.trainer import Trainer
 
 __all__ = [
-    "AUTO_PARALLEL_MIN_WORK", "CUSTOM_KIND", "MEASUREMENT_FIELDS", "TRAINERS", "Measurements", "RunCache",
-    "RunSpec", "SweepResult", "SweepSpec", "Trainer", "build_dataset", "count_cached", "dataset_kinds",
-    "load_spec", "measure_run", "measurement_key", "register_dataset", "representations", "resolve_workers",
-    "run_key", "run_steps", "run_sweep", "table_columns", "training_code", "unregister_dataset",
+    "AUTO_PARALLEL_MIN_WORK", "CUSTOM_KIND", "MEASUREMENT_FIELDS", "RUN_LOG_VARIABLE", "TRAINERS",
+    "build_dataset", "cached_keys", "count_cached", "dataset_kinds", "load_spec", "measure_run",
+    "measurement_key", "Measurements", "register_dataset", "representations", "resolve_workers", "run_key",
+    "run_steps", "run_sweep", "RunCache", "RunSpec", "SweepResult", "SweepSpec", "table_columns", "Trainer",
+    "training_code", "unregister_dataset",
 ]

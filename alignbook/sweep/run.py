@@ -247,6 +247,27 @@ def _tasks(spec: SweepSpec, config: TrainConfig, records: list[dict], cache: Run
     return tasks
 
 
+# The book's runner names a file here for each notebook it executes; from the keys written to it, the next
+# build counts the runs already cached before it starts (`cached_keys`)
+RUN_LOG_VARIABLE = "ALIGNBOOK_RUN_LOG"
+
+
+def log_run_keys(records: list[dict]) -> None:
+    """Append the keys of a sweep's runs, one per line, to the file $ALIGNBOOK_RUN_LOG names (nothing when the
+    variable is unset or empty)."""
+    target = os.environ.get(RUN_LOG_VARIABLE, "").strip()
+    if target:
+        with open(target, "a", encoding="ascii") as log:
+            log.write("".join(record["key"] + "\n" for record in records))
+
+
+def cached_keys(keys, cache_dir: str | os.PathLike | None = None) -> int:
+    """How many of the run keys `keys` have an entry in the cache (default $ALIGNBOOK_CACHE). Counts entries
+    present without reading them: a damaged one is found, and retrained, when a sweep reads it."""
+    runs = RunCache(Path(cache_dir) if cache_dir is not None else paths.cache_dir()).runs
+    return sum(runs.record_path(key).is_file() for key in keys)
+
+
 def count_cached(spec: SweepSpec | Mapping | str | os.PathLike,
                  data: PairedDataset | Mapping | None = None, *,
                  cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:
@@ -306,6 +327,7 @@ def run_sweep(spec: SweepSpec | Mapping | str | os.PathLike, data: PairedDataset
         logger.info("removed %d temporary files that killed sweeps left behind", removed)
 
     records = _lookup(spec, config, points, cache, measurements, force)
+    log_run_keys(records)
     tasks = _tasks(spec, config, records, cache, trainer, force)
     n_train = sum(len(t.runs) for t in tasks if t.train)
     n_measure = sum(len(t.runs) for t in tasks if not t.train)

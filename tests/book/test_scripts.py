@@ -92,8 +92,10 @@ def runner(monkeypatch):
     execute = load("execute_notebooks")
     given = {}
 
-    def fake_execute(source, target, parameters, kernel):
+    def fake_execute(source, target, parameters, kernel, log):
         given[source.stem] = parameters
+        log.parent.mkdir(exist_ok=True)
+        log.write_text("".join(f"{n:064x}\n" for n in (1, 2, 1)))  # what its sweeps would log
         if "fail = True" in source.read_text():
             raise RuntimeError("a cell raised\nsecond line")
         Path(target).write_text(source.read_text())
@@ -179,7 +181,8 @@ def test_a_failure_is_summed_up_before_the_collection_fails_and_files_not_writte
     # the executed copies this runner wrote of notebooks that are gone are removed; nothing else is
     (out / "02_b.ipynb").write_text("the failed copy papermill keeps")
     assert execute.remove_stale(out, manifest, {"01_a"}) == ["02_b"]
-    assert sorted(p.name for p in out.iterdir()) == ["01_a.ipynb", "09_mine.ipynb", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["01_a.ipynb", "09_mine.ipynb", "manifest.json", "runs"]
+    assert [p.name for p in (out / "runs").iterdir()] == ["01_a.json"]
 
 
 def test_the_manifest_is_written_atomically_and_an_unreadable_one_is_absent(runner, tmp_path, capsys):
@@ -230,8 +233,36 @@ def test_reference_timings_are_written_as_json_beside_the_table(tmp_path):
     source.write_text(json.dumps(manifest))
     assert table.main([str(source), str(tmp_path / "reference.md"), "--reference"]) == 0
     assert json.loads((tmp_path / "reference.json").read_text()) == {
-        "notebooks": {"01_a": 10.0, "02_b": 30.0}, "wall_seconds": 35.0, "cores": 2, "jobs": 2}
+        "notebooks": {"01_a": 10.0, "02_b": 30.0}, "wall_seconds": 35.0, "cores": 2, "jobs": 2, "runs": {}}
     assert "03_c" not in (tmp_path / "reference.md").read_text()
+
+
+def test_the_runs_to_train_are_counted_from_the_keys_of_the_last_execution(runner, tmp_path, monkeypatch):
+    from alignbook.sweep import RunCache, training_code
+
+    execute, _ = runner
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(cache))
+    source, out = write_notebook(tmp_path / "src" / "01_a.ipynb", "n = 1"), tmp_path / "out"
+    reference = {"runs": {"01_a": 7}}
+    # nothing recorded, an empty cache: the reference build's runs, all to train (for the full profile only)
+    assert execute.cached_runs(out, "01_a", {}, reference, "full") == (0, 7)
+    assert execute.cached_runs(out, "01_a", {}, reference, "smoke") is None
+    assert execute.main(["--out", str(out), str(source)]) == 0
+    record = json.loads((out / "runs" / "01_a.json").read_text())
+    assert record == {"parameters": {}, "training_code": training_code(), "keys": [f"{1:064x}", f"{2:064x}"]}
+    assert json.loads((out / "manifest.json").read_text())["01_a"]["runs"] == 2
+    assert not (out / "runs" / "01_a.keys").exists()
+    assert execute.cached_runs(out, "01_a", {"workers": 3}, None, "full") == (0, 2)  # resources do not count
+    entry = RunCache(cache).runs.record_path(f"{2:064x}")
+    entry.parent.mkdir(parents=True)
+    entry.write_text("{}")
+    assert execute.cached_runs(out, "01_a", {}, reference, "full") == (1, 1)
+    assert execute.cached_runs(out, "01_a", {"n": 2}, reference, "full") is None  # other parameters, a cache
+    (out / "runs" / "01_a.json").write_text(json.dumps({**record, "training_code": "old"}))
+    assert execute.cached_runs(out, "01_a", {}, None, "full") == (0, 2)  # other trainers: new keys
+    (out / "runs" / "01_a.json").write_text(json.dumps({**record, "keys": ["../x"]}))
+    assert execute.cached_runs(out, "01_a", {}, None, "full") is None
 
 
 def test_the_cross_processor_comparison_counts_identical_runs_and_sets_differences_against_the_spread():

@@ -418,3 +418,19 @@ def test_a_sweep_can_be_counted_without_training(folders, trainers):
     assert sweep.count_cached(spec_dict()) == (0, 24)
     run(spec_dict(lams=[0.0, 0.5]))
     assert sweep.count_cached(spec_dict()) == (16, 8) and len(trainers.runs) == 16
+
+
+def test_the_run_log_lists_every_run_a_sweep_looks_up_and_its_keys_count_the_cached(
+        folders, trainers, tmp_path, monkeypatch):
+    log = tmp_path / "runs.keys"
+    monkeypatch.setenv(sweep.RUN_LOG_VARIABLE, str(log))
+    run(spec_dict(lams=[0.0, 0.5]))
+    first = log.read_text().split()
+    assert len(first) == 16 and len(set(first)) == 16 and sweep.cached_keys(first) == 16
+    run(spec_dict())  # 8 of its 24 runs are new: all 24 are logged, the 16 cached among them
+    keys = log.read_text().split()[16:]
+    assert len(keys) == 24 and set(first) < set(keys) and sweep.cached_keys(keys) == 24
+    assert sweep.cached_keys(keys, cache_dir=tmp_path / "elsewhere") == 0
+    monkeypatch.setenv(sweep.RUN_LOG_VARIABLE, "")
+    run(spec_dict())
+    assert len(log.read_text().split()) == 40
