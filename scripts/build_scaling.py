@@ -103,8 +103,10 @@ def compare(a: Path, b: Path) -> list[str]:
 
 
 def report(results: dict) -> str:
-    machine = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}"
-    intro = (f"Measured {results['when']} on {machine}, Python {platform.python_version()} (alignbook "
+    from execute_notebooks import machine  # scripts/ is on the path of a script run from it
+
+    described = f"{os.cpu_count()} cores, {machine()['cpu']}"
+    intro = (f"Measured {results['when']} on {described}, Python {platform.python_version()} (alignbook "
              f"{results['alignbook']}, ray {results['ray']}) by `python scripts/build_scaling.py`: each "
              f"build from an empty cache, locally with one core, locally with all {results['cores']} cores, "
              f"and on a two-node Ray cluster on the loopback interface ({results['nodes']} nodes, one CPU "

@@ -126,13 +126,9 @@ def compare(native: dict, other: dict) -> list[dict]:
 def render(native: dict, repeat: list[dict], capped: dict, rows: list[dict], mkl: tuple[str, str]) -> str:
     import importlib.metadata
 
-    cpu = "unknown processor"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    from execute_notebooks import machine  # scripts/ is on the path of a script run from it
+
+    cpu = machine()["cpu"]
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     lines = [f"Measured on {date}: {os.cpu_count()} cores, {cpu} (native capability {native['capability']}, "
              f"imitated {capped['capability']}), Python {platform.python_version()}, "

@@ -100,6 +100,8 @@ def available_cores() -> int:
 
 
 def machine() -> dict:
+    """The processor's model name, the cores this process may use and the Python version, for the reports of
+    this script and of the other measurement scripts (they run beside it in scripts/ and import it)."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -41,13 +40,9 @@ def build(profile: str, jobs: int, cores: int, folder: Path) -> tuple[float, flo
 
 
 def render(rows: list[dict], profile: str, cores: int) -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    from execute_notebooks import machine  # scripts/ is on the path of a script run from it
+
+    cpu = machine()["cpu"]
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     lines = [f"Measured on {date}: every notebook with the parameters of `configs/{profile}.yaml`, from an "
              f"empty run cache, on {cores} cores ({cpu}), by `scripts/notebooks_at_a_time.py`.", "",

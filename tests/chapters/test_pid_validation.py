@@ -3,6 +3,7 @@ cache, options) and a claim's row from counts."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from alignbook.analysis import load_protocol
 from alignbook.chapters import pid_validation
 from alignbook.data import synthetic
 from alignbook.info.learned import ClassifierSettings, Variant
+from alignbook.storage import deps, memo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,6 +105,34 @@ def test_table_is_cached_read_back_unchanged_and_varies_the_draw(tmp_path, monke
     assert np.allclose(first[first["quantity"] == "R"]["exact"], 1.1588, atol=1e-4)  # r = 8: R = I12
     by_draw = first[first["quantity"] == "R"].pivot(index="estimator", columns="data_seed", values="estimate")
     assert (by_draw[0] != by_draw[1]).all()  # another draw of the data, another estimate
+
+
+def test_a_cell_is_keyed_by_the_code_of_the_estimators_and_the_generator():
+    reached = deps.relative_names(deps.dependencies(pid_validation.validation_cell.__module__))
+    for module in ("chapters/pid_validation.py", "info/learned.py", "info/estimate.py", "info/exact.py",
+                   "data/synthetic.py"):
+        assert module in reached, (module, reached)
+
+
+@pytest.mark.parametrize("damage", ["edited", "other_cell"])
+def test_a_tampered_cell_is_computed_again_not_served(tmp_path, monkeypatch, one_thread, damage, caplog):
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path))
+    cells = [(600, 1, 8, 0), (600, 1, 0, 0)]  # asked for r = 8, another file could show r = 0
+    first, _ = pid_validation.validation_table(cells, progress=False, **TINY)
+    stored = sorted((tmp_path / memo.FOLDER).rglob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    target, other = stored[0], stored[1]
+    data = target.read_bytes()
+    if damage == "edited":  # one character of the stored numbers changed, the file otherwise intact
+        middle = data.index(b'"payload": "') + 60
+        changed = b"A" if data[middle:middle + 1] != b"A" else b"B"
+        target.write_bytes(data[:middle] + changed + data[middle + 1:])
+    else:
+        target.write_bytes(other.read_bytes())
+    with caplog.at_level(logging.WARNING, logger="alignbook"):
+        again, counts = pid_validation.validation_table(cells, progress=False, **TINY)
+    assert counts["computed"] == 1 and counts["cached"] == 1 and "unreadable" in caplog.text
+    timing = [c for c in first.columns if "seconds" in c]  # the recomputed cell's own time
+    pd.testing.assert_frame_equal(first.drop(columns=timing), again.drop(columns=timing))
 
 
 def test_estimator_options_and_settings():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import pickle
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -12,7 +14,7 @@ import pandas as pd
 import pytest
 
 from alignbook import paths
-from alignbook.storage import deps, memo
+from alignbook.storage import deps, files, memo
 from alignbook.storage.records import canonical
 
 
@@ -99,6 +101,18 @@ def test_a_damaged_entry_warns_and_is_recomputed(damage, caplog):
     assert len(calls) == 3 and pickle.dumps(again) == pickle.dumps(expected)
     table([1, 2, 3])  # the recomputed result was stored again
     assert len(calls) == 3
+
+
+def test_a_write_removes_what_killed_writers_left_in_the_store():
+    table, _ = counting()
+    table([1, 2])
+    (entry,) = entries()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    leftover = entry.parent / f".{entry.name}.{files.host_tag()}-{dead}.abc123.tmp"
+    leftover.write_bytes(b"half an entry")
+    table([3, 4])
+    assert not leftover.exists() and len(entries()) == 2
 
 
 def test_arguments_that_cannot_key_a_result_are_refused():

@@ -305,6 +305,16 @@ def test_full_disk_fails_before_training_with_one_line(folders, trainers, tmp_pa
         assert trainers.runs == []
 
 
+def test_the_disk_estimate_counts_what_a_run_stores_not_how_long_it_trains():
+    from alignbook.config import TrainConfig
+
+    # an entry holds the best checkpoint's weights and a history capped by early stopping, whatever the budget
+    short, long = TrainConfig(num_epochs=1), TrainConfig(num_epochs=500, num_steps=20000)
+    assert sweep_cache.entry_size(short) == sweep_cache.entry_size(long) >= sweep_cache.RUN_ENTRY_BYTES
+    wide = TrainConfig(width=512, repr_dim=256)
+    assert sweep_cache.entry_size(wide) >= 2 * 4 * (512 * 512 * wide.depth + 512 * 256)  # float32 weights
+
+
 class Bulky(FakeTrainers):
     """Stand-ins whose entries take about 300 KB each (a long history): more than the sweep's estimate."""
 
