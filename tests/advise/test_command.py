@@ -4,6 +4,10 @@ known, the command gives it."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +76,39 @@ def test_redundancy_8_with_scarce_labels_alignment_hurts_the_untransformed_modal
     assert encoders[1]["loss_high"] < 0 and encoders[1]["lam_worst"] > 0
     assert encoders[2]["verdict"] != "hurts" and encoders[2]["gain"] > 0, encoders[2]
     assert encoders[2]["n_seeds"] == 5 and encoders[2]["n_train"] == 300
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_the_command_works_from_an_installed_package_outside_the_checkout(tmp_path):
+    """A wheel of the repository, installed into a folder of its own and run from elsewhere, answers alone:
+    nothing it needs (the protocol file, the chapter's functions) lives only in the checkout."""
+    root, source = Path(__file__).resolve().parents[2], tmp_path / "source"  # a build writes beside it
+    shutil.copytree(root / "alignbook", source / "alignbook", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(root / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True,
+                           cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheel").glob("alignbook-*.whl")
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                                str(tmp_path / "site"), str(wheel)], capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    rng = np.random.default_rng(0)
+    y = np.arange(450) % 3
+    np.savez(tmp_path / "pairs.npz", x1=rng.normal(size=(450, 5)) + y[:, None], x2=rng.normal(size=(450, 4)),
+             y=np.array(["cat", "dog", "owl"])[y])
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site"), "HOME": str(tmp_path),
+           "ALIGNBOOK_CACHE": str(tmp_path / "cache"), "ALIGNBOOK_RESULTS": str(tmp_path / "results")}
+    code = ("import alignbook, sys; from alignbook.cli import main; print(alignbook.__file__, flush=True); "
+            "sys.exit(main(['advise', 'pairs.npz', '--out', 'advice', '--budget', '18', '--workers', '1', "
+            "'--quiet']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0].startswith(str(tmp_path / "site")), done.stdout
+    advice = json.loads((tmp_path / "advice" / "advice.json").read_text())
+    verdicts = [encoder["verdict"] for encoder in advice["encoders"]]
+    assert len(verdicts) == 2 and set(verdicts) <= {"helps", "hurts", "no detectable effect"}, verdicts
+    assert advice["data"]["classes"] == ["cat", "dog", "owl"]
+    assert (tmp_path / "advice" / "report.html").read_text().startswith("<!DOCTYPE html>")
