@@ -34,13 +34,17 @@ LAMS = (0.0, 1.0)
 SCORES = ("acc1", "acc2", "loss1", "loss2", "val_acc1", "val_acc2")
 
 
-def summary(run) -> dict:
-    """What is compared of a run: scores, alignment and a hash of both test representations."""
+def summary(run, dataset) -> dict:
+    """What is compared of a run: scores, alignment (measured from its stored weights, as a sweep measures it)
+    and a hash of both encoders' test representations."""
+    from alignbook.sweep.measure import measure_run, representations
+
     digest = hashlib.sha256()
-    for z in (run.z1, run.z2):
+    for z in representations(dataset, run, rows=run.config.eval_max_samples):
         digest.update(z.tobytes())
+    alignment, _ = measure_run(dataset, run)
     return {"lam": run.lam, "seed": run.seed, **{name: float(getattr(run, name)) for name in SCORES},
-            **{f"align_{name}": float(value) for name, value in sorted(run.alignment.items())},
+            **{f"align_{name}": float(value) for name, value in sorted(alignment.items())},
             "representations": digest.hexdigest()}
 
 
@@ -59,16 +63,15 @@ def train() -> dict:
     mlp = TrainConfig(num_epochs=5)
     pairs = [(lam, seed) for lam in LAMS for seed in SEEDS]
     runs = {
-        "synthetic MLP, fit_many": fit_many(synthetic, [lam for lam, _ in pairs], [seed for _, seed in pairs],
-                                            mlp, keep_representations=True),
-        "synthetic MLP, fit": [fit(synthetic, lam, seed, mlp, keep_representations=True)
-                               for lam, seed in pairs],
+        "synthetic MLP, fit_many": (synthetic, fit_many(synthetic, [lam for lam, _ in pairs],
+                                                        [seed for _, seed in pairs], mlp)),
+        "synthetic MLP, fit": (synthetic, [fit(synthetic, lam, seed, mlp) for lam, seed in pairs]),
     }
     motions = load_basicmotions(split=BASICMOTIONS_SPLIT)
     transformer = TrainConfig(**{**TRAIN_SETTINGS["basicmotions"], "num_epochs": 20})
-    runs["BasicMotions transformer, fit"] = [fit(motions, lam, seed, transformer, keep_representations=True)
-                                             for lam, seed in pairs]
-    found = {shape: [summary(run) for run in results] for shape, results in runs.items()}
+    runs["BasicMotions transformer, fit"] = (motions, [fit(motions, lam, seed, transformer)
+                                                       for lam, seed in pairs])
+    found = {shape: [summary(run, dataset) for run in results] for shape, (dataset, results) in runs.items()}
     return {"capability": torch.backends.cpu.get_cpu_capability(), "runs": found}
 
 
