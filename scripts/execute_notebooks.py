@@ -177,20 +177,20 @@ def remove_stale(out: Path, manifest: dict, names: set[str]) -> list[str]:
 # Cores, workers and the cluster
 
 
-def notebooks_at_a_time(cores: int, notebooks: int, reference: dict | None = None) -> int:
+def notebooks_at_a_time(cores: int, notebooks: int, estimates: dict[str, float] | None = None) -> int:
     """How many notebooks execute at once on `cores` cores (`--jobs auto`).
 
-    As many as there are cores, but no more than the reference build's work allows without its longest
-    notebook becoming the build's critical path: with N at a time the longest notebook gets 1/N of the
-    cores, so N is at most the total reference time over the longest one (2 for this book, whose regime
-    map is nearly half the work; 2 without reference timings). Two notebooks with one core each were
-    measured faster than one with both on two cores (see the reproducibility page): a notebook's kernel
-    starts, analyses and plots on one core, which the other notebook's training fills.
+    As many as there are cores, but no more than the expected work allows without its longest notebook
+    becoming the build's critical path: with N at a time the longest notebook gets 1/N of the cores, so N
+    is at most the total expected time over the longest one (`estimates`: from an empty cache that is 1
+    for this book, whose regime map is more than half the work; with every run cached, the notebooks'
+    analyses are alike and it is the cores; 2 without estimates). Two notebooks with one core each were
+    measured faster than one with both on two cores when neither dominates (see the reproducibility page):
+    a notebook's kernel starts, analyses and plots on one core, which the other notebook's training fills.
     """
     limit = 2
-    if reference is not None:
-        times = reference["notebooks"].values()
-        limit = max(1, math.floor(sum(times) / max(times)))
+    if estimates:
+        limit = max(1, math.floor(sum(estimates.values()) / max(max(estimates.values()), 1e-9)))
     return max(1, min(cores, notebooks, limit))
 
 
@@ -279,15 +279,24 @@ def load_reference(path: Path = REFERENCE_TIMINGS) -> dict | None:
     return reference
 
 
-def estimated_seconds(reference: dict, names: list[str], cores: int) -> dict[str, float]:
-    """Each notebook's expected share of the wall time on `cores` cores: its reference time's share of the
-    reference build's core-seconds (its wall time times its cores), spread over `cores`. Assumes the work
-    scales with the cores, so on many cores it is a lower bound. Notebooks the reference lacks are left
+def estimated_seconds(reference: dict, names: list[str], cores: int,
+                      counts: dict[str, tuple[int, int] | None] | None = None) -> dict[str, float]:
+    """Each notebook's expected wall time on `cores` cores: its reference time's share of the reference
+    build's core-seconds (its wall time times its cores), spread over `cores`. Assumes the work scales with
+    the cores, so on many cores it is a lower bound. Where `counts` gives a notebook's (cached, to train)
+    runs, only the runs to train cost their share of the cold time above the warm one (the reference's
+    `warm` times: executing with every run cached, scaled alike). Notebooks the reference lacks are left
     out."""
-    times = reference["notebooks"]
-    total = sum(times.values())
-    core_seconds = reference["wall_seconds"] * reference["cores"]
-    return {name: times[name] / total * core_seconds / cores for name in names if name in times}
+    times, warm = reference["notebooks"], reference.get("warm", {})
+    scale = reference["wall_seconds"] * reference["cores"] / sum(times.values()) / cores
+    estimates = {}
+    for name in (n for n in names if n in times):
+        cold, known = times[name] * scale, (counts or {}).get(name)
+        if known is not None and sum(known) > 0:
+            floor = min(cold, warm.get(name, 0.0) * scale)
+            cold = floor + (cold - floor) * known[1] / sum(known)
+        estimates[name] = cold
+    return estimates
 
 
 def duration(seconds: float) -> str:
@@ -329,6 +338,16 @@ class Progress:
         return self.line(f"{name}: {outcome} in {duration(seconds)}")
 
 
+def counted(names: list[str], counts: list[tuple[int, int] | None]) -> str:
+    """How the estimate treats the cache: the runs to train where they are counted, else an empty cache."""
+    unknown = [name for name, known in zip(names, counts, strict=True) if known is None]
+    if not unknown:
+        return "only the runs to train counted as training"
+    if len(unknown) == len(names):
+        return "every notebook counted as executing from an empty run cache"
+    return f"{', '.join(unknown)} counted as executing from an empty run cache"
+
+
 def opening(count: int, skipped: int, profile: str, reference: dict | None, estimates: dict | None,
             names: list[str], cores: int, jobs: int, counts: list[tuple[int, int] | None]) -> list[str]:
     """The lines printed before anything executes: what runs, on what, and the estimated wait."""
@@ -347,7 +366,7 @@ def opening(count: int, skipped: int, profile: str, reference: dict | None, esti
     missing = [name for name in names if name not in estimates]
     lines.append(f"estimated time: about {duration(sum(estimates.values()))}, from the reference build "
                  f"({duration(reference['wall_seconds'])} on {reference['cores']} cores) scaled to {cores} "
-                 "cores; every notebook counted as executing from an empty run cache"
+                 f"cores; {counted(names, counts)}"
                  + (f"; no reference time for {', '.join(missing)}" if missing else ""))
     return lines
 
@@ -456,7 +475,6 @@ def main(argv: list[str] | None = None) -> int:
     import papermill
 
     reference = load_reference()
-    jobs = notebooks_at_a_time(cores, len(todo), reference) if args.jobs == "auto" else int(args.jobs)
     declared = {source: papermill.inspect_notebook(str(source)) for source in todo}
     if args.ray_address:
         os.environ["RAY_ADDRESS"] = args.ray_address  # the kernels inherit it
@@ -464,8 +482,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop("RAY_ADDRESS", None)
     order = longest_first(list(todo), manifest)
     names = [source.stem for source in order]
-    estimates = estimated_seconds(reference, names, cores) if reference and args.profile == "full" else None
     counts = [cached_runs(out, source.stem, todo[source][0], reference, args.profile) for source in order]
+    estimates = (estimated_seconds(reference, names, cores, dict(zip(names, counts, strict=True)))
+                 if reference and args.profile == "full" else None)
+    jobs = notebooks_at_a_time(cores, len(todo), estimates) if args.jobs == "auto" else int(args.jobs)
     for line in opening(len(todo), len(sources) - len(todo), args.profile, reference, estimates, names, cores,
                         jobs, counts):
         print(line, flush=True)

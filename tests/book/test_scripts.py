@@ -150,11 +150,17 @@ def test_resources_never_exceed_the_share_of_the_cores(runner):
     assert execute.resources(declared, {"workers": "auto"}, 4, "h:1") == {"workers": 4, "backend": "ray"}
     assert execute.resources({}, {"workers": 2}, 4, "h:1") == {}
     assert [execute.notebooks_at_a_time(cores, 6) for cores in (1, 2, 4, 64)] == [1, 2, 2, 2]
-    even = {"notebooks": {"a": 10.0, "b": 10.0, "c": 10.0}, "wall_seconds": 30.0, "cores": 1}
+    even = {"a": 10.0, "b": 10.0, "c": 10.0}
     assert [execute.notebooks_at_a_time(cores, 6, even) for cores in (1, 2, 64)] == [1, 2, 3]
     assert execute.notebooks_at_a_time(64, 1, even) == 1
-    # this book: the regime map is nearly half the work, so two at a time
-    assert execute.notebooks_at_a_time(64, 6, execute.load_reference()) == 2
+    # this book from an empty cache: the regime map is more than half the work, so one at a time with every
+    # core; with every run cached the notebooks' analyses are alike, so as many at a time as cores
+    reference = execute.load_reference()
+    names = sorted(reference["notebooks"])
+    cold = execute.estimated_seconds(reference, names, 2)
+    warm = execute.estimated_seconds(reference, names, 2, {name: (1, 0) for name in names})
+    assert execute.notebooks_at_a_time(2, len(names), cold) == 1
+    assert execute.notebooks_at_a_time(2, len(names), warm) == 2
     assert execute.shares(3, 2) == [2, 1] and execute.shares(8, 3) == [3, 3, 2]
     assert execute.shares(2, 2) == [1, 1]
 
@@ -206,6 +212,13 @@ def test_the_wait_is_estimated_from_the_reference_timings_and_the_cores(runner):
     # 600 core-seconds, a quarter of them 01_a's, spread over 4 cores
     estimates = {"01_a": 37.5, "02_b": 112.5}
     assert execute.estimated_seconds(reference, ["01_a", "02_b", "03_new"], 4) == estimates
+    # with its runs counted, a notebook costs its warm time plus the cold time's excess for the runs to train
+    warm = {**reference, "warm": {"01_a": 20.0, "02_b": 60.0}}
+    assert execute.estimated_seconds(warm, ["01_a", "02_b"], 4, {"01_a": (3, 1), "02_b": None}) == {
+        "01_a": 7.5 + (37.5 - 7.5) / 4, "02_b": 112.5}
+    assert execute.counted(["01_a", "02_b"], [(3, 1), None]) == ("02_b counted as executing from an empty "
+                                                               "run cache")
+    assert execute.counted(["01_a"], [(3, 1)]) == "only the runs to train counted as training"
     now = [0.0]
     progress = execute.Progress(["02_b", "01_a"], estimates, clock=lambda: now[0])
     assert progress.started("02_b", "x") == "[0 min 00 s so far, about 2 min 30 s left] 02_b: started x"
@@ -235,6 +248,11 @@ def test_reference_timings_are_written_as_json_beside_the_table(tmp_path):
     assert json.loads((tmp_path / "reference.json").read_text()) == {
         "notebooks": {"01_a": 10.0, "02_b": 30.0}, "wall_seconds": 35.0, "cores": 2, "jobs": 2, "runs": {}}
     assert "03_c" not in (tmp_path / "reference.md").read_text()
+    manifest["01_a"]["seconds"] = 2.0  # executed again, every run cached
+    source.write_text(json.dumps(manifest))
+    assert table.main([str(source), str(tmp_path / "reference_warm.md"), "--reference", "--warm"]) == 0
+    timings = json.loads((tmp_path / "reference.json").read_text())
+    assert timings["warm"] == {"01_a": 2.0, "02_b": 30.0} and timings["notebooks"]["01_a"] == 10.0
 
 
 def test_the_runs_to_train_are_counted_from_the_keys_of_the_last_execution(runner, tmp_path, monkeypatch):
