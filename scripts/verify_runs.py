@@ -25,6 +25,7 @@ import argparse
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -98,6 +99,13 @@ def one_run_spec(rows, runs: dict, name: str) -> tuple[dict, dict | None] | str:
     if spec["dataset"].get("kind"):
         import itertools
 
+        from alignbook.data.user import DATASET_KIND, read_pairs, register
+
+        if spec["dataset"]["kind"] == DATASET_KIND:  # pairs read by the advice chapter: only the book's own
+            pair = re.fullmatch(r"mfeat (\w+)-(\w+)", row["dataset"])
+            if pair is None:
+                return f"the data {row['dataset']!r} are a user's own pairs, which the downloads do not hold"
+            register(read_pairs(f"mfeat:{pair[1]},{pair[2]}"))
         grid = spec["dataset_grid"]
         points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
         column = {k: "data_seed" if k == "seed" else k for k in grid}

@@ -74,3 +74,30 @@ def test_the_sample_is_seeded_takes_turns_over_tables_and_never_repeats_a_run():
     assert [table for table, _ in first][:2] == ["a", "b"]
     everything = verify.sample_runs(tables, 10, seed=5)
     assert sorted(key for _, key in everything) == ["k1", "k2", "k3", "k4"]
+
+
+def test_the_advice_chapters_runs_on_the_books_pair_are_rebuilt_and_a_users_own_are_not():
+    import pandas as pd
+
+    from alignbook.data.registry import dataset_kinds, unregister_dataset
+    from alignbook.data.user import DATASET_KIND
+
+    verify = load_verify()
+    spec = {"name": "advise-x", "dataset": {"kind": DATASET_KIND}, "dataset_grid": {"labels": ["all", 140]},
+            "data_seed": "seed", "lams": [0.0, 0.5], "seeds": [0, 1]}
+    runs = {"specs": {"advise-x": spec}, "configs": {"c": {"num_steps": 5}}, "datasets": {}}
+
+    def rows(dataset: str):
+        return pd.DataFrame([{"spec": "advise-x", "config": "c", "dataset": dataset, "lam": "0.5",
+                              "seed": "1", "labels": "140", "data_seed": "1"}])
+
+    registered = DATASET_KIND in dataset_kinds()
+    try:
+        one, data = verify.one_run_spec(rows("mfeat kar-mor"), runs, "v")
+        assert data is None and one["lams"] == [0.5] and one["seeds"] == [1]
+        assert one["dataset"] == {"kind": DATASET_KIND, "labels": 140} and DATASET_KIND in dataset_kinds()
+    finally:
+        if not registered:
+            unregister_dataset(DATASET_KIND)
+    why = verify.one_run_spec(rows("my pairs"), runs, "v")
+    assert why == "the data 'my pairs' are a user's own pairs, which the downloads do not hold"
